@@ -1,0 +1,212 @@
+"""The `awsop` command: plan and apply manifests without Kubernetes, print CRDs, run the operator.
+
+`awsop plan` exits like terraform's -detailed-exitcode: 0 = nothing to change, 2 = changes planned,
+1 = error (invalid manifest, AWS error), so a CI pipeline can gate on it. Objects are found again by
+name and ownership tags, never by local state, so plan and apply can run as separate processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from awsop.reconcilers.engine import Engine, Outcome, State
+
+from .manifests import Manifest, ManifestError, load
+from .settings import Settings
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _aws(args: argparse.Namespace) -> Iterator[None]:
+    if not getattr(args, "embedded_aws", False):
+        yield
+        return
+    from .embedded import EmbeddedAws
+
+    aws = EmbeddedAws(region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1")).start()
+    err.print(f"[dim]embedded AWS (moto) listening on {aws.url}[/dim]")
+    try:
+        yield
+    finally:
+        aws.stop()
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings()
+    overrides: dict[str, Any] = {}
+    if getattr(args, "region", None):
+        overrides["default_region"] = args.region
+    if getattr(args, "cluster_id", None):
+        overrides["cluster_id"] = args.cluster_id
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+def _engine(args: argparse.Namespace) -> Engine:
+    from .runtime import build_engine
+
+    engine, _clients = build_engine(_settings(args))
+    return engine
+
+
+def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest, Outcome]], int]:
+    manifests = load(args.filename)
+    if not manifests:
+        raise ManifestError(f"no awsop objects found in {', '.join(args.filename)}")
+    engine = _engine(args)
+    clients = {kind: None for kind in ()}  # built lazily per kind below
+    results = []
+    show = sys.stderr.isatty() and args.output != "json"
+    with err.status("working...", spinner="dots") if show else _null():
+        for manifest in manifests:
+            client = clients.get(manifest.info.kind) or manifest.info.make_client(engine.clients)
+            clients[manifest.info.kind] = client
+            if show:
+                err.print(f"[dim]{'planning' if plan_only else 'applying'} {manifest.info.kind} "
+                          f"{manifest.ref.namespace}/{manifest.ref.name}[/dim]")
+            paused = manifest.annotations.get("awsop.io/paused", "").lower() == "true"
+            outcome = engine.reconcile(client, manifest.ref, manifest.spec, plan_only=plan_only, paused=paused)
+            results.append((manifest, outcome))
+    failed = any(not outcome.ok for _, outcome in results)
+    if failed:
+        return results, EXIT_ERROR
+    if plan_only:
+        return results, EXIT_CHANGES if any(o.plan.has_changes for _, o in results) else EXIT_OK
+    return results, EXIT_OK
+
+
+@contextmanager
+def _null() -> Iterator[None]:
+    yield
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    results, code = _run(args, plan_only=True)
+    if args.output == "json":
+        doc = {
+            "changes": code == EXIT_CHANGES,
+            "objects": [
+                {**o.plan.as_dict(), "error": None if o.ok else {"reason": o.reason, "message": o.message,
+                                                                "class": str(o.error_class)}}
+                for _, o in results
+            ],
+        }
+        print(json.dumps(doc, indent=2, default=str))
+        return code
+    for _, outcome in results:
+        if not outcome.ok:
+            out.print(f"[red]{outcome.plan.kind} {outcome.plan.namespace}/{outcome.plan.name}: error "
+                      f"{escape(outcome.reason)}: {escape(outcome.message)}[/red]")
+            continue
+        for line in outcome.plan.render():
+            style = {"+": "green", "~": "yellow", "-": "red"}.get(line.strip()[:1], "bold")
+            out.print(f"[{style}]{escape(line)}[/{style}]", markup=True)
+    changed = sum(1 for _, o in results if o.plan.has_changes)
+    calls = sum(len(o.plan.calls()) for _, o in results)
+    out.print(f"\nPlan: {changed} of {len(results)} objects to change, {calls} AWS write calls.")
+    return code
+
+
+_STATE_STYLE = {
+    State.READY: "green", State.DRIFTED: "yellow", State.STALLED: "red", State.ERROR: "red",
+    State.PAUSED: "cyan", State.NOT_FOUND: "yellow",
+}
+
+
+def _table(results: list[tuple[Manifest, Outcome]]) -> Table:
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("KIND", "NAMESPACE/NAME", "AWS NAME", "REGION", "STATE", "REASON", "AWS CALLS", "DETAIL"):
+        table.add_column(column, overflow="fold")
+    for manifest, outcome in results:
+        style = _STATE_STYLE.get(outcome.state, "")
+        table.add_row(
+            manifest.info.kind, f"{manifest.ref.namespace}/{manifest.ref.name}", outcome.plan.aws_name,
+            outcome.plan.region, f"[{style}]{outcome.state}[/{style}]" if style else str(outcome.state),
+            escape(outcome.reason), str(len(outcome.calls)), escape(outcome.message[:160]),
+        )
+    return table
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    results, code = _run(args, plan_only=False)
+    if args.output == "json":
+        print(json.dumps([
+            {**o.plan.as_dict(), "state": str(o.state), "reason": o.reason, "message": o.message,
+             "status": o.status, "awsCalls": o.calls}
+            for _, o in results
+        ], indent=2, default=str))
+        return code
+    out.print(_table(results))
+    return code
+
+
+def cmd_crds(args: argparse.Namespace) -> int:
+    from .crdgen import all_crds_yaml
+
+    sys.stdout.write(all_crds_yaml())
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .operator_main import run_operator
+
+    with _aws(args):
+        return run_operator(_settings(args), namespaces=args.namespace, all_namespaces=args.all_namespaces)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="awsop", description="Manage AWS resources declaratively.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser, files: bool = True) -> None:
+        if files:
+            p.add_argument("-f", "--filename", action="append", required=True, metavar="PATH",
+                           help="manifest file or folder (repeatable; multi-document YAML)")
+            p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+        p.add_argument("--embedded-aws", action="store_true", help="start moto's server on 127.0.0.1 in-process")
+        p.add_argument("--region", help="default region (overrides AWSOP_DEFAULT_REGION)")
+        p.add_argument("--cluster-id", help="ownership identity (overrides AWSOP_CLUSTER_ID)")
+
+    plan = sub.add_parser("plan", help="show the AWS changes manifests would make (exit 0 none, 2 changes, 1 error)")
+    common(plan)
+    plan.set_defaults(func=cmd_plan)
+    apply = sub.add_parser("apply", help="converge AWS to manifests without Kubernetes")
+    common(apply)
+    apply.set_defaults(func=cmd_apply)
+    crds = sub.add_parser("crds", help="print the CustomResourceDefinitions")
+    crds.set_defaults(func=cmd_crds)
+    run = sub.add_parser("run", help="run the operator (kopf)")
+    common(run, files=False)
+    run.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
+    run.add_argument("-A", "--all-namespaces", action="store_true", help="watch the whole cluster (default)")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        with _aws(args) if args.command in ("plan", "apply") else _null():
+            return int(args.func(args))
+    except ManifestError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,255 @@
+"""kopf handlers: thin adapters between Kubernetes and the engine (DESIGN.md section 3).
+
+Each handler parses the body with the kind's pydantic model, calls the engine, writes the status through
+kopf's patch, emits Events and maps the outcome to kopf's retry semantics. Nothing AWS-specific lives here.
+Decorators are registered for every kind in the registry by `register()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from awsop.reconcilers.engine import Engine, ObjectRef, Outcome, State
+from awsop.reconcilers.errors import ErrorClass, backoff_delay
+from awsop.reconcilers.kinds import KINDS, VERSION, KindInfo
+
+from . import kube, metrics
+from .manifests import format_validation_error
+from .settings import Settings
+from .status import census_condition, new_status, synced_generation
+
+log = logging.getLogger("awsop")
+
+FINALIZER = "awsop.io/finalizer"
+PAUSED = "awsop.io/paused"
+PLAN_ONLY = "awsop.io/plan-only"
+RESYNC = "awsop.io/resync-period"
+CREATE_PENDING = "awsop.io/create-pending"
+
+
+class Runtime:
+    """Process-wide state the handlers share: settings, engine, kind clients, last-check times."""
+
+    settings: Settings
+    engine: Engine
+    clients: dict[str, Any]
+    last_check: dict[str, float] = {}
+    lock = threading.Lock()
+
+
+def parse_duration(text: str) -> float | None:
+    """`90s`, `5m`, `1h`, `300` -> seconds; None if unreadable."""
+    text = text.strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _ref(info: KindInfo, meta: Any) -> ObjectRef:
+    return ObjectRef(info.kind, meta.get("namespace") or "", meta["name"], int(meta.get("generation") or 0))
+
+
+def _annotation(meta: Any, key: str) -> str:
+    return str((meta.get("annotations") or {}).get(key, ""))
+
+
+def _emit(body: Any, outcome: Outcome) -> None:
+    for event in outcome.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
+
+
+def _record(info: KindInfo, outcome: Outcome, uid: str, created: str | None, was_ready: bool) -> None:
+    result = {None: "success", ErrorClass.TERMINAL: "terminal", ErrorClass.ACCESS: "access"}.get(
+        outcome.error_class, "error"
+    )
+    metrics.RECONCILES.labels(info.kind, result).inc()
+    metrics.RECONCILE_DURATION.labels(info.kind).observe(outcome.duration)
+    for change in outcome.drift:
+        metrics.DRIFT_DETECTED.labels(info.kind, change.path).inc()
+    for change in outcome.corrected:
+        metrics.DRIFT_CORRECTED.labels(info.kind, change.path).inc()
+    label = census_condition(outcome)
+    if label:
+        metrics.CENSUS.set(uid, info.kind, label)
+    if outcome.state is State.READY and not was_ready and created:
+        from datetime import datetime
+
+        try:
+            born = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+            metrics.TIME_TO_READY.labels(info.kind).observe(max(0.0, time.time() - born))
+        except ValueError:
+            pass
+
+
+def _is_ready(status: Any) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (status or {}).get("conditions", []))
+
+
+def reconcile(info: KindInfo, body: Any, meta: Any, spec: Any, status: Any, patch: Any, retry: int, **_: Any) -> None:
+    """Create/update/resume/timer: converge and report."""
+    rt = Runtime
+    ref = _ref(info, meta)
+    previous = dict(status or {})
+    generation = ref.generation
+    try:
+        model = info.spec_model.model_validate(dict(spec or {}))
+    except ValidationError as exc:
+        message = format_validation_error(exc)
+        _write(patch, previous, _invalid(info, ref, message), generation)
+        kopf.warn(body, reason="InvalidSpec", message=message[:1024])
+        raise kopf.PermanentError(f"invalid spec: {message}") from None
+    paused = _annotation(meta, PAUSED).lower() == "true"
+    plan_only = _annotation(meta, PLAN_ONLY).lower() == "true"
+    create_pending = bool(_annotation(meta, CREATE_PENDING))
+
+    def before_create() -> None:
+        kube.annotate(info, ref.namespace, ref.name, {CREATE_PENDING: str(int(time.time()))})
+
+    outcome = rt.engine.reconcile(
+        rt.clients[info.kind],
+        ref,
+        model,
+        spec_changed=synced_generation(previous) != generation,
+        plan_only=plan_only,
+        paused=paused,
+        create_pending=create_pending,
+        before_create=before_create,
+    )
+    with rt.lock:
+        rt.last_check[meta.get("uid", "")] = time.monotonic()
+    _write(patch, previous, outcome, generation, plan_only)
+    if outcome.ok and create_pending and outcome.state is not State.PAUSED:
+        patch.metadata.annotations[CREATE_PENDING] = None
+    _emit(body, outcome)
+    _record(info, outcome, meta.get("uid", ""), meta.get("creationTimestamp"), _is_ready(previous))
+    _raise_for(outcome, retry)
+
+
+def _invalid(info: KindInfo, ref: ObjectRef, message: str) -> Outcome:
+    from awsop.reconcilers.changes import Plan
+
+    return Outcome(
+        State.STALLED, "InvalidSpec", message, Plan(info.kind, ref.namespace, ref.name, "", "", "blocked"),
+        error_class=ErrorClass.TERMINAL,
+    )
+
+
+def _write(patch: Any, previous: dict[str, Any], outcome: Outcome, generation: int, plan_only: bool = False) -> None:
+    status = new_status(previous, outcome, generation, plan_only)
+    for key, value in status.items():
+        if previous.get(key) != value:
+            patch.status[key] = value
+    for key in previous:
+        if key not in status and key in ("plan", "drift"):
+            patch.status[key] = None
+
+
+def _raise_for(outcome: Outcome, retry: int) -> None:
+    settings = Runtime.settings
+    if outcome.error_class is ErrorClass.TERMINAL:
+        raise kopf.PermanentError(f"{outcome.reason}: {outcome.message}")
+    if outcome.error_class is not None:
+        delay = backoff_delay(
+            retry, outcome.error_class, cap=settings.max_backoff_seconds, access_delay=settings.access_denied_backoff_seconds
+        )
+        raise kopf.TemporaryError(f"{outcome.reason}: {outcome.message}", delay=delay)
+    if outcome.state is State.PROGRESSING:
+        raise kopf.TemporaryError(outcome.message or "in progress", delay=backoff_delay(retry, ErrorClass.RECOVERABLE, base=2))
+
+
+def drift_check(info: KindInfo, body: Any, meta: Any, spec: Any, status: Any, patch: Any, retry: int, **kw: Any) -> None:
+    """The periodic timer: runs a reconcile when this object's (jittered) resync period is due."""
+    if meta.get("deletionTimestamp"):
+        return
+    settings = Runtime.settings
+    period = settings.resync_seconds
+    override = _annotation(meta, RESYNC)
+    if override and (parsed := parse_duration(override)) is not None:
+        period = max(settings.min_resync_seconds, parsed)
+    uid = meta.get("uid", "")
+    with Runtime.lock:
+        last = Runtime.last_check.get(uid)
+        if last is None:
+            # first sight after a restart: spread the first checks over one period
+            Runtime.last_check[uid] = time.monotonic() - random.uniform(0, period)
+            return
+    if time.monotonic() - last < period * random.uniform(0.9, 1.0):
+        return
+    reconcile(info, body, meta, spec, status, patch, retry, **kw)
+
+
+def delete(info: KindInfo, body: Any, meta: Any, spec: Any, status: Any, patch: Any, retry: int, **_: Any) -> None:
+    """Run the deletion policy; keeps the finalizer (by raising) until AWS is done."""
+    ref = _ref(info, meta)
+    uid = meta.get("uid", "")
+    try:
+        model = info.spec_model.model_validate(dict(spec or {}))
+    except ValidationError:
+        metrics.CENSUS.forget(uid)
+        return  # never valid, never created
+    paused = _annotation(meta, PAUSED).lower() == "true"
+    outcome = Runtime.engine.delete(
+        Runtime.clients[info.kind], ref, model, paused=paused, create_pending=bool(_annotation(meta, CREATE_PENDING))
+    )
+    _emit(body, outcome)
+    if outcome.state is State.DELETED:
+        metrics.CENSUS.forget(uid)
+        with Runtime.lock:
+            Runtime.last_check.pop(uid, None)
+        return
+    _write(patch, dict(status or {}), outcome, ref.generation)
+    if outcome.state is State.DELETE_BLOCKED:
+        # the user must change the spec (emptyOnDelete) or the policy; look again slowly
+        raise kopf.TemporaryError(outcome.message, delay=max(60.0, backoff_delay(retry, ErrorClass.RECOVERABLE)))
+    _raise_for(outcome, retry)
+
+
+def register(settings: Settings, registry: kopf.OperatorRegistry | None = None) -> None:
+    """Register every handler for every kind (idempotent per registry)."""
+    for info in KINDS.values():
+        _register_kind(info, settings, registry)
+
+
+def _register_kind(info: KindInfo, settings: Settings, registry: kopf.OperatorRegistry | None) -> None:
+    def bind(fn: Any) -> Any:
+        def handler(**kwargs: Any) -> None:
+            fn(info, **kwargs)
+
+        handler.__name__ = f"{fn.__name__}_{info.kind.lower()}"
+        return handler
+
+    resource = (info.group, VERSION, info.plural)
+    opts: dict[str, Any] = {"registry": registry} if registry is not None else {}
+    kopf.on.resume(*resource, id="reconcile", **opts)(bind(reconcile))
+    kopf.on.create(*resource, id="reconcile", **opts)(bind(reconcile))
+    kopf.on.update(*resource, id="reconcile", **opts)(bind(reconcile))
+    kopf.on.delete(*resource, id="delete", **opts)(bind(delete))
+    tick = max(1.0, min(settings.min_resync_seconds, settings.resync_seconds) / 2)
+    kopf.timer(*resource, id="drift", interval=tick, idle=tick, **opts)(bind(drift_check))
+
+
+def configure(settings: kopf.OperatorSettings, cfg: Settings) -> None:
+    """kopf settings: our finalizer, annotation-only bookkeeping (status stays ours), peering, posting."""
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="awsop.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="awsop.io", key="last-handled")
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.execution.max_workers = 16
+    if cfg.peering:
+        settings.peering.name = cfg.peering
+        settings.peering.mandatory = True
+        settings.peering.standalone = False
+    else:
+        settings.peering.standalone = True

@@ -1,0 +1,94 @@
+"""Reads awsop manifests from files and folders (multi-document YAML) for the CLI.
+
+Objects of other kinds (Namespaces, ConfigMaps, ...) are skipped, so a folder of mixed manifests can be
+planned as it is. Invalid awsop objects are reported with the file, the object and pydantic's field path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from awsop.reconcilers.engine import ObjectRef
+from awsop.reconcilers.kinds import KINDS, KindInfo, by_api_version
+from awsop.reconcilers.model import AwsObjectSpec
+
+
+@dataclass(frozen=True)
+class Manifest:
+    source: str
+    info: KindInfo
+    ref: ObjectRef
+    spec: AwsObjectSpec
+    annotations: dict[str, str]
+
+
+class ManifestError(Exception):
+    pass
+
+
+def _files(paths: Iterable[str]) -> list[Path]:
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json")))
+        elif path.exists():
+            out.append(path)
+        else:
+            raise ManifestError(f"{raw}: no such file or directory")
+    return out
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "spec") -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if p not in ("function-after",))
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{prefix}.{loc}: {msg}" if loc else f"{prefix}: {msg}")
+    return "; ".join(parts)
+
+
+def parse_object(doc: dict[str, Any], source: str = "<object>") -> Manifest | None:
+    """One awsop manifest, or None for other kinds. Raises ManifestError for an invalid awsop object."""
+    kind, api_version = doc.get("kind", ""), doc.get("apiVersion", "")
+    info = by_api_version(api_version, kind)
+    if info is None:
+        if kind in KINDS:
+            raise ManifestError(f"{source}: {kind} must have apiVersion {KINDS[kind].api_version}, not {api_version}")
+        return None
+    meta = doc.get("metadata") or {}
+    name = meta.get("name")
+    if not name:
+        raise ManifestError(f"{source}: {kind} without metadata.name")
+    namespace = meta.get("namespace") or "default"
+    try:
+        spec = info.spec_model.model_validate(doc.get("spec") or {})
+    except ValidationError as exc:
+        raise ManifestError(f"{source}: {kind} {namespace}/{name}: {format_validation_error(exc)}") from None
+    ref = ObjectRef(kind, namespace, name, int(meta.get("generation", 1) or 1))
+    return Manifest(source, info, ref, spec, dict(meta.get("annotations") or {}))
+
+
+def load(paths: Iterable[str]) -> list[Manifest]:
+    """Every awsop object under `paths`, in file order."""
+    manifests = []
+    for path in _files(paths):
+        try:
+            docs = list(yaml.safe_load_all(path.read_text()))
+        except yaml.YAMLError as exc:
+            raise ManifestError(f"{path}: not valid YAML: {exc}") from None
+        for index, doc in enumerate(docs):
+            if not isinstance(doc, dict):
+                continue
+            items = doc.get("items") if doc.get("kind", "").endswith("List") else [doc]
+            for item in items or []:
+                parsed = parse_object(item, f"{path}#{index}")
+                if parsed is not None:
+                    manifests.append(parsed)
+    return manifests

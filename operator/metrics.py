@@ -1,0 +1,120 @@
+"""Prometheus metrics and the health endpoints (DESIGN.md section 6).
+
+No per-object labels: cardinality stays bounded by kinds, services, operations and field paths. The
+HTTP server serves /metrics, /healthz (the process is alive) and /readyz (the operator finished startup)
+on one port.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter as PCounter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+RECONCILES = PCounter(
+    "awsop_reconcile", "Reconciles by kind and result (success|error|terminal|access).", ["kind", "result"],
+    registry=REGISTRY,
+)
+RECONCILE_DURATION = Histogram(
+    "awsop_reconcile_duration_seconds", "Wall time of one reconcile, AWS calls included.", ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=REGISTRY,
+)
+AWS_CALLS = PCounter(
+    "awsop_aws_calls", "AWS API calls by service, operation and outcome (ok|error|throttled).",
+    ["service", "operation", "outcome"], registry=REGISTRY,
+)
+AWS_RETRIES = PCounter("awsop_aws_retries", "AWS call attempts retried after a transient error.", ["service"], registry=REGISTRY)
+AWS_THROTTLES = PCounter("awsop_aws_throttles", "AWS calls answered with throttling.", ["service"], registry=REGISTRY)
+DRIFT_DETECTED = PCounter(
+    "awsop_drift_detected", "Drift found, by kind and field path.", ["kind", "field"], registry=REGISTRY
+)
+DRIFT_CORRECTED = PCounter(
+    "awsop_drift_corrected", "Drift put back to the spec, by kind and field path.", ["kind", "field"], registry=REGISTRY
+)
+RESOURCES = Gauge(
+    "awsop_resources", "Objects by kind and condition (Ready|NotReady|Drifted|Stalled|Paused).", ["kind", "condition"],
+    registry=REGISTRY,
+)
+TIME_TO_READY = Histogram(
+    "awsop_time_to_ready_seconds", "From object creation to its first Ready.", ["kind"],
+    buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800), registry=REGISTRY,
+)
+
+CONDITION_LABELS = ("Ready", "NotReady", "Drifted", "Stalled", "Paused")
+
+
+def record_aws_call(service: str, operation: str, outcome: str) -> None:
+    """Listener for `AwsClients`: counts calls, throttles and retries."""
+    if operation == "__retry__":
+        AWS_RETRIES.labels(service).inc()
+        return
+    AWS_CALLS.labels(service, operation, outcome).inc()
+    if outcome == "throttled":
+        AWS_THROTTLES.labels(service).inc()
+
+
+class ResourceCensus:
+    """Which condition each live object is in, so `awsop_resources` is exact without per-object labels."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_uid: dict[str, tuple[str, str]] = {}
+
+    def set(self, uid: str, kind: str, condition: str) -> None:
+        with self._lock:
+            self._by_uid[uid] = (kind, condition)
+            self._publish()
+
+    def forget(self, uid: str) -> None:
+        with self._lock:
+            self._by_uid.pop(uid, None)
+            self._publish()
+
+    def _publish(self) -> None:
+        counts = Counter(self._by_uid.values())
+        kinds = {kind for kind, _ in self._by_uid.values()} | {k for (k, _c) in counts}
+        for kind in kinds:
+            for condition in CONDITION_LABELS:
+                RESOURCES.labels(kind, condition).set(counts.get((kind, condition), 0))
+
+
+CENSUS = ResourceCensus()
+
+
+class Health:
+    alive = True
+    ready = False
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
+        elif path == "/healthz":
+            self._send(200 if Health.alive else 503, b"ok\n" if Health.alive else b"dead\n")
+        elif path == "/readyz":
+            self._send(200 if Health.ready else 503, b"ready\n" if Health.ready else b"starting\n")
+        else:
+            self._send(404, b"not found\n")
+
+    def _send(self, code: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        return
+
+
+def serve(host: str, port: int) -> ThreadingHTTPServer:
+    """Start the metrics/health server in a daemon thread."""
+    server = ThreadingHTTPServer((host, port), _Handler)
+    threading.Thread(target=server.serve_forever, name="awsop-metrics", daemon=True).start()
+    return server

@@ -1,0 +1,42 @@
+"""Builds the AWS client factory and the engine from the settings, once per process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from awsop.reconcilers.aws import AwsClients, AwsConfig
+from awsop.reconcilers.engine import Engine, EngineConfig
+from awsop.reconcilers.kinds import KINDS
+
+from .settings import Settings
+
+
+def build_engine(
+    settings: Settings, listeners: list[Callable[[str, str, str], None]] | None = None
+) -> tuple[Engine, AwsClients]:
+    region = settings.default_region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    clients = AwsClients(
+        AwsConfig(
+            default_region=region or "us-east-1",
+            rate_limits=settings.rate_limits,
+            default_rate_limit=settings.default_rate_limit,
+            retry_mode=settings.aws_retry_mode,
+            max_attempts=settings.aws_max_attempts,
+        ),
+        listeners=listeners,
+    )
+    engine = Engine(
+        clients,
+        EngineConfig(
+            cluster_id=settings.cluster_id,
+            default_tags=settings.default_tags,
+            deletion_policy_defaults=settings.deletion_policy_defaults,
+            name_prefix={"Bucket": settings.bucket_name_prefix},
+        ),
+    )
+    return engine, clients
+
+
+def make_clients_for_kinds(clients: AwsClients) -> dict[str, object]:
+    return {kind: info.make_client(clients) for kind, info in KINDS.items()}

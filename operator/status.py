@@ -1,0 +1,139 @@
+"""From an engine `Outcome` to the object's `status`, in the Kubernetes condition convention.
+
+Conditions are kstatus-compatible (Ready, Synced, Drifted, Stalled, Reconciling) and change only on
+transitions: `lastTransitionTime` moves only when a condition's status flips, and the whole status is
+rewritten only when something in it changed, so a no-op drift check writes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from awsop.reconcilers.engine import Outcome, State, drift_entries, now_rfc3339
+from awsop.reconcilers.errors import ErrorClass
+
+CONDITION_TYPES = ("Ready", "Synced", "Drifted", "Stalled", "Reconciling")
+T, F = "True", "False"
+
+
+def _desired_conditions(outcome: Outcome, previous: dict[str, dict[str, Any]]) -> dict[str, tuple[str, str, str]]:
+    """type -> (status, reason, message) for this outcome; absent types keep their previous value."""
+    r, m = outcome.reason, outcome.message
+    state = outcome.state
+    if state is State.READY:
+        drifted = (F, "DriftCorrected", m) if outcome.corrected else (F, "NoDrift", "AWS matches the spec")
+        return {
+            "Ready": (T, r, m), "Synced": (T, r, m), "Drifted": drifted,
+            "Stalled": (F, "NotStalled", ""), "Reconciling": (F, "Done", ""),
+        }
+    if state is State.DRIFTED:
+        return {
+            "Ready": (F, "Drifted", m), "Synced": (T, r, m), "Drifted": (T, "DriftDetected", m),
+            "Stalled": (F, "NotStalled", ""), "Reconciling": (F, "Done", ""),
+        }
+    if state is State.NOT_FOUND:
+        return {
+            "Ready": (F, "NotFound", m), "Synced": (T, r, m), "Drifted": (F, "NoDrift", ""),
+            "Stalled": (F, "NotStalled", ""), "Reconciling": (F, "Waiting", m),
+        }
+    if state is State.PAUSED:
+        return {"Synced": (F, "Paused", m), "Reconciling": (F, "Paused", m)}
+    if state is State.STALLED or state is State.DELETE_BLOCKED:
+        return {
+            "Ready": (F, r, m), "Synced": (F, r, m), "Stalled": (T, r, m), "Reconciling": (F, "Stalled", m),
+        }
+    if state is State.PROGRESSING:
+        return {"Ready": (F, r, m), "Synced": (T, r, m), "Reconciling": (T, r, m), "Stalled": (F, "NotStalled", "")}
+    # recoverable or access error: keep a Ready=True resource Ready (a failed drift check is not an outage)
+    ready = previous.get("Ready", {})
+    out = {
+        "Synced": (F, r, m),
+        "Stalled": (F, "NotStalled", ""),
+        "Reconciling": (T, "Retrying" if outcome.error_class is ErrorClass.RECOVERABLE else "AccessDenied", m),
+    }
+    if ready.get("status") != T:
+        out["Ready"] = (F, r, m)
+    return out
+
+
+def merge_conditions(
+    previous: list[dict[str, Any]], outcome: Outcome, generation: int, now: str | None = None
+) -> list[dict[str, Any]]:
+    """The new condition list: transitions stamp `lastTransitionTime`, the rest keep theirs."""
+    now = now or now_rfc3339()
+    by_type = {c.get("type"): dict(c) for c in previous if c.get("type")}
+    for ctype, (status, reason, message) in _desired_conditions(outcome, by_type).items():
+        old = by_type.get(ctype)
+        changed = old is None or old.get("status") != status
+        by_type[ctype] = {
+            "type": ctype,
+            "status": status,
+            "reason": reason,
+            "message": message[:1024],
+            "lastTransitionTime": now if changed else old.get("lastTransitionTime", now),  # type: ignore[union-attr]
+            "observedGeneration": generation,
+        }
+    return [by_type[t] for t in CONDITION_TYPES if t in by_type] + [
+        c for t, c in by_type.items() if t not in CONDITION_TYPES
+    ]
+
+
+def new_status(previous: dict[str, Any], outcome: Outcome, generation: int, plan_only: bool = False) -> dict[str, Any]:
+    """The full status after `outcome`. Equal to `previous` (besides times) when nothing changed."""
+    status = {k: v for k, v in previous.items() if k in _OWNED}
+    status.update({k: v for k, v in outcome.status.items() if v is not None})
+    if plan_only:
+        status["plan"] = {
+            "generatedAt": now_rfc3339(),
+            "action": outcome.plan.verb,
+            "changes": [line.strip() for line in outcome.plan.render()[1:]],
+            "calls": outcome.plan.calls(),
+        }
+        if _same(previous.get("plan"), status["plan"]):
+            status["plan"] = previous["plan"]
+        return status
+    status.pop("plan", None)
+    if outcome.state is not State.PAUSED:
+        status["conditions"] = merge_conditions(previous.get("conditions", []), outcome, generation)
+        status["observedGeneration"] = generation
+    if outcome.state in (State.DRIFTED,):
+        status["drift"] = drift_entries(outcome.drift, previous.get("drift"))
+    elif outcome.state is State.READY:
+        status["drift"] = []
+    if outcome.state is State.READY and (outcome.plan.changes or status != previous):
+        status["lastSyncTime"] = now_rfc3339()
+    return status
+
+
+def _same(old: Any, new: dict[str, Any]) -> bool:
+    return isinstance(old, dict) and {k: v for k, v in old.items() if k != "generatedAt"} == {
+        k: v for k, v in new.items() if k != "generatedAt"
+    }
+
+
+_OWNED = frozenset(
+    {"observedGeneration", "conditions", "arn", "awsName", "region", "accountId", "lastSyncTime", "drift", "plan", "observed"}
+)
+
+
+def census_condition(outcome: Outcome) -> str | None:
+    """The awsop_resources label for this outcome."""
+    return {
+        State.READY: "Ready",
+        State.DRIFTED: "Drifted",
+        State.STALLED: "Stalled",
+        State.DELETE_BLOCKED: "Stalled",
+        State.PAUSED: "Paused",
+        State.NOT_FOUND: "NotReady",
+        State.ERROR: "NotReady",
+        State.PROGRESSING: "NotReady",
+    }.get(outcome.state)
+
+
+def synced_generation(status: dict[str, Any]) -> int | None:
+    """The generation last applied successfully (Synced=True), if any."""
+    for condition in status.get("conditions", []) or []:
+        if condition.get("type") == "Synced" and condition.get("status") == T:
+            gen = condition.get("observedGeneration")
+            return int(gen) if gen is not None else None
+    return None

@@ -1,0 +1,277 @@
+"""The one way awsop talks to AWS: client factory, shared rate limiter, call accounting, retries.
+
+Every AWS call of every kind goes through `AwsClients.client(service, region)`, which gives:
+
+- region / endpoint / credential resolution from boto3's normal chain (`AWS_ENDPOINT_URL` and the
+  per-service `AWS_ENDPOINT_URL_<SERVICE>` point it at an emulator);
+- a token-bucket rate limiter shared per (account, region, service) that never lets more than the
+  configured rate through, and halves its rate for a while after a throttle (adaptive backoff);
+- a botocore event hook that records every operation (service, operation, outcome), which feeds the
+  Prometheus metrics and the golden call-log tests;
+- bounded retries with exponential backoff and jitter (tenacity) for transient errors inside one call.
+  botocore's own retries are set to a single attempt, so every attempt is seen, limited and counted here.
+
+This module never decides what an error means for an object: that is `errors.classify`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from .errors import is_throttle, is_transient
+
+CallListener = Callable[[str, str, str], None]
+"""Called as listener(service, operation, outcome) with outcome ok | error | throttled."""
+
+
+class RateLimiter:
+    """A token bucket per key that never exceeds `rate` calls per second (burst = one second's worth).
+
+    After a throttle the key's rate is halved (down to a floor) and recovers linearly over `recovery`
+    seconds, so awsop backs off in step with AWS instead of hammering it.
+    """
+
+    def __init__(self, rates: dict[str, float], default_rate: float, recovery: float = 60.0) -> None:
+        self._rates = dict(rates)
+        self._default = default_rate
+        self._recovery = recovery
+        self._lock = threading.Lock()
+        self._buckets: dict[tuple[str, str, str], _Bucket] = {}
+        self._sleep: Callable[[float], None] = time.sleep
+        self._clock: Callable[[], float] = time.monotonic
+
+    def rate_for(self, service: str) -> float:
+        return float(self._rates.get(service, self._default))
+
+    def _bucket(self, key: tuple[str, str, str]) -> _Bucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            rate = self.rate_for(key[2])
+            bucket = self._buckets[key] = _Bucket(rate=rate, tokens=max(1.0, rate), stamp=self._clock())
+        return bucket
+
+    def current_rate(self, key: tuple[str, str, str]) -> float:
+        with self._lock:
+            return self._bucket(key).effective(self._clock(), self._recovery)
+
+    def acquire(self, key: tuple[str, str, str]) -> float:
+        """Take one token for `key`, sleeping as long as needed; returns the time slept."""
+        if self.rate_for(key[2]) <= 0:
+            return 0.0
+        slept = 0.0
+        while True:
+            with self._lock:
+                bucket = self._bucket(key)
+                now = self._clock()
+                rate = bucket.effective(now, self._recovery)
+                burst = max(1.0, rate)
+                bucket.tokens = min(burst, bucket.tokens + (now - bucket.stamp) * rate)
+                bucket.stamp = now
+                if bucket.tokens >= 1.0:
+                    bucket.tokens -= 1.0
+                    return slept
+                wait = (1.0 - bucket.tokens) / rate
+            self._sleep(wait)
+            slept += wait
+
+    def penalize(self, key: tuple[str, str, str]) -> None:
+        """A throttle was seen for `key`: halve its effective rate (floor: 1/20 of the configured rate)."""
+        with self._lock:
+            bucket = self._bucket(key)
+            now = self._clock()
+            current = bucket.effective(now, self._recovery)
+            bucket.reduced = max(bucket.rate / 20, current / 2)
+            bucket.reduced_at = now
+            bucket.tokens = min(bucket.tokens, 0.0)
+
+
+@dataclass
+class _Bucket:
+    rate: float
+    tokens: float
+    stamp: float
+    reduced: float | None = None
+    reduced_at: float = 0.0
+
+    def effective(self, now: float, recovery: float) -> float:
+        if self.reduced is None:
+            return self.rate
+        progress = (now - self.reduced_at) / recovery
+        if progress >= 1:
+            self.reduced = None
+            return self.rate
+        return self.reduced + (self.rate - self.reduced) * progress
+
+
+@dataclass
+class CallLog:
+    """Every AWS operation made through the factory, in order (`s3:HeadBucket`), with outcome counts."""
+
+    calls: list[str] = field(default_factory=list)
+    outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, service: str, operation: str, outcome: str) -> None:
+        with self._lock:
+            self.calls.append(f"{service}:{operation}")
+            self.outcomes[(service, operation, outcome)] += 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.outcomes.clear()
+
+    @contextmanager
+    def capture(self) -> Iterator[list[str]]:
+        """Yields a list that, on exit, holds the calls made inside the block."""
+        start = len(self.calls)
+        out: list[str] = []
+        try:
+            yield out
+        finally:
+            out.extend(self.calls[start:])
+
+
+@dataclass(frozen=True)
+class AwsConfig:
+    """What the factory needs from the operator configuration."""
+
+    default_region: str | None = None
+    rate_limits: dict[str, float] = field(default_factory=dict)
+    default_rate_limit: float = 10.0
+    retry_mode: str = "standard"
+    max_attempts: int = 3
+    account: str = "default"
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+
+# Operation names as the service signs them, for the hook: botocore gives us the model name.
+_SERVICE_IDS = {"s3": "s3", "sqs": "sqs", "dynamodb": "dynamodb", "autoscaling": "autoscaling", "ec2": "ec2"}
+
+
+class AwsClients:
+    """Creates and caches wrapped boto3 clients per (service, region); thread-safe."""
+
+    def __init__(
+        self,
+        config: AwsConfig | None = None,
+        session: boto3.Session | None = None,
+        listeners: list[CallListener] | None = None,
+    ) -> None:
+        self.config = config or AwsConfig()
+        self._session = session or boto3.Session()
+        self.limiter = RateLimiter(self.config.rate_limits, self.config.default_rate_limit)
+        self.log = CallLog()
+        self.listeners: list[CallListener] = list(listeners or [])
+        self._clients: dict[tuple[str, str], RetryingClient] = {}
+        self._lock = threading.Lock()
+
+    def default_region(self) -> str:
+        return self.config.default_region or self._session.region_name or "us-east-1"
+
+    def client(self, service: str, region: str | None = None) -> RetryingClient:
+        region = region or self.default_region()
+        key = (service, region)
+        with self._lock:
+            cached = self._clients.get(key)
+            if cached is None:
+                cached = self._clients[key] = self._make(service, region)
+            return cached
+
+    def _make(self, service: str, region: str) -> RetryingClient:
+        config = Config(
+            region_name=region,
+            retries={"mode": self.config.retry_mode, "total_max_attempts": 1},  # type: ignore[typeddict-item]
+            connect_timeout=self.config.connect_timeout,
+            read_timeout=self.config.read_timeout,
+            s3={"addressing_style": "path"},
+            user_agent_extra="awsop/0.1",
+        )
+        raw = self._session.client(service, config=config)  # type: ignore[call-overload]
+        limiter_key = (self.config.account, region, service)
+
+        def before_call(model: Any, **_: Any) -> None:
+            self.limiter.acquire(limiter_key)
+
+        def after_call(http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
+            status = getattr(http_response, "status_code", 200)
+            code = (parsed or {}).get("Error", {}).get("Code", "") if isinstance(parsed, dict) else ""
+            if status == 429 or code in _THROTTLE_HINTS:
+                outcome = "throttled"
+                self.limiter.penalize(limiter_key)
+            elif status >= 400:
+                outcome = "error"
+            else:
+                outcome = "ok"
+            self._emit(service, model.name, outcome)
+
+        def after_call_error(exception: Exception, model: Any = None, **_: Any) -> None:
+            self._emit(service, getattr(model, "name", "Unknown"), "error")
+
+        service_id = raw.meta.service_model.service_id.hyphenize()
+        raw.meta.events.register(f"before-call.{service_id}", before_call)
+        raw.meta.events.register(f"after-call.{service_id}", after_call)
+        raw.meta.events.register(f"after-call-error.{service_id}", after_call_error)
+        return RetryingClient(raw, self.config.max_attempts, self._on_retry(service))
+
+    def _emit(self, service: str, operation: str, outcome: str) -> None:
+        self.log.record(service, operation, outcome)
+        for listener in self.listeners:
+            listener(service, operation, outcome)
+
+    def _on_retry(self, service: str) -> Callable[[BaseException], None]:
+        def on_retry(exc: BaseException) -> None:
+            for listener in self.listeners:
+                listener(service, "__retry__", "throttled" if is_throttle(exc) else "error")
+
+        return on_retry
+
+
+_THROTTLE_HINTS = frozenset({"Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded"})
+
+
+class RetryingClient:
+    """A boto3 client whose operations retry transient errors with capped exponential backoff + jitter."""
+
+    def __init__(
+        self, raw: Any, max_attempts: int, on_retry: Callable[[BaseException], None], max_wait: float = 8.0
+    ) -> None:
+        self.raw = raw
+        self.meta = raw.meta
+        self.exceptions = raw.exceptions
+        self._max_attempts = max_attempts
+        self._on_retry = on_retry
+        self._max_wait = max_wait
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.raw, name)
+        if not callable(method) or name not in self.raw.meta.method_to_api_mapping:
+            return method  # type: ignore[no-any-return]
+
+        def call(**kwargs: Any) -> Any:
+            retrying = Retrying(
+                stop=stop_after_attempt(self._max_attempts),
+                wait=wait_random_exponential(multiplier=0.2, max=self._max_wait),
+                retry=retry_if_exception(is_transient),
+                before_sleep=lambda state: self._on_retry(state.outcome.exception()),  # type: ignore[union-attr,arg-type]
+                reraise=True,
+            )
+            return retrying(method, **kwargs)
+
+        return call

@@ -1,0 +1,107 @@
+"""Facet-level changes that explain themselves.
+
+One list of `Change` feeds the plan output, the drift report, Events and the apply step, so what the user
+is shown is exactly what will be executed. Nothing here performs I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One facet of one AWS resource moving from `actual` to `desired`.
+
+    `path` is the spec path of the facet (`versioning`, `tags.team`); `calls` are the AWS operations the
+    change costs, in order (`s3:PutBucketVersioning`).
+    """
+
+    path: str
+    actual: Any
+    desired: Any
+    action: Action = Action.UPDATE
+    calls: tuple[str, ...] = ()
+
+    def explain(self) -> str:
+        """`versioning: Suspended -> Enabled`; absent sides read `(none)`."""
+        if self.action is Action.CREATE and self.path == "":
+            return f"create {self.desired}"
+        return f"{self.path}: {render_value(self.actual)} -> {render_value(self.desired)}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "action": str(self.action),
+            "actual": self.actual,
+            "desired": self.desired,
+            "calls": list(self.calls),
+        }
+
+
+def render_value(value: Any, limit: int = 120) -> str:
+    """A short, stable, human rendering of a facet value (JSON for structures)."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass
+class Plan:
+    """What the engine would do (or did) for one object."""
+
+    kind: str
+    namespace: str
+    name: str
+    aws_name: str
+    region: str
+    verb: str  # create | update | delete | none | blocked
+    changes: list[Change] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def has_changes(self) -> bool:
+        return self.verb in ("create", "update", "delete")
+
+    def calls(self) -> list[str]:
+        return [call for change in self.changes for call in change.calls]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "awsName": self.aws_name,
+            "region": self.region,
+            "action": self.verb,
+            "changes": [change.as_dict() for change in self.changes],
+            "calls": self.calls(),
+            "note": self.note,
+        }
+
+    def render(self) -> list[str]:
+        """Terraform-like lines: a header, then one line per change with its AWS calls."""
+        head = f"{self.kind} {self.namespace}/{self.name} -> {self.aws_name} ({self.region}): {self.verb}"
+        if self.note:
+            head += f" ({self.note})"
+        lines = [head]
+        marks = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
+        for change in self.changes:
+            calls = f"  [{', '.join(change.calls)}]" if change.calls else ""
+            lines.append(f"  {marks[change.action]} {change.explain()}{calls}")
+        return lines

@@ -1,0 +1,394 @@
+"""The reconcile engine, written once for every kind (DESIGN.md section 3).
+
+observe -> (create | diff -> plan -> apply) -> outcome. The engine decides what to do from the
+observation and the diff, the way crossplane's managed reconciler does; kinds only say how to observe,
+diff, create, change and delete their resource. It returns an `Outcome` describing conditions, status,
+drift, events and when to come back; it never talks to Kubernetes, so the operator and the CLI share it.
+
+What it must never do: write to AWS for a paused or ObserveOnly object, touch a resource it does not own
+(unless the spec adopts it), delete anything the spec did not ask it to, or retry a terminal error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Generic, Protocol, TypeVar
+
+from .aws import AwsClients
+from .changes import Action, Change, Plan, render_value
+from .errors import AwsopError, ErrorClass, TerminalError, error_code, error_message
+from .model import AwsObjectSpec
+from .policies import AdoptionPolicy, DeletionPolicy, DriftPolicy, ManagementPolicy
+from .tags import desired_tags, owner_value
+
+S = TypeVar("S", bound=AwsObjectSpec)
+O = TypeVar("O")
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """The Kubernetes object a reconcile is about."""
+
+    kind: str
+    namespace: str
+    name: str
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The part of the operator configuration the engine needs."""
+
+    cluster_id: str = "awsop"
+    default_tags: Mapping[str, str] = field(default_factory=dict)
+    deletion_policy_defaults: Mapping[str, DeletionPolicy] = field(default_factory=dict)
+    name_prefix: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Target(Generic[S]):
+    """Everything a kind needs to act: the spec and the values the engine resolved for it."""
+
+    ref: ObjectRef
+    spec: S
+    aws_name: str
+    region: str
+    owner: str
+    tags: dict[str, str]
+    deletion_policy: DeletionPolicy
+
+
+class DeleteResult(StrEnum):
+    DELETED = "Deleted"
+    IN_PROGRESS = "InProgress"
+    BLOCKED = "Blocked"
+
+
+@dataclass(frozen=True)
+class DeleteOutcome:
+    result: DeleteResult
+    reason: str = ""
+    message: str = ""
+
+
+class ResourceClient(Protocol[S, O]):
+    """What one kind implements. All methods but `diff`, `plan_create` and `status` may call AWS."""
+
+    kind: str
+    default_deletion_policy: DeletionPolicy
+
+    def aws_name(self, ref: ObjectRef, spec: S, prefix: str) -> str: ...
+    def observe(self, target: Target[S]) -> O | None: ...
+    def owner_of(self, observed: O) -> str | None: ...
+    def diff(self, target: Target[S], observed: O) -> list[Change]: ...
+    def plan_create(self, target: Target[S]) -> list[Change]: ...
+    def create(self, target: Target[S]) -> O: ...
+    def apply(self, target: Target[S], observed: O, changes: list[Change]) -> None: ...
+    def release(self, target: Target[S], observed: O) -> None: ...
+    def delete(self, target: Target[S], observed: O) -> DeleteOutcome: ...
+    def status(self, target: Target[S], observed: O | None) -> dict[str, Any]: ...
+    def classify(self, exc: BaseException) -> ErrorClass: ...
+
+
+class State(StrEnum):
+    """The one-word result of a reconcile; conditions are derived from it."""
+
+    READY = "Ready"
+    DRIFTED = "Drifted"  # drift present and left alone (Report / ObserveOnly)
+    PROGRESSING = "Progressing"
+    NOT_FOUND = "NotFound"  # ObserveOnly and the resource does not exist
+    PAUSED = "Paused"
+    PLANNED = "Planned"
+    ERROR = "Error"
+    STALLED = "Stalled"
+    DELETED = "Deleted"
+    DELETE_BLOCKED = "DeleteBlocked"
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class Outcome:
+    """What happened, for the operator (status, events, requeue) and the CLI (tables, exit codes)."""
+
+    state: State
+    reason: str
+    message: str
+    plan: Plan
+    status: dict[str, Any] = field(default_factory=dict)
+    drift: list[Change] = field(default_factory=list)
+    corrected: list[Change] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    error_class: ErrorClass | None = None
+    calls: list[str] = field(default_factory=list)
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error_class is None
+
+
+class Engine:
+    """Runs reconciles and deletions for any kind that implements `ResourceClient`."""
+
+    def __init__(self, clients: AwsClients, config: EngineConfig | None = None) -> None:
+        self.clients = clients
+        self.config = config or EngineConfig()
+
+    # -- resolution ---------------------------------------------------------------------------------
+
+    def target(self, client: ResourceClient[S, O], ref: ObjectRef, spec: S) -> Target[S]:
+        owner = owner_value(self.config.cluster_id, ref.namespace, ref.name)
+        policy = (
+            spec.deletion_policy
+            or self.config.deletion_policy_defaults.get(client.kind)
+            or client.default_deletion_policy
+        )
+        return Target(
+            ref=ref,
+            spec=spec,
+            aws_name=client.aws_name(ref, spec, self.config.name_prefix.get(client.kind, "")),
+            region=spec.region or self.clients.default_region(),
+            owner=owner,
+            tags=desired_tags(spec.tags, self.config.default_tags, owner, client.kind),
+            deletion_policy=policy,
+        )
+
+    # -- reconcile ----------------------------------------------------------------------------------
+
+    def reconcile(
+        self,
+        client: ResourceClient[S, O],
+        ref: ObjectRef,
+        spec: S,
+        *,
+        spec_changed: bool = True,
+        plan_only: bool = False,
+        paused: bool = False,
+        create_pending: bool = False,
+        before_create: Callable[[], None] | None = None,
+    ) -> Outcome:
+        """Converge one object. `spec_changed` says the spec moved since the last successful reconcile
+        (differences are then the user's intent, not drift); `create_pending` says an earlier attempt may
+        have created the resource before recording ownership (crash recovery)."""
+        started = time.perf_counter()
+        try:
+            target = self.target(client, ref, spec)
+        except AwsopError as exc:
+            plan = Plan(ref.kind, ref.namespace, ref.name, "", spec.region or "", "blocked")
+            return self._failed(client, plan, exc, started, [])
+        plan = Plan(ref.kind, ref.namespace, ref.name, target.aws_name, target.region, "none")
+        if paused:
+            return Outcome(State.PAUSED, "Paused", "awsop.io/paused is set: no AWS calls", plan)
+        with self.clients.log.capture() as calls:
+            try:
+                outcome = self._reconcile(client, target, plan, spec_changed, plan_only, create_pending, before_create)
+            except Exception as exc:  # classified below; nothing escapes unclassified
+                outcome = self._failed(client, plan, exc, started, [])
+        outcome.calls = calls
+        outcome.duration = time.perf_counter() - started
+        return outcome
+
+    def _reconcile(
+        self,
+        client: ResourceClient[S, O],
+        target: Target[S],
+        plan: Plan,
+        spec_changed: bool,
+        plan_only: bool,
+        create_pending: bool,
+        before_create: Callable[[], None] | None,
+    ) -> Outcome:
+        spec = target.spec
+        observe_only = spec.management_policy is ManagementPolicy.OBSERVE_ONLY
+        observed = client.observe(target)
+
+        if observed is None:
+            if observe_only:
+                return Outcome(
+                    State.NOT_FOUND,
+                    "NotFound",
+                    f"{client.kind} {target.aws_name} does not exist in {target.region} (ObserveOnly)",
+                    plan,
+                    status=client.status(target, None),
+                )
+            plan.verb = "create"
+            plan.changes = client.plan_create(target)
+            if plan_only:
+                return self._planned(plan)
+            if before_create is not None:
+                before_create()
+            observed = client.create(target)
+            return Outcome(
+                State.READY,
+                "Created",
+                f"created {client.kind} {target.aws_name} in {target.region}",
+                plan,
+                status=client.status(target, observed),
+                events=[Event("Normal", "Created", f"created {target.aws_name} in {target.region}")],
+            )
+
+        adopting = self._check_owner(client, target, observed, create_pending)
+        status = client.status(target, observed)
+        changes = client.diff(target, observed)
+        if not changes:
+            plan.verb = "none"
+            events = [Event("Normal", "Adopted", f"adopted {target.aws_name}")] if adopting else []
+            if plan_only:
+                return self._planned(plan, status)
+            return Outcome(State.READY, "UpToDate", "AWS matches the spec", plan, status=status, events=events)
+
+        plan.verb = "update"
+        plan.changes = changes
+        if plan_only:
+            return self._planned(plan, status)
+        is_drift = not spec_changed and not adopting
+        may_write = not observe_only and (not is_drift or spec.drift_policy is DriftPolicy.CORRECT)
+        summary = "; ".join(change.explain() for change in changes)
+        if not may_write:
+            why = "ObserveOnly" if observe_only else "driftPolicy Report"
+            return Outcome(
+                State.DRIFTED,
+                "DriftDetected",
+                f"AWS differs from the spec ({why}): {summary}",
+                plan,
+                status=status,
+                drift=changes,
+                events=[Event("Warning", "DriftDetected", summary)],
+            )
+        client.apply(target, observed, changes)
+        if is_drift:
+            event = Event("Normal", "DriftCorrected", summary)
+            return Outcome(
+                State.READY, "DriftCorrected", summary, plan, status=status, drift=changes, corrected=changes,
+                events=[Event("Warning", "DriftDetected", summary), event],
+            )
+        reason = "Adopted" if adopting else "Updated"
+        return Outcome(State.READY, reason, summary, plan, status=status, events=[Event("Normal", reason, summary)])
+
+    def _check_owner(
+        self, client: ResourceClient[S, O], target: Target[S], observed: O, create_pending: bool
+    ) -> bool:
+        """True when this reconcile takes the resource over; raises when it may not."""
+        owner = client.owner_of(observed)
+        if owner == target.owner:
+            return False
+        if owner is None and create_pending:
+            return True  # our own create that crashed before tagging
+        name = f"{client.kind} {target.aws_name}"
+        if owner is not None:
+            raise TerminalError(
+                "OwnedByAnother", f"{name} exists and belongs to {owner}; it is never taken over automatically"
+            )
+        if target.spec.adoption_policy is AdoptionPolicy.ADOPT:
+            return True
+        raise TerminalError(
+            "AlreadyExists",
+            f"{name} already exists in AWS and is not owned by awsop; set adoptionPolicy: Adopt to take it over",
+        )
+
+    def _planned(self, plan: Plan, status: dict[str, Any] | None = None) -> Outcome:
+        summary = "; ".join(c.explain() for c in plan.changes) or "no changes"
+        return Outcome(State.PLANNED, "Planned", summary, plan, status=status or {})
+
+    def _failed(
+        self, client: ResourceClient[Any, Any], plan: Plan, exc: BaseException, started: float, calls: list[str]
+    ) -> Outcome:
+        error_class = client.classify(exc)
+        reason = exc.reason if isinstance(exc, AwsopError) else error_code(exc)
+        if error_class is ErrorClass.ACCESS:
+            reason = f"AccessDenied.{reason}" if not reason.startswith("Access") else reason
+        message = error_message(exc)
+        state = State.STALLED if error_class is ErrorClass.TERMINAL else State.ERROR
+        events = [Event("Warning", reason, message)]
+        return Outcome(
+            state, reason, message, plan, events=events, error_class=error_class, calls=calls,
+            duration=time.perf_counter() - started,
+        )
+
+    # -- delete -------------------------------------------------------------------------------------
+
+    def delete(
+        self, client: ResourceClient[S, O], ref: ObjectRef, spec: S, *, paused: bool = False, create_pending: bool = False
+    ) -> Outcome:
+        """Run the deletion policy. State DELETED means the finalizer may go; anything else keeps it."""
+        started = time.perf_counter()
+        try:
+            target = self.target(client, ref, spec)
+        except AwsopError:
+            plan = Plan(ref.kind, ref.namespace, ref.name, "", spec.region or "", "none")
+            return Outcome(State.DELETED, "Invalid", "spec never valid: nothing was created in AWS", plan)
+        plan = Plan(ref.kind, ref.namespace, ref.name, target.aws_name, target.region, "delete")
+        if paused:
+            plan.verb = "none"
+            return Outcome(State.DELETED, "Paused", "paused: the AWS resource was left untouched", plan)
+        with self.clients.log.capture() as calls:
+            try:
+                outcome = self._delete(client, target, plan, create_pending)
+            except Exception as exc:
+                outcome = self._failed(client, plan, exc, started, [])
+        outcome.calls = calls
+        outcome.duration = time.perf_counter() - started
+        return outcome
+
+    def _delete(self, client: ResourceClient[S, O], target: Target[S], plan: Plan, create_pending: bool) -> Outcome:
+        observed = client.observe(target) if target.spec.management_policy is ManagementPolicy.MANAGE else None
+        name = f"{target.aws_name} ({target.region})"
+        if observed is None:
+            plan.verb = "none"
+            return Outcome(State.DELETED, "NotFound", f"nothing to delete in AWS for {name}", plan)
+        owner = client.owner_of(observed)
+        if owner != target.owner and not (owner is None and create_pending):
+            plan.verb = "none"
+            message = f"{name} is not owned by this object (owner: {owner or 'none'}); left untouched"
+            return Outcome(State.DELETED, "NotOwned", message, plan, events=[Event("Normal", "NotOwned", message)])
+        if target.deletion_policy is DeletionPolicy.RETAIN:
+            plan.verb = "release"
+            plan.changes = [Change("tags.awsop.io/owner", target.owner, None, Action.DELETE)]
+            client.release(target, observed)
+            message = f"retained {name}: ownership tags removed, it can be adopted again"
+            return Outcome(State.DELETED, "Retained", message, plan, events=[Event("Normal", "Retained", message)])
+        result = client.delete(target, observed)
+        if result.result is DeleteResult.DELETED:
+            message = f"deleted {name}"
+            return Outcome(State.DELETED, "Deleted", message, plan, events=[Event("Normal", "Deleted", message)])
+        if result.result is DeleteResult.IN_PROGRESS:
+            return Outcome(State.PROGRESSING, result.reason or "Deleting", result.message, plan)
+        return Outcome(
+            State.DELETE_BLOCKED,
+            result.reason,
+            result.message,
+            plan,
+            events=[Event("Warning", result.reason, result.message)],
+        )
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def drift_entries(changes: list[Change], previous: list[dict[str, Any]] | None = None) -> list[dict[str, str]]:
+    """status.drift entries, keeping `detectedAt` of drift that was already reported."""
+    seen = {(d.get("path"), d.get("desired"), d.get("actual")): d.get("detectedAt") for d in previous or []}
+    now = now_rfc3339()
+    out = []
+    for change in changes:
+        desired, actual = render_value(change.desired), render_value(change.actual)
+        out.append(
+            {
+                "path": change.path,
+                "desired": desired,
+                "actual": actual,
+                "detectedAt": seen.get((change.path, desired, actual)) or now,
+            }
+        )
+    return out

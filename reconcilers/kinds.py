@@ -1,0 +1,67 @@
+"""The registry of kinds: API identity (group, plural, short names) and the client for each.
+
+The operator registers handlers for every entry, the CRD generator renders one CRD per entry, and the CLI
+dispatches manifests by `apiVersion`/`kind` through it. Adding a kind means adding a module and a line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .aws import AwsClients
+from .bucket import BucketClient, BucketSpec
+from .model import AwsObjectSpec, AwsObjectStatus
+
+VERSION = "v1alpha1"
+CATEGORY = "aws"
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    kind: str
+    group: str
+    plural: str
+    singular: str
+    short_names: tuple[str, ...]
+    spec_model: type[AwsObjectSpec]
+    status_model: type[AwsObjectStatus]
+    make_client: Callable[[AwsClients], Any]
+    description: str
+    scope: str = "Namespaced"
+    extra_columns: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{VERSION}"
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{self.group}"
+
+
+class BucketStatus(AwsObjectStatus):
+    """Status of a Bucket."""
+
+
+KINDS: dict[str, KindInfo] = {
+    "Bucket": KindInfo(
+        kind="Bucket",
+        group="s3.awsop.io",
+        plural="buckets",
+        singular="bucket",
+        short_names=("bkt", "s3b"),
+        spec_model=BucketSpec,
+        status_model=BucketStatus,
+        make_client=BucketClient,
+        description="An S3 bucket managed by awsop.",
+    ),
+}
+
+
+def by_api_version(api_version: str, kind: str) -> KindInfo | None:
+    info = KINDS.get(kind)
+    if info is None or info.api_version != api_version:
+        return None
+    return info

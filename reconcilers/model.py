@@ -1,0 +1,121 @@
+"""Spec and status models shared by every kind (DESIGN.md section 2).
+
+pydantic models are the single source of truth: they validate manifests in the operator and the CLI, and
+they generate the CRD schemas. Field metadata that only the CRD needs travels in `json_schema_extra`:
+`x-awsop-immutable` marks a field that may not change once set (rendered as a CEL transition rule).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from .policies import AdoptionPolicy, DeletionPolicy, DriftPolicy, ManagementPolicy
+from .tags import validate_tags
+
+IMMUTABLE: dict[str, Any] = {"x-awsop-immutable": True}
+REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$"
+
+
+class Model(BaseModel):
+    """camelCase on the wire, snake_case in Python, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, use_enum_values=False
+    )
+
+
+class AwsObjectSpec(Model):
+    """The fields every awsop kind has."""
+
+    name: str | None = Field(
+        None,
+        description="Name of the AWS resource. Defaults to <namespace>-<metadata.name> adjusted to the "
+        "service's naming rules. Immutable.",
+        json_schema_extra=IMMUTABLE,
+    )
+    region: str | None = Field(
+        None,
+        description="AWS region. Defaults to the operator's default region. Immutable.",
+        pattern=REGION_PATTERN,
+        json_schema_extra=IMMUTABLE,
+    )
+    tags: dict[str, str] | None = Field(
+        None,
+        description="AWS tags. When set, this map (plus awsop's ownership tags and the operator's default "
+        "tags) is the whole tag set: other tags are drift. When omitted, tags added outside awsop are kept. "
+        "Keys starting with aws: are reserved.",
+    )
+    deletion_policy: DeletionPolicy | None = Field(
+        None,
+        description="Delete or Retain the AWS resource when this object is deleted. Default depends on the "
+        "kind (Retain for data-bearing kinds) and the operator configuration.",
+    )
+    management_policy: ManagementPolicy = Field(
+        ManagementPolicy.MANAGE,
+        description="Manage: create, update and delete in AWS. ObserveOnly: never write to AWS; report "
+        "state and drift.",
+    )
+    drift_policy: DriftPolicy = Field(
+        DriftPolicy.CORRECT,
+        description="Correct: put AWS back to the spec when it drifts. Report: record and signal drift only.",
+    )
+    adoption_policy: AdoptionPolicy = Field(
+        AdoptionPolicy.NEVER,
+        description="Never: an existing AWS resource not owned by this object is a conflict. Adopt: take it "
+        "over (with ObserveOnly, watch it read-only).",
+    )
+
+    @field_validator("tags")
+    @classmethod
+    def _check_tags(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None:
+            problems = validate_tags(value)
+            if problems:
+                raise ValueError("; ".join(problems))
+        return value
+
+
+class Condition(Model):
+    type: str = Field(description="Ready, Synced, Drifted, Stalled or Reconciling.")
+    status: str = Field(description="True, False or Unknown.", json_schema_extra={"enum": ["True", "False", "Unknown"]})
+    reason: str = Field("", description="CamelCase reason for the last transition.")
+    message: str = Field("", description="Human-readable detail.")
+    last_transition_time: str | None = Field(None, description="When the status last changed (RFC 3339).")
+    observed_generation: int | None = Field(None, description="metadata.generation this condition is about.")
+
+
+class DriftEntry(Model):
+    path: str = Field(description="Spec path of the drifted facet.")
+    desired: str = Field(description="Value in the spec (rendered).")
+    actual: str = Field(description="Value in AWS (rendered).")
+    detected_at: str = Field(description="When this drift was first seen (RFC 3339).")
+
+
+class PlanStatus(Model):
+    generated_at: str = Field(description="When the plan was computed (RFC 3339).")
+    action: str = Field(description="create, update, delete or none.")
+    changes: list[str] = Field(default_factory=list, description="One line per facet change.")
+    calls: list[str] = Field(default_factory=list, description="AWS operations the plan would make, in order.")
+
+
+class AwsObjectStatus(Model):
+    """Status every kind reports; kinds add their own identifiers."""
+
+    model_config = ConfigDict(extra="allow")
+
+    observed_generation: int | None = Field(None, description="Last metadata.generation reconciled.")
+    conditions: list[Condition] = Field(default_factory=list, description="Ready, Synced, Drifted, Stalled, Reconciling.")
+    arn: str | None = Field(None, description="ARN of the AWS resource.")
+    aws_name: str | None = Field(None, description="Name of the AWS resource.")
+    region: str | None = Field(None, description="Region of the AWS resource.")
+    account_id: str | None = Field(None, description="AWS account of the resource, when known.")
+    last_sync_time: str | None = Field(None, description="Last successful reconcile (RFC 3339).")
+    drift: list[DriftEntry] = Field(default_factory=list, description="Current drift; empty when none.")
+    plan: PlanStatus | None = Field(None, description="Planned AWS calls (annotation awsop.io/plan-only).")
+    observed: dict[str, str] = Field(
+        default_factory=dict,
+        description="AWS values of facets the spec leaves to AWS defaults, for information (never written back).",
+    )
