@@ -206,7 +206,9 @@ class AwsClients:
         raw = self._session.client(service, config=config)  # type: ignore[call-overload]
         limiter_key = (self.config.account, region, service)
 
-        def before_call(model: Any, **_: Any) -> None:
+        def before_call(model: Any, context: dict[str, Any] | None = None, **_: Any) -> None:
+            if context is not None:
+                context["awsop_operation"] = model.name
             self.limiter.acquire(limiter_key)
 
         def after_call(http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
@@ -221,8 +223,8 @@ class AwsClients:
                 outcome = "ok"
             self._emit(service, model.name, outcome)
 
-        def after_call_error(exception: Exception, model: Any = None, **_: Any) -> None:
-            self._emit(service, getattr(model, "name", "Unknown"), "error")
+        def after_call_error(exception: Exception, context: dict[str, Any] | None = None, **_: Any) -> None:
+            self._emit(service, (context or {}).get("awsop_operation", "Unknown"), "error")
 
         service_id = raw.meta.service_model.service_id.hyphenize()
         raw.meta.events.register(f"before-call.{service_id}", before_call)

@@ -1,0 +1,56 @@
+"""Shared fixtures: one moto server per test session on 127.0.0.1, reset between tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from awsop.operator.embedded import EmbeddedAws
+from awsop.reconcilers.aws import AwsClients, AwsConfig
+from awsop.reconcilers.bucket import BucketClient
+from awsop.reconcilers.engine import Engine, EngineConfig
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[EmbeddedAws]:
+    aws = EmbeddedAws(region="us-east-1").start(set_env=False)
+    saved = {k: os.environ.get(k) for k in aws.env()}
+    os.environ.update(aws.env())
+    yield aws
+    aws.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def aws(moto_server: EmbeddedAws) -> Iterator[EmbeddedAws]:
+    """A clean emulator for this test."""
+    moto_server.reset()
+    yield moto_server
+
+
+@pytest.fixture
+def clients(aws: EmbeddedAws) -> AwsClients:
+    return AwsClients(AwsConfig(default_region="us-east-1", default_rate_limit=0, max_attempts=3))
+
+
+@pytest.fixture
+def engine(clients: AwsClients) -> Engine:
+    return Engine(clients, EngineConfig(cluster_id="test-cluster", default_tags={"managed-by": "awsop"}))
+
+
+@pytest.fixture
+def buckets(clients: AwsClients) -> BucketClient:
+    return BucketClient(clients)
+
+
+@pytest.fixture
+def s3(aws: EmbeddedAws):  # type: ignore[no-untyped-def]
+    """A plain boto3 client for out-of-band changes and assertions."""
+    return boto3.client("s3", region_name="us-east-1", endpoint_url=aws.url)
