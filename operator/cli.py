@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from awsop.reconcilers.engine import Engine, Outcome, State
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-
-from awsop.reconcilers.engine import Engine, Outcome, State
 
 from .manifests import Manifest, ManifestError, load
 from .settings import Settings
@@ -67,7 +66,7 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
     if not manifests:
         raise ManifestError(f"no awsop objects found in {', '.join(args.filename)}")
     engine = _engine(args)
-    clients = {kind: None for kind in ()}  # built lazily per kind below
+    clients: dict[str, Any] = {}  # one client per kind, built on first use
     results = []
     show = sys.stderr.isatty() and args.output != "json"
     with err.status("working...", spinner="dots") if show else _null():
@@ -75,10 +74,14 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
             client = clients.get(manifest.info.kind) or manifest.info.make_client(engine.clients)
             clients[manifest.info.kind] = client
             if show:
-                err.print(f"[dim]{'planning' if plan_only else 'applying'} {manifest.info.kind} "
-                          f"{manifest.ref.namespace}/{manifest.ref.name}[/dim]")
+                err.print(
+                    f"[dim]{'planning' if plan_only else 'applying'} {manifest.info.kind} "
+                    f"{manifest.ref.namespace}/{manifest.ref.name}[/dim]"
+                )
             paused = manifest.annotations.get("awsop.io/paused", "").lower() == "true"
-            outcome = engine.reconcile(client, manifest.ref, manifest.spec, plan_only=plan_only, paused=paused)
+            outcome = engine.reconcile(
+                client, manifest.ref, manifest.spec, plan_only=plan_only, paused=paused
+            )
             results.append((manifest, outcome))
     failed = any(not outcome.ok for _, outcome in results)
     if failed:
@@ -99,8 +102,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
         doc = {
             "changes": code == EXIT_CHANGES,
             "objects": [
-                {**o.plan.as_dict(), "error": None if o.ok else {"reason": o.reason, "message": o.message,
-                                                                "class": str(o.error_class)}}
+                {
+                    **o.plan.as_dict(),
+                    "error": None
+                    if o.ok
+                    else {"reason": o.reason, "message": o.message, "class": str(o.error_class)},
+                }
                 for _, o in results
             ],
         }
@@ -108,8 +115,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return code
     for _, outcome in results:
         if not outcome.ok:
-            out.print(f"[red]{outcome.plan.kind} {outcome.plan.namespace}/{outcome.plan.name}: error "
-                      f"{escape(outcome.reason)}: {escape(outcome.message)}[/red]")
+            out.print(
+                f"[red]{outcome.plan.kind} {outcome.plan.namespace}/{outcome.plan.name}: error "
+                f"{escape(outcome.reason)}: {escape(outcome.message)}[/red]"
+            )
             continue
         for line in outcome.plan.render():
             style = {"+": "green", "~": "yellow", "-": "red"}.get(line.strip()[:1], "bold")
@@ -121,8 +130,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 _STATE_STYLE = {
-    State.READY: "green", State.DRIFTED: "yellow", State.STALLED: "red", State.ERROR: "red",
-    State.PAUSED: "cyan", State.NOT_FOUND: "yellow",
+    State.READY: "green",
+    State.DRIFTED: "yellow",
+    State.STALLED: "red",
+    State.ERROR: "red",
+    State.PAUSED: "cyan",
+    State.NOT_FOUND: "yellow",
 }
 
 
@@ -133,9 +146,14 @@ def _table(results: list[tuple[Manifest, Outcome]]) -> Table:
     for manifest, outcome in results:
         style = _STATE_STYLE.get(outcome.state, "")
         table.add_row(
-            manifest.info.kind, f"{manifest.ref.namespace}/{manifest.ref.name}", outcome.plan.aws_name,
-            outcome.plan.region, f"[{style}]{outcome.state}[/{style}]" if style else str(outcome.state),
-            escape(outcome.reason), str(len(outcome.calls)), escape(outcome.message[:160]),
+            manifest.info.kind,
+            f"{manifest.ref.namespace}/{manifest.ref.name}",
+            outcome.plan.aws_name,
+            outcome.plan.region,
+            f"[{style}]{outcome.state}[/{style}]" if style else str(outcome.state),
+            escape(outcome.reason),
+            str(len(outcome.calls)),
+            escape(outcome.message[:160]),
         )
     return table
 
@@ -143,11 +161,23 @@ def _table(results: list[tuple[Manifest, Outcome]]) -> Table:
 def cmd_apply(args: argparse.Namespace) -> int:
     results, code = _run(args, plan_only=False)
     if args.output == "json":
-        print(json.dumps([
-            {**o.plan.as_dict(), "state": str(o.state), "reason": o.reason, "message": o.message,
-             "status": o.status, "awsCalls": o.calls}
-            for _, o in results
-        ], indent=2, default=str))
+        print(
+            json.dumps(
+                [
+                    {
+                        **o.plan.as_dict(),
+                        "state": str(o.state),
+                        "reason": o.reason,
+                        "message": o.message,
+                        "status": o.status,
+                        "awsCalls": o.calls,
+                    }
+                    for _, o in results
+                ],
+                indent=2,
+                default=str,
+            )
+        )
         return code
     out.print(_table(results))
     return code
@@ -173,14 +203,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser, files: bool = True) -> None:
         if files:
-            p.add_argument("-f", "--filename", action="append", required=True, metavar="PATH",
-                           help="manifest file or folder (repeatable; multi-document YAML)")
+            p.add_argument(
+                "-f",
+                "--filename",
+                action="append",
+                required=True,
+                metavar="PATH",
+                help="manifest file or folder (repeatable; multi-document YAML)",
+            )
             p.add_argument("-o", "--output", choices=("table", "json"), default="table")
-        p.add_argument("--embedded-aws", action="store_true", help="start moto's server on 127.0.0.1 in-process")
+        p.add_argument(
+            "--embedded-aws", action="store_true", help="start moto's server on 127.0.0.1 in-process"
+        )
         p.add_argument("--region", help="default region (overrides AWSOP_DEFAULT_REGION)")
         p.add_argument("--cluster-id", help="ownership identity (overrides AWSOP_CLUSTER_ID)")
 
-    plan = sub.add_parser("plan", help="show the AWS changes manifests would make (exit 0 none, 2 changes, 1 error)")
+    plan = sub.add_parser(
+        "plan", help="show the AWS changes manifests would make (exit 0 none, 2 changes, 1 error)"
+    )
     common(plan)
     plan.set_defaults(func=cmd_plan)
     apply = sub.add_parser("apply", help="converge AWS to manifests without Kubernetes")
@@ -190,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     crds.set_defaults(func=cmd_crds)
     run = sub.add_parser("run", help="run the operator (kopf)")
     common(run, files=False)
-    run.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
+    run.add_argument(
+        "-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)"
+    )
     run.add_argument("-A", "--all-namespaces", action="store_true", help="watch the whole cluster (default)")
     run.set_defaults(func=cmd_run)
     return parser

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from awsop.reconcilers.kinds import CATEGORY, KINDS, VERSION, KindInfo
 
 DROP_KEYS = frozenset({"title", "default", "$defs", "x-awsop-immutable"})
@@ -78,7 +77,10 @@ def model_schema(model: type[Any], path: str) -> dict[str, Any]:
     schema = structural(raw, defs, path)
     # presence rules: an immutable optional field may not be added or removed later either
     presence = [
-        {"rule": f"has(self.{name}) == has(oldSelf.{name})", "message": f"{name} is immutable (cannot be added or removed)"}
+        {
+            "rule": f"has(self.{name}) == has(oldSelf.{name})",
+            "message": f"{name} is immutable (cannot be added or removed)",
+        }
         for name, prop in raw.get("properties", {}).items()
         if prop.get("x-awsop-immutable")
     ]
@@ -100,7 +102,12 @@ def crd(info: KindInfo) -> dict[str, Any]:
         {"name": "Drifted", "type": "string", "jsonPath": condition.format("Drifted")},
         {"name": "AWS Name", "type": "string", "jsonPath": ".status.awsName"},
         {"name": "Region", "type": "string", "jsonPath": ".status.region", "priority": 1},
-        {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason', "priority": 1},
+        {
+            "name": "Reason",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+            "priority": 1,
+        },
         *info.extra_columns,
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]
@@ -132,7 +139,10 @@ def crd(info: KindInfo) -> dict[str, Any]:
                             "description": info.description,
                             "required": ["spec"],
                             "properties": {
-                                "apiVersion": {"type": "string", "description": "API version of this object."},
+                                "apiVersion": {
+                                    "type": "string",
+                                    "description": "API version of this object.",
+                                },
                                 "kind": {"type": "string", "description": "Kind of this object."},
                                 "metadata": {"type": "object"},
                                 "spec": spec,

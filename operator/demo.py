@@ -40,7 +40,9 @@ def main() -> int:
     os.environ.setdefault("AWSOP_CLUSTER_ID", "demo")
     try:
         console.print(f"[bold]awsop demo[/bold]: embedded AWS (moto) at {aws.url}; manifests in {examples}")
-        step("1. Plan the examples: everything is to be created (exit 2 = changes)", "awsop plan -f examples/")
+        step(
+            "1. Plan the examples: everything is to be created (exit 2 = changes)", "awsop plan -f examples/"
+        )
         if run("plan", "-f", examples) != cli.EXIT_CHANGES:
             return 1
         step("2. Apply them: buckets are created, tagged and configured", "awsop apply -f examples/")
@@ -51,7 +53,8 @@ def main() -> int:
             return 1
         step(
             "4. Someone suspends versioning on default-app-data behind awsop's back",
-            "aws s3api put-bucket-versioning --bucket default-app-data --versioning-configuration Status=Suspended",
+            "aws s3api put-bucket-versioning --bucket default-app-data "
+            "--versioning-configuration Status=Suspended",
         )
         boto3.client("s3", endpoint_url=aws.url).put_bucket_versioning(
             Bucket="default-app-data", VersioningConfiguration={"Status": "Suspended"}

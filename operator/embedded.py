@@ -54,7 +54,9 @@ class EmbeddedAws:
     def reset(self) -> None:
         import urllib.request
 
-        urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10)
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10
+        )
 
     def stop(self) -> None:
         if self._server is not None:

@@ -14,11 +14,10 @@ import time
 from typing import Any
 
 import kopf
-from pydantic import ValidationError
-
 from awsop.reconcilers.engine import Engine, ObjectRef, Outcome, State
 from awsop.reconcilers.errors import ErrorClass, backoff_delay
 from awsop.reconcilers.kinds import KINDS, VERSION, KindInfo
+from pydantic import ValidationError
 
 from . import kube, metrics
 from .manifests import format_validation_error
@@ -93,10 +92,14 @@ def _record(info: KindInfo, outcome: Outcome, uid: str, created: str | None, was
 
 
 def _is_ready(status: Any) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (status or {}).get("conditions", []))
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in (status or {}).get("conditions", [])
+    )
 
 
-def reconcile(info: KindInfo, body: Any, meta: Any, spec: Any, status: Any, patch: Any, retry: int, **_: Any) -> None:
+def reconcile(
+    info: KindInfo, body: Any, meta: Any, spec: Any, status: Any, patch: Any, retry: int, **_: Any
+) -> None:
     """Create/update/resume/timer: converge and report."""
     rt = Runtime
     ref = _ref(info, meta)
@@ -140,12 +143,17 @@ def _invalid(info: KindInfo, ref: ObjectRef, message: str) -> Outcome:
     from awsop.reconcilers.changes import Plan
 
     return Outcome(
-        State.STALLED, "InvalidSpec", message, Plan(info.kind, ref.namespace, ref.name, "", "", "blocked"),
+        State.STALLED,
+        "InvalidSpec",
+        message,
+        Plan(info.kind, ref.namespace, ref.name, "", "", "blocked"),
         error_class=ErrorClass.TERMINAL,
     )
 
 
-def _write(patch: Any, previous: dict[str, Any], outcome: Outcome, generation: int, plan_only: bool = False) -> None:
+def _write(
+    patch: Any, previous: dict[str, Any], outcome: Outcome, generation: int, plan_only: bool = False
+) -> None:
     status = new_status(previous, outcome, generation, plan_only)
     for key, value in status.items():
         if previous.get(key) != value:
@@ -161,14 +169,21 @@ def _raise_for(outcome: Outcome, retry: int) -> None:
         raise kopf.PermanentError(f"{outcome.reason}: {outcome.message}")
     if outcome.error_class is not None:
         delay = backoff_delay(
-            retry, outcome.error_class, cap=settings.max_backoff_seconds, access_delay=settings.access_denied_backoff_seconds
+            retry,
+            outcome.error_class,
+            cap=settings.max_backoff_seconds,
+            access_delay=settings.access_denied_backoff_seconds,
         )
         raise kopf.TemporaryError(f"{outcome.reason}: {outcome.message}", delay=delay)
     if outcome.state is State.PROGRESSING:
-        raise kopf.TemporaryError(outcome.message or "in progress", delay=backoff_delay(retry, ErrorClass.RECOVERABLE, base=2))
+        raise kopf.TemporaryError(
+            outcome.message or "in progress", delay=backoff_delay(retry, ErrorClass.RECOVERABLE, base=2)
+        )
 
 
-def drift_check(info: KindInfo, body: Any, meta: Any, spec: Any, status: Any, patch: Any, retry: int, **kw: Any) -> None:
+def drift_check(
+    info: KindInfo, body: Any, meta: Any, spec: Any, status: Any, patch: Any, retry: int, **kw: Any
+) -> None:
     """The periodic timer: runs a reconcile when this object's (jittered) resync period is due."""
     if meta.get("deletionTimestamp"):
         return
@@ -189,7 +204,9 @@ def drift_check(info: KindInfo, body: Any, meta: Any, spec: Any, status: Any, pa
     reconcile(info, body, meta, spec, status, patch, retry, **kw)
 
 
-def delete(info: KindInfo, body: Any, meta: Any, spec: Any, status: Any, patch: Any, retry: int, **_: Any) -> None:
+def delete(
+    info: KindInfo, body: Any, meta: Any, spec: Any, status: Any, patch: Any, retry: int, **_: Any
+) -> None:
     """Run the deletion policy; keeps the finalizer (by raising) until AWS is done."""
     ref = _ref(info, meta)
     uid = meta.get("uid", "")
@@ -200,7 +217,11 @@ def delete(info: KindInfo, body: Any, meta: Any, spec: Any, status: Any, patch: 
         return  # never valid, never created
     paused = _annotation(meta, PAUSED).lower() == "true"
     outcome = Runtime.engine.delete(
-        Runtime.clients[info.kind], ref, model, paused=paused, create_pending=bool(_annotation(meta, CREATE_PENDING))
+        Runtime.clients[info.kind],
+        ref,
+        model,
+        paused=paused,
+        create_pending=bool(_annotation(meta, CREATE_PENDING)),
     )
     _emit(body, outcome)
     if outcome.state is State.DELETED:
@@ -211,7 +232,9 @@ def delete(info: KindInfo, body: Any, meta: Any, spec: Any, status: Any, patch: 
     _write(patch, dict(status or {}), outcome, ref.generation)
     if outcome.state is State.DELETE_BLOCKED:
         # the user must change the spec (emptyOnDelete) or the policy; look again slowly
-        raise kopf.TemporaryError(outcome.message, delay=max(60.0, backoff_delay(retry, ErrorClass.RECOVERABLE)))
+        raise kopf.TemporaryError(
+            outcome.message, delay=max(60.0, backoff_delay(retry, ErrorClass.RECOVERABLE))
+        )
     _raise_for(outcome, retry)
 
 
@@ -243,7 +266,9 @@ def configure(settings: kopf.OperatorSettings, cfg: Settings) -> None:
     """kopf settings: our finalizer, annotation-only bookkeeping (status stays ours), peering, posting."""
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="awsop.io")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="awsop.io", key="last-handled")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="awsop.io", key="last-handled"
+    )
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.execution.max_workers = 16

@@ -22,9 +22,9 @@ def _custom_objects() -> Any:
             from kubernetes import client, config
 
             try:
-                config.load_incluster_config()
+                config.load_incluster_config()  # type: ignore[no-untyped-call]
             except config.ConfigException:
-                config.load_kube_config()
+                config.load_kube_config()  # type: ignore[no-untyped-call]
             _api = client.CustomObjectsApi()
         return _api
 

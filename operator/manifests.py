@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
-
 from awsop.reconcilers.engine import ObjectRef
 from awsop.reconcilers.kinds import KINDS, KindInfo, by_api_version
 from awsop.reconcilers.model import AwsObjectSpec
+from pydantic import ValidationError
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,9 @@ def parse_object(doc: dict[str, Any], source: str = "<object>") -> Manifest | No
     info = by_api_version(api_version, kind)
     if info is None:
         if kind in KINDS:
-            raise ManifestError(f"{source}: {kind} must have apiVersion {KINDS[kind].api_version}, not {api_version}")
+            raise ManifestError(
+                f"{source}: {kind} must have apiVersion {KINDS[kind].api_version}, not {api_version}"
+            )
         return None
     meta = doc.get("metadata") or {}
     name = meta.get("name")

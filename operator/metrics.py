@@ -11,37 +11,65 @@ import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter as PCounter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import (
+    Counter as PCounter,
+)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 RECONCILES = PCounter(
-    "awsop_reconcile", "Reconciles by kind and result (success|error|terminal|access).", ["kind", "result"],
+    "awsop_reconcile",
+    "Reconciles by kind and result (success|error|terminal|access).",
+    ["kind", "result"],
     registry=REGISTRY,
 )
 RECONCILE_DURATION = Histogram(
-    "awsop_reconcile_duration_seconds", "Wall time of one reconcile, AWS calls included.", ["kind"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=REGISTRY,
+    "awsop_reconcile_duration_seconds",
+    "Wall time of one reconcile, AWS calls included.",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
 )
 AWS_CALLS = PCounter(
-    "awsop_aws_calls", "AWS API calls by service, operation and outcome (ok|error|throttled).",
-    ["service", "operation", "outcome"], registry=REGISTRY,
+    "awsop_aws_calls",
+    "AWS API calls by service, operation and outcome (ok|error|throttled).",
+    ["service", "operation", "outcome"],
+    registry=REGISTRY,
 )
-AWS_RETRIES = PCounter("awsop_aws_retries", "AWS call attempts retried after a transient error.", ["service"], registry=REGISTRY)
-AWS_THROTTLES = PCounter("awsop_aws_throttles", "AWS calls answered with throttling.", ["service"], registry=REGISTRY)
+AWS_RETRIES = PCounter(
+    "awsop_aws_retries", "AWS call attempts retried after a transient error.", ["service"], registry=REGISTRY
+)
+AWS_THROTTLES = PCounter(
+    "awsop_aws_throttles", "AWS calls answered with throttling.", ["service"], registry=REGISTRY
+)
 DRIFT_DETECTED = PCounter(
     "awsop_drift_detected", "Drift found, by kind and field path.", ["kind", "field"], registry=REGISTRY
 )
 DRIFT_CORRECTED = PCounter(
-    "awsop_drift_corrected", "Drift put back to the spec, by kind and field path.", ["kind", "field"], registry=REGISTRY
+    "awsop_drift_corrected",
+    "Drift put back to the spec, by kind and field path.",
+    ["kind", "field"],
+    registry=REGISTRY,
 )
 RESOURCES = Gauge(
-    "awsop_resources", "Objects by kind and condition (Ready|NotReady|Drifted|Stalled|Paused).", ["kind", "condition"],
+    "awsop_resources",
+    "Objects by kind and condition (Ready|NotReady|Drifted|Stalled|Paused).",
+    ["kind", "condition"],
     registry=REGISTRY,
 )
 TIME_TO_READY = Histogram(
-    "awsop_time_to_ready_seconds", "From object creation to its first Ready.", ["kind"],
-    buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800), registry=REGISTRY,
+    "awsop_time_to_ready_seconds",
+    "From object creation to its first Ready.",
+    ["kind"],
+    buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
+    registry=REGISTRY,
 )
 
 CONDITION_LABELS = ("Ready", "NotReady", "Drifted", "Stalled", "Paused")
@@ -91,7 +119,7 @@ class Health:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
             self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
@@ -109,7 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         return
 
 

@@ -13,10 +13,15 @@ from .runtime import build_engine
 from .settings import Settings
 
 
-def run_operator(settings: Settings, namespaces: list[str] | None = None, all_namespaces: bool = False) -> int:
+def run_operator(
+    settings: Settings, namespaces: list[str] | None = None, all_namespaces: bool = False
+) -> int:
     namespaces = list(namespaces or []) or list(settings.namespaces)
-    kopf.configure(log_format={"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL,
-                               "json": kopf.LogFormat.JSON}[settings.log_format])
+    kopf.configure(
+        log_format={"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}[
+            settings.log_format
+        ]
+    )
     engine, clients = build_engine(settings, listeners=[metrics.record_aws_call])
     handlers.Runtime.settings = settings
     handlers.Runtime.engine = engine

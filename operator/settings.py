@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+from awsop.reconcilers.policies import DeletionPolicy
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from awsop.reconcilers.policies import DeletionPolicy
 
 
 class Settings(BaseSettings):
@@ -25,7 +24,8 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
     )
     default_region: str | None = Field(
-        None, description="Region for objects that name none; falls back to AWS_DEFAULT_REGION, then us-east-1."
+        None,
+        description="Region for objects that name none; falls back to AWS_DEFAULT_REGION, then us-east-1.",
     )
     resync_seconds: float = Field(300.0, description="Default drift-check interval per object.", gt=0)
     min_resync_seconds: float = Field(
@@ -38,12 +38,16 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Per-kind deletionPolicy defaults, e.g. {"Queue": "Retain"} (JSON object).',
     )
-    bucket_name_prefix: str = Field("", description="Prefix for default S3 bucket names (S3 names are global).")
+    bucket_name_prefix: str = Field(
+        "", description="Prefix for default S3 bucket names (S3 names are global)."
+    )
     rate_limits: dict[str, float] = Field(
         default_factory=dict,
         description='AWS calls per second per (account, region, service), e.g. {"s3": 20} (JSON object).',
     )
-    default_rate_limit: float = Field(10.0, description="AWS calls per second for services not in rate_limits.")
+    default_rate_limit: float = Field(
+        10.0, description="AWS calls per second for services not in rate_limits."
+    )
     aws_retry_mode: Literal["standard", "adaptive", "legacy"] = Field(
         "standard", description="botocore retry mode."
     )
@@ -55,7 +59,9 @@ class Settings(BaseSettings):
         600.0, gt=0, description="Delay before retrying after AccessDenied (IAM is fixed outside awsop)."
     )
     log_format: Literal["plain", "full", "json"] = Field("plain", description="kopf log format.")
-    metrics_port: int = Field(8080, ge=0, le=65535, description="Port of /metrics, /healthz and /readyz; 0 = off.")
+    metrics_port: int = Field(
+        8080, ge=0, le=65535, description="Port of /metrics, /healthz and /readyz; 0 = off."
+    )
     metrics_host: str = Field("0.0.0.0", description="Address the metrics/health server binds.")
     namespaces: list[str] = Field(
         default_factory=list, description="Namespaces to watch (JSON list); empty = the whole cluster."

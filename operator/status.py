@@ -16,40 +16,63 @@ CONDITION_TYPES = ("Ready", "Synced", "Drifted", "Stalled", "Reconciling")
 T, F = "True", "False"
 
 
-def _desired_conditions(outcome: Outcome, previous: dict[str, dict[str, Any]]) -> dict[str, tuple[str, str, str]]:
+def _desired_conditions(
+    outcome: Outcome, previous: dict[str, dict[str, Any]]
+) -> dict[str, tuple[str, str, str]]:
     """type -> (status, reason, message) for this outcome; absent types keep their previous value."""
     r, m = outcome.reason, outcome.message
     state = outcome.state
     if state is State.READY:
         drifted = (F, "DriftCorrected", m) if outcome.corrected else (F, "NoDrift", "AWS matches the spec")
         return {
-            "Ready": (T, r, m), "Synced": (T, r, m), "Drifted": drifted,
-            "Stalled": (F, "NotStalled", ""), "Reconciling": (F, "Done", ""),
+            "Ready": (T, r, m),
+            "Synced": (T, r, m),
+            "Drifted": drifted,
+            "Stalled": (F, "NotStalled", ""),
+            "Reconciling": (F, "Done", ""),
         }
     if state is State.DRIFTED:
         return {
-            "Ready": (F, "Drifted", m), "Synced": (T, r, m), "Drifted": (T, "DriftDetected", m),
-            "Stalled": (F, "NotStalled", ""), "Reconciling": (F, "Done", ""),
+            "Ready": (F, "Drifted", m),
+            "Synced": (T, r, m),
+            "Drifted": (T, "DriftDetected", m),
+            "Stalled": (F, "NotStalled", ""),
+            "Reconciling": (F, "Done", ""),
         }
     if state is State.NOT_FOUND:
         return {
-            "Ready": (F, "NotFound", m), "Synced": (T, r, m), "Drifted": (F, "NoDrift", ""),
-            "Stalled": (F, "NotStalled", ""), "Reconciling": (F, "Waiting", m),
+            "Ready": (F, "NotFound", m),
+            "Synced": (T, r, m),
+            "Drifted": (F, "NoDrift", ""),
+            "Stalled": (F, "NotStalled", ""),
+            "Reconciling": (F, "Waiting", m),
         }
     if state is State.PAUSED:
         return {"Synced": (F, "Paused", m), "Reconciling": (F, "Paused", m)}
     if state is State.STALLED or state is State.DELETE_BLOCKED:
         return {
-            "Ready": (F, r, m), "Synced": (F, r, m), "Stalled": (T, r, m), "Reconciling": (F, "Stalled", m),
+            "Ready": (F, r, m),
+            "Synced": (F, r, m),
+            "Stalled": (T, r, m),
+            "Reconciling": (F, "Stalled", m),
         }
     if state is State.PROGRESSING:
-        return {"Ready": (F, r, m), "Synced": (T, r, m), "Reconciling": (T, r, m), "Stalled": (F, "NotStalled", "")}
+        return {
+            "Ready": (F, r, m),
+            "Synced": (T, r, m),
+            "Reconciling": (T, r, m),
+            "Stalled": (F, "NotStalled", ""),
+        }
     # recoverable or access error: keep a Ready=True resource Ready (a failed drift check is not an outage)
     ready = previous.get("Ready", {})
     out = {
         "Synced": (F, r, m),
         "Stalled": (F, "NotStalled", ""),
-        "Reconciling": (T, "Retrying" if outcome.error_class is ErrorClass.RECOVERABLE else "AccessDenied", m),
+        "Reconciling": (
+            T,
+            "Retrying" if outcome.error_class is ErrorClass.RECOVERABLE else "AccessDenied",
+            m,
+        ),
     }
     if ready.get("status") != T:
         out["Ready"] = (F, r, m)
@@ -61,7 +84,7 @@ def merge_conditions(
 ) -> list[dict[str, Any]]:
     """The new condition list: transitions stamp `lastTransitionTime`, the rest keep theirs."""
     now = now or now_rfc3339()
-    by_type = {c.get("type"): dict(c) for c in previous if c.get("type")}
+    by_type: dict[str, dict[str, Any]] = {str(c["type"]): dict(c) for c in previous if c.get("type")}
     for ctype, (status, reason, message) in _desired_conditions(outcome, by_type).items():
         old = by_type.get(ctype)
         changed = old is None or old.get("status") != status
@@ -78,7 +101,9 @@ def merge_conditions(
     ]
 
 
-def new_status(previous: dict[str, Any], outcome: Outcome, generation: int, plan_only: bool = False) -> dict[str, Any]:
+def new_status(
+    previous: dict[str, Any], outcome: Outcome, generation: int, plan_only: bool = False
+) -> dict[str, Any]:
     """The full status after `outcome`. Equal to `previous` (besides times) when nothing changed."""
     status = {k: v for k, v in previous.items() if k in _OWNED}
     status.update({k: v for k, v in outcome.status.items() if v is not None})
@@ -112,7 +137,18 @@ def _same(old: Any, new: dict[str, Any]) -> bool:
 
 
 _OWNED = frozenset(
-    {"observedGeneration", "conditions", "arn", "awsName", "region", "accountId", "lastSyncTime", "drift", "plan", "observed"}
+    {
+        "observedGeneration",
+        "conditions",
+        "arn",
+        "awsName",
+        "region",
+        "accountId",
+        "lastSyncTime",
+        "drift",
+        "plan",
+        "observed",
+    }
 )
 
 

@@ -197,7 +197,7 @@ class AwsClients:
     def _make(self, service: str, region: str) -> RetryingClient:
         config = Config(
             region_name=region,
-            retries={"mode": self.config.retry_mode, "total_max_attempts": 1},  # type: ignore[typeddict-item]
+            retries={"mode": self.config.retry_mode, "total_max_attempts": 1},  # type: ignore[arg-type]
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.read_timeout,
             s3={"addressing_style": "path"},

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, JsonValue, field_validator, model_validator
 
 from .aws import AwsClients, RetryingClient
 from .changes import Action, Change
@@ -68,7 +68,7 @@ MISSING_CONFIG_CODES = frozenset(
 # -- spec ------------------------------------------------------------------------------------------
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
-NAME_RULES: list[dict[str, str]] = [
+NAME_RULES: list[JsonValue] = [
     {"rule": "!self.contains('..')", "message": "bucket names must not contain two adjacent periods"},
     {"rule": "!self.startsWith('xn--')", "message": "bucket names must not start with xn--"},
     {"rule": "!self.startsWith('sthree-')", "message": "bucket names must not start with sthree-"},
@@ -115,7 +115,9 @@ class Encryption(Model):
         description="AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (dual-layer SSE-KMS)."
     )
     kms_key_id: str | None = Field(
-        None, description="KMS key ID, alias or ARN for aws:kms; omitted = the AWS managed key.", max_length=2048
+        None,
+        description="KMS key ID, alias or ARN for aws:kms; omitted = the AWS managed key.",
+        max_length=2048,
     )
     bucket_key_enabled: bool | None = Field(None, description="Use an S3 Bucket Key to cut KMS requests.")
 
@@ -132,7 +134,9 @@ class PublicAccessBlock(Model):
     block_public_acls: bool = Field(True, description="Reject PUTs with public ACLs.")
     ignore_public_acls: bool = Field(True, description="Ignore public ACLs on the bucket and its objects.")
     block_public_policy: bool = Field(True, description="Reject bucket policies that grant public access.")
-    restrict_public_buckets: bool = Field(True, description="Restrict access to buckets with public policies.")
+    restrict_public_buckets: bool = Field(
+        True, description="Restrict access to buckets with public policies."
+    )
 
 
 class Transition(Model):
@@ -154,12 +158,18 @@ class LifecycleRule(Model):
 
     id: str = Field(min_length=1, max_length=255, description="Unique rule ID.")
     enabled: bool = Field(True, description="Whether the rule is applied.")
-    prefix: str = Field("", max_length=1024, description="Object key prefix the rule applies to; empty = all.")
-    expiration_days: int | None = Field(None, ge=1, le=36500, description="Expire current versions after N days.")
+    prefix: str = Field(
+        "", max_length=1024, description="Object key prefix the rule applies to; empty = all."
+    )
+    expiration_days: int | None = Field(
+        None, ge=1, le=36500, description="Expire current versions after N days."
+    )
     expired_object_delete_marker: bool | None = Field(
         None, description="Remove delete markers with no noncurrent versions."
     )
-    transitions: list[Transition] = Field(default_factory=list, max_length=10, description="Storage class transitions.")
+    transitions: list[Transition] = Field(
+        default_factory=list, max_length=10, description="Storage class transitions."
+    )
     noncurrent_version_expiration_days: int | None = Field(
         None, ge=1, le=36500, description="Expire noncurrent versions N days after they become noncurrent."
     )
@@ -182,7 +192,9 @@ class LifecycleRule(Model):
         ):
             raise ValueError(f"lifecycle rule {self.id!r} has no action (expiration, transition or abort)")
         if self.expiration_days and self.expired_object_delete_marker:
-            raise ValueError(f"lifecycle rule {self.id!r}: expirationDays and expiredObjectDeleteMarker exclude each other")
+            raise ValueError(
+                f"lifecycle rule {self.id!r}: expirationDays and expiredObjectDeleteMarker exclude each other"
+            )
         return self
 
 
@@ -192,8 +204,12 @@ class CorsRule(Model):
         min_length=1, description="HTTP methods allowed from the origins."
     )
     allowed_origins: list[str] = Field(min_length=1, description="Origins, e.g. https://example.com or *.")
-    allowed_headers: list[str] = Field(default_factory=list, description="Headers allowed in preflight requests.")
-    expose_headers: list[str] = Field(default_factory=list, description="Response headers exposed to the browser.")
+    allowed_headers: list[str] = Field(
+        default_factory=list, description="Headers allowed in preflight requests."
+    )
+    expose_headers: list[str] = Field(
+        default_factory=list, description="Response headers exposed to the browser."
+    )
     max_age_seconds: int | None = Field(None, ge=0, description="Preflight cache time in seconds.")
 
 
@@ -234,7 +250,9 @@ class BucketSpec(AwsObjectSpec):
     lifecycle_rules: list[LifecycleRule] | None = Field(
         None, max_length=1000, description="Lifecycle rules; an empty list removes all rules."
     )
-    cors: list[CorsRule] | None = Field(None, max_length=100, description="CORS rules; an empty list removes them.")
+    cors: list[CorsRule] | None = Field(
+        None, max_length=100, description="CORS rules; an empty list removes them."
+    )
     policy: str | None = Field(
         None,
         description="Bucket policy as a JSON document; compared semantically (key order and whitespace "
@@ -337,7 +355,8 @@ def _lifecycle_from_aws(rule: dict[str, Any]) -> dict[str, Any]:
         "expirationDays": expiration.get("Days"),
         "expiredObjectDeleteMarker": expiration.get("ExpiredObjectDeleteMarker"),
         "transitions": [
-            {"days": t.get("Days"), "storageClass": t.get("StorageClass")} for t in rule.get("Transitions", [])
+            {"days": t.get("Days"), "storageClass": t.get("StorageClass")}
+            for t in rule.get("Transitions", [])
         ],
         "noncurrentVersionExpirationDays": noncurrent.get("NoncurrentDays"),
         "noncurrentVersionTransitions": [
@@ -359,7 +378,9 @@ def _lifecycle_to_aws(rule: dict[str, Any]) -> dict[str, Any]:
     elif rule["expiredObjectDeleteMarker"]:
         out["Expiration"] = {"ExpiredObjectDeleteMarker": True}
     if rule["transitions"]:
-        out["Transitions"] = [{"Days": t["days"], "StorageClass": t["storageClass"]} for t in rule["transitions"]]
+        out["Transitions"] = [
+            {"Days": t["days"], "StorageClass": t["storageClass"]} for t in rule["transitions"]
+        ]
     if rule["noncurrentVersionExpirationDays"]:
         out["NoncurrentVersionExpiration"] = {"NoncurrentDays": rule["noncurrentVersionExpirationDays"]}
     if rule["noncurrentVersionTransitions"]:
@@ -368,7 +389,9 @@ def _lifecycle_to_aws(rule: dict[str, Any]) -> dict[str, Any]:
             for t in rule["noncurrentVersionTransitions"]
         ]
     if rule["abortIncompleteMultipartUploadDays"]:
-        out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": rule["abortIncompleteMultipartUploadDays"]}
+        out["AbortIncompleteMultipartUpload"] = {
+            "DaysAfterInitiation": rule["abortIncompleteMultipartUploadDays"]
+        }
     return out
 
 
@@ -495,7 +518,8 @@ def _read_pab(s3: S3, bucket: str) -> Any:
 
 def _write_pab(s3: S3, bucket: str, value: Any) -> None:
     s3.put_public_access_block(
-        Bucket=bucket, PublicAccessBlockConfiguration={theirs: value[ours] for ours, theirs in _PAB_KEYS.items()}
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={theirs: value[ours] for ours, theirs in _PAB_KEYS.items()},
     )
 
 
@@ -569,13 +593,20 @@ def _read_logging(s3: S3, bucket: str) -> Any:
     enabled = s3.get_bucket_logging(Bucket=bucket).get("LoggingEnabled")
     if not enabled:
         return {"enabled": False}
-    return {"enabled": True, "targetBucket": enabled.get("TargetBucket", ""), "targetPrefix": enabled.get("TargetPrefix", "")}
+    return {
+        "enabled": True,
+        "targetBucket": enabled.get("TargetBucket", ""),
+        "targetPrefix": enabled.get("TargetPrefix", ""),
+    }
 
 
 def _write_logging(s3: S3, bucket: str, value: Any) -> None:
     status: dict[str, Any] = {}
     if value.get("enabled"):
-        status["LoggingEnabled"] = {"TargetBucket": value["targetBucket"], "TargetPrefix": value["targetPrefix"]}
+        status["LoggingEnabled"] = {
+            "TargetBucket": value["targetBucket"],
+            "TargetPrefix": value["targetPrefix"],
+        }
     s3.put_bucket_logging(Bucket=bucket, BucketLoggingStatus=status)
 
 
@@ -610,38 +641,74 @@ def _opt(value: Any, convert: Callable[[Any], Any] = lambda v: v) -> Any:
 
 FACETS: tuple[Facet, ...] = (
     Facet(
-        "objectOwnership", lambda s: _opt(s.object_ownership), _read_ownership, _write_ownership,
-        "GetBucketOwnershipControls", "PutBucketOwnershipControls",
+        "objectOwnership",
+        lambda s: _opt(s.object_ownership),
+        _read_ownership,
+        _write_ownership,
+        "GetBucketOwnershipControls",
+        "PutBucketOwnershipControls",
     ),
     Facet(
-        "publicAccessBlock", lambda s: _opt(s.public_access_block, _pab_desired), _read_pab, _write_pab,
-        "GetPublicAccessBlock", "PutPublicAccessBlock",
+        "publicAccessBlock",
+        lambda s: _opt(s.public_access_block, _pab_desired),
+        _read_pab,
+        _write_pab,
+        "GetPublicAccessBlock",
+        "PutPublicAccessBlock",
     ),
     Facet(
-        "versioning", lambda s: _opt(s.versioning), _read_versioning, _write_versioning,
-        "GetBucketVersioning", "PutBucketVersioning",
+        "versioning",
+        lambda s: _opt(s.versioning),
+        _read_versioning,
+        _write_versioning,
+        "GetBucketVersioning",
+        "PutBucketVersioning",
     ),
     Facet(
-        "encryption", lambda s: _opt(s.encryption, _encryption_desired), _read_encryption, _write_encryption,
-        "GetBucketEncryption", "PutBucketEncryption",
+        "encryption",
+        lambda s: _opt(s.encryption, _encryption_desired),
+        _read_encryption,
+        _write_encryption,
+        "GetBucketEncryption",
+        "PutBucketEncryption",
     ),
     Facet(
         "lifecycleRules",
-        lambda s: _opt(s.lifecycle_rules, lambda rules: sorted((_lifecycle_desired(r) for r in rules), key=lambda r: r["id"])),
-        _read_lifecycle, _write_lifecycle,
-        "GetBucketLifecycleConfiguration", "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle",
+        lambda s: _opt(
+            s.lifecycle_rules,
+            lambda rules: sorted((_lifecycle_desired(r) for r in rules), key=lambda r: r["id"]),
+        ),
+        _read_lifecycle,
+        _write_lifecycle,
+        "GetBucketLifecycleConfiguration",
+        "PutBucketLifecycleConfiguration",
+        "DeleteBucketLifecycle",
     ),
     Facet(
-        "cors", lambda s: _opt(s.cors, lambda rules: [_cors_desired(r) for r in rules]), _read_cors, _write_cors,
-        "GetBucketCors", "PutBucketCors", "DeleteBucketCors",
+        "cors",
+        lambda s: _opt(s.cors, lambda rules: [_cors_desired(r) for r in rules]),
+        _read_cors,
+        _write_cors,
+        "GetBucketCors",
+        "PutBucketCors",
+        "DeleteBucketCors",
     ),
     Facet(
-        "logging", lambda s: _opt(s.logging, _logging_desired), _read_logging, _write_logging,
-        "GetBucketLogging", "PutBucketLogging",
+        "logging",
+        lambda s: _opt(s.logging, _logging_desired),
+        _read_logging,
+        _write_logging,
+        "GetBucketLogging",
+        "PutBucketLogging",
     ),
     Facet(
-        "policy", lambda s: _opt(s.policy, normalize_policy), _read_policy, _write_policy,
-        "GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy",
+        "policy",
+        lambda s: _opt(s.policy, normalize_policy),
+        _read_policy,
+        _write_policy,
+        "GetBucketPolicy",
+        "PutBucketPolicy",
+        "DeleteBucketPolicy",
     ),
 )
 
@@ -676,7 +743,7 @@ class BucketClient:
     def _s3(self, region: str) -> S3:
         return self.clients.client("s3", region)
 
-    def aws_name(self, ref: ObjectRef, spec: BucketSpec, prefix: str) -> str:  # type: ignore[override]
+    def aws_name(self, ref: ObjectRef, spec: BucketSpec, prefix: str) -> str:
         if spec.name:
             return spec.name
         return default_bucket_name(prefix, ref.namespace, ref.name)
@@ -774,7 +841,9 @@ class BucketClient:
                 by_path[change.path].write(s3, target.aws_name, change.desired)
 
     def release(self, target: Target[BucketSpec], observed: BucketObserved) -> None:
-        remaining = {k: v for k, v in observed.tags.items() if k not in SYSTEM_TAGS and not k.startswith("aws:")}
+        remaining = {
+            k: v for k, v in observed.tags.items() if k not in SYSTEM_TAGS and not k.startswith("aws:")
+        }
         _put_tags(self._s3(target.region), target.aws_name, remaining)
 
     def delete(self, target: Target[BucketSpec], observed: BucketObserved) -> DeleteOutcome:
@@ -816,7 +885,8 @@ def _access_denied_on_head(exc: ClientError, bucket: str) -> Exception:
     # HeadBucket answers 403 both when IAM denies us and when another account owns the name.
     return AccessError(
         "AccessDeniedOrTaken",
-        f"HeadBucket {bucket}: 403 Forbidden. Either the bucket name belongs to another AWS account (S3 names "
+        f"HeadBucket {bucket}: 403 Forbidden. Either the bucket name belongs to another AWS account "
+        "(S3 names "
         "are global: choose another name) or the operator's IAM policy lacks s3:ListBucket on it.",
     )
 

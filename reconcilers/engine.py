@@ -26,7 +26,7 @@ from .policies import AdoptionPolicy, DeletionPolicy, DriftPolicy, ManagementPol
 from .tags import desired_tags, owner_value
 
 S = TypeVar("S", bound=AwsObjectSpec)
-O = TypeVar("O")
+ObservedT = TypeVar("ObservedT")
 
 
 @dataclass(frozen=True)
@@ -75,22 +75,22 @@ class DeleteOutcome:
     message: str = ""
 
 
-class ResourceClient(Protocol[S, O]):
+class ResourceClient(Protocol[S, ObservedT]):
     """What one kind implements. All methods but `diff`, `plan_create` and `status` may call AWS."""
 
     kind: str
     default_deletion_policy: DeletionPolicy
 
     def aws_name(self, ref: ObjectRef, spec: S, prefix: str) -> str: ...
-    def observe(self, target: Target[S]) -> O | None: ...
-    def owner_of(self, observed: O) -> str | None: ...
-    def diff(self, target: Target[S], observed: O) -> list[Change]: ...
+    def observe(self, target: Target[S]) -> ObservedT | None: ...
+    def owner_of(self, observed: ObservedT) -> str | None: ...
+    def diff(self, target: Target[S], observed: ObservedT) -> list[Change]: ...
     def plan_create(self, target: Target[S]) -> list[Change]: ...
-    def create(self, target: Target[S]) -> O: ...
-    def apply(self, target: Target[S], observed: O, changes: list[Change]) -> None: ...
-    def release(self, target: Target[S], observed: O) -> None: ...
-    def delete(self, target: Target[S], observed: O) -> DeleteOutcome: ...
-    def status(self, target: Target[S], observed: O | None) -> dict[str, Any]: ...
+    def create(self, target: Target[S]) -> ObservedT: ...
+    def apply(self, target: Target[S], observed: ObservedT, changes: list[Change]) -> None: ...
+    def release(self, target: Target[S], observed: ObservedT) -> None: ...
+    def delete(self, target: Target[S], observed: ObservedT) -> DeleteOutcome: ...
+    def status(self, target: Target[S], observed: ObservedT | None) -> dict[str, Any]: ...
     def classify(self, exc: BaseException) -> ErrorClass: ...
 
 
@@ -146,7 +146,7 @@ class Engine:
 
     # -- resolution ---------------------------------------------------------------------------------
 
-    def target(self, client: ResourceClient[S, O], ref: ObjectRef, spec: S) -> Target[S]:
+    def target(self, client: ResourceClient[S, ObservedT], ref: ObjectRef, spec: S) -> Target[S]:
         owner = owner_value(self.config.cluster_id, ref.namespace, ref.name)
         policy = (
             spec.deletion_policy
@@ -167,7 +167,7 @@ class Engine:
 
     def reconcile(
         self,
-        client: ResourceClient[S, O],
+        client: ResourceClient[S, ObservedT],
         ref: ObjectRef,
         spec: S,
         *,
@@ -191,7 +191,9 @@ class Engine:
             return Outcome(State.PAUSED, "Paused", "awsop.io/paused is set: no AWS calls", plan)
         with self.clients.log.capture() as calls:
             try:
-                outcome = self._reconcile(client, target, plan, spec_changed, plan_only, create_pending, before_create)
+                outcome = self._reconcile(
+                    client, target, plan, spec_changed, plan_only, create_pending, before_create
+                )
             except Exception as exc:  # classified below; nothing escapes unclassified
                 outcome = self._failed(client, plan, exc, started, [])
         outcome.calls = calls
@@ -200,7 +202,7 @@ class Engine:
 
     def _reconcile(
         self,
-        client: ResourceClient[S, O],
+        client: ResourceClient[S, ObservedT],
         target: Target[S],
         plan: Plan,
         spec_changed: bool,
@@ -245,7 +247,9 @@ class Engine:
             events = [Event("Normal", "Adopted", f"adopted {target.aws_name}")] if adopting else []
             if plan_only:
                 return self._planned(plan, status)
-            return Outcome(State.READY, "UpToDate", "AWS matches the spec", plan, status=status, events=events)
+            return Outcome(
+                State.READY, "UpToDate", "AWS matches the spec", plan, status=status, events=events
+            )
 
         plan.verb = "update"
         plan.changes = changes
@@ -269,14 +273,26 @@ class Engine:
         if is_drift:
             event = Event("Normal", "DriftCorrected", summary)
             return Outcome(
-                State.READY, "DriftCorrected", summary, plan, status=status, drift=changes, corrected=changes,
+                State.READY,
+                "DriftCorrected",
+                summary,
+                plan,
+                status=status,
+                drift=changes,
+                corrected=changes,
                 events=[Event("Warning", "DriftDetected", summary), event],
             )
         reason = "Adopted" if adopting else "Updated"
-        return Outcome(State.READY, reason, summary, plan, status=status, events=[Event("Normal", reason, summary)])
+        return Outcome(
+            State.READY, reason, summary, plan, status=status, events=[Event("Normal", reason, summary)]
+        )
 
     def _check_owner(
-        self, client: ResourceClient[S, O], target: Target[S], observed: O, create_pending: bool
+        self,
+        client: ResourceClient[S, ObservedT],
+        target: Target[S],
+        observed: ObservedT,
+        create_pending: bool,
     ) -> bool:
         """True when this reconcile takes the resource over; raises when it may not."""
         owner = client.owner_of(observed)
@@ -287,13 +303,15 @@ class Engine:
         name = f"{client.kind} {target.aws_name}"
         if owner is not None:
             raise TerminalError(
-                "OwnedByAnother", f"{name} exists and belongs to {owner}; it is never taken over automatically"
+                "OwnedByAnother",
+                f"{name} exists and belongs to {owner}; it is never taken over automatically",
             )
         if target.spec.adoption_policy is AdoptionPolicy.ADOPT:
             return True
         raise TerminalError(
             "AlreadyExists",
-            f"{name} already exists in AWS and is not owned by awsop; set adoptionPolicy: Adopt to take it over",
+            f"{name} already exists in AWS and is not owned by awsop; "
+            "set adoptionPolicy: Adopt to take it over",
         )
 
     def _planned(self, plan: Plan, status: dict[str, Any] | None = None) -> Outcome:
@@ -301,7 +319,12 @@ class Engine:
         return Outcome(State.PLANNED, "Planned", summary, plan, status=status or {})
 
     def _failed(
-        self, client: ResourceClient[Any, Any], plan: Plan, exc: BaseException, started: float, calls: list[str]
+        self,
+        client: ResourceClient[Any, Any],
+        plan: Plan,
+        exc: BaseException,
+        started: float,
+        calls: list[str],
     ) -> Outcome:
         error_class = client.classify(exc)
         reason = exc.reason if isinstance(exc, AwsopError) else error_code(exc)
@@ -311,14 +334,26 @@ class Engine:
         state = State.STALLED if error_class is ErrorClass.TERMINAL else State.ERROR
         events = [Event("Warning", reason, message)]
         return Outcome(
-            state, reason, message, plan, events=events, error_class=error_class, calls=calls,
+            state,
+            reason,
+            message,
+            plan,
+            events=events,
+            error_class=error_class,
+            calls=calls,
             duration=time.perf_counter() - started,
         )
 
     # -- delete -------------------------------------------------------------------------------------
 
     def delete(
-        self, client: ResourceClient[S, O], ref: ObjectRef, spec: S, *, paused: bool = False, create_pending: bool = False
+        self,
+        client: ResourceClient[S, ObservedT],
+        ref: ObjectRef,
+        spec: S,
+        *,
+        paused: bool = False,
+        create_pending: bool = False,
     ) -> Outcome:
         """Run the deletion policy. State DELETED means the finalizer may go; anything else keeps it."""
         started = time.perf_counter()
@@ -340,8 +375,12 @@ class Engine:
         outcome.duration = time.perf_counter() - started
         return outcome
 
-    def _delete(self, client: ResourceClient[S, O], target: Target[S], plan: Plan, create_pending: bool) -> Outcome:
-        observed = client.observe(target) if target.spec.management_policy is ManagementPolicy.MANAGE else None
+    def _delete(
+        self, client: ResourceClient[S, ObservedT], target: Target[S], plan: Plan, create_pending: bool
+    ) -> Outcome:
+        observed = (
+            client.observe(target) if target.spec.management_policy is ManagementPolicy.MANAGE else None
+        )
         name = f"{target.aws_name} ({target.region})"
         if observed is None:
             plan.verb = "none"
@@ -350,17 +389,23 @@ class Engine:
         if owner != target.owner and not (owner is None and create_pending):
             plan.verb = "none"
             message = f"{name} is not owned by this object (owner: {owner or 'none'}); left untouched"
-            return Outcome(State.DELETED, "NotOwned", message, plan, events=[Event("Normal", "NotOwned", message)])
+            return Outcome(
+                State.DELETED, "NotOwned", message, plan, events=[Event("Normal", "NotOwned", message)]
+            )
         if target.deletion_policy is DeletionPolicy.RETAIN:
             plan.verb = "release"
             plan.changes = [Change("tags.awsop.io/owner", target.owner, None, Action.DELETE)]
             client.release(target, observed)
             message = f"retained {name}: ownership tags removed, it can be adopted again"
-            return Outcome(State.DELETED, "Retained", message, plan, events=[Event("Normal", "Retained", message)])
+            return Outcome(
+                State.DELETED, "Retained", message, plan, events=[Event("Normal", "Retained", message)]
+            )
         result = client.delete(target, observed)
         if result.result is DeleteResult.DELETED:
             message = f"deleted {name}"
-            return Outcome(State.DELETED, "Deleted", message, plan, events=[Event("Normal", "Deleted", message)])
+            return Outcome(
+                State.DELETED, "Deleted", message, plan, events=[Event("Normal", "Deleted", message)]
+            )
         if result.result is DeleteResult.IN_PROGRESS:
             return Outcome(State.PROGRESSING, result.reason or "Deleting", result.message, plan)
         return Outcome(
@@ -376,7 +421,9 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def drift_entries(changes: list[Change], previous: list[dict[str, Any]] | None = None) -> list[dict[str, str]]:
+def drift_entries(
+    changes: list[Change], previous: list[dict[str, Any]] | None = None
+) -> list[dict[str, str]]:
     """status.drift entries, keeping `detectedAt` of drift that was already reported."""
     seen = {(d.get("path"), d.get("desired"), d.get("actual")): d.get("detectedAt") for d in previous or []}
     now = now_rfc3339()

@@ -80,7 +80,9 @@ class AwsObjectSpec(Model):
 
 class Condition(Model):
     type: str = Field(description="Ready, Synced, Drifted, Stalled or Reconciling.")
-    status: str = Field(description="True, False or Unknown.", json_schema_extra={"enum": ["True", "False", "Unknown"]})
+    status: str = Field(
+        description="True, False or Unknown.", json_schema_extra={"enum": ["True", "False", "Unknown"]}
+    )
     reason: str = Field("", description="CamelCase reason for the last transition.")
     message: str = Field("", description="Human-readable detail.")
     last_transition_time: str | None = Field(None, description="When the status last changed (RFC 3339).")
@@ -98,7 +100,9 @@ class PlanStatus(Model):
     generated_at: str = Field(description="When the plan was computed (RFC 3339).")
     action: str = Field(description="create, update, delete or none.")
     changes: list[str] = Field(default_factory=list, description="One line per facet change.")
-    calls: list[str] = Field(default_factory=list, description="AWS operations the plan would make, in order.")
+    calls: list[str] = Field(
+        default_factory=list, description="AWS operations the plan would make, in order."
+    )
 
 
 class AwsObjectStatus(Model):
@@ -107,7 +111,9 @@ class AwsObjectStatus(Model):
     model_config = ConfigDict(extra="allow")
 
     observed_generation: int | None = Field(None, description="Last metadata.generation reconciled.")
-    conditions: list[Condition] = Field(default_factory=list, description="Ready, Synced, Drifted, Stalled, Reconciling.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready, Synced, Drifted, Stalled, Reconciling."
+    )
     arn: str | None = Field(None, description="ARN of the AWS resource.")
     aws_name: str | None = Field(None, description="Name of the AWS resource.")
     region: str | None = Field(None, description="Region of the AWS resource.")
@@ -117,5 +123,5 @@ class AwsObjectStatus(Model):
     plan: PlanStatus | None = Field(None, description="Planned AWS calls (annotation awsop.io/plan-only).")
     observed: dict[str, str] = Field(
         default_factory=dict,
-        description="AWS values of facets the spec leaves to AWS defaults, for information (never written back).",
+        description="AWS values of facets the spec leaves to AWS defaults (information only).",
     )

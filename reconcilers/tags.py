@@ -39,7 +39,9 @@ def desired_tags(
     return tags
 
 
-def tags_to_write(desired: Mapping[str, str], actual: Mapping[str, str], authoritative: bool) -> dict[str, str]:
+def tags_to_write(
+    desired: Mapping[str, str], actual: Mapping[str, str], authoritative: bool
+) -> dict[str, str]:
     """The full tag set for services whose tagging call replaces everything (S3 PutBucketTagging).
 
     With `authoritative` (the spec declares `tags`), the result is exactly `desired`. Otherwise tags
@@ -53,7 +55,7 @@ def tags_to_write(desired: Mapping[str, str], actual: Mapping[str, str], authori
 
 
 def tag_drift(desired: Mapping[str, str], actual: Mapping[str, str], authoritative: bool) -> dict[str, str]:
-    """The part of `actual` that is compared with `desired`: unmanaged keys are dropped unless authoritative."""
+    """The part of `actual` compared with `desired`: unmanaged keys are dropped unless authoritative."""
     keep = {k: v for k, v in actual.items() if not is_reserved(k)}
     if authoritative:
         return keep

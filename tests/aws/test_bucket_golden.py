@@ -7,7 +7,6 @@ change adds a call, the golden list here must be edited in the same commit.
 from __future__ import annotations
 
 import pytest
-
 from awsop.reconcilers.bucket import BucketClient, BucketSpec
 from awsop.reconcilers.engine import Engine, ObjectRef, State
 from awsop.reconcilers.errors import ErrorClass
@@ -57,7 +56,12 @@ def test_bucket_noop_resync_within_budget(engine: Engine, buckets: BucketClient)
     engine.reconcile(buckets, REF, spec(**BUDGET_SPEC))
     outcome = engine.reconcile(buckets, REF, spec(**BUDGET_SPEC), spec_changed=False)
     assert outcome.state is State.READY and outcome.reason == "UpToDate"
-    assert outcome.calls == ["s3:HeadBucket", "s3:GetBucketTagging", "s3:GetBucketVersioning", "s3:GetBucketEncryption"]
+    assert outcome.calls == [
+        "s3:HeadBucket",
+        "s3:GetBucketTagging",
+        "s3:GetBucketVersioning",
+        "s3:GetBucketEncryption",
+    ]
 
 
 def test_bucket_minimal_spec_reads_only_head_and_tags(engine: Engine, buckets: BucketClient) -> None:
@@ -104,11 +108,19 @@ def test_bucket_drift_only_reported_under_report_policy(engine: Engine, buckets:
 
 
 def test_bucket_tag_drift_corrected_keeps_aws_and_unmanaged_tags_when_tags_omitted(
-    engine: Engine, buckets: BucketClient, s3  # type: ignore[no-untyped-def]
+    engine: Engine,
+    buckets: BucketClient,
+    s3,  # type: ignore[no-untyped-def]
 ) -> None:
     engine.reconcile(buckets, REF, spec())
     s3.put_bucket_tagging(
-        Bucket=NAME, Tagging={"TagSet": [{"Key": "cost-center", "Value": "42"}, {"Key": OWNER_TAG, "Value": "test-cluster/team-a/data"}]}
+        Bucket=NAME,
+        Tagging={
+            "TagSet": [
+                {"Key": "cost-center", "Value": "42"},
+                {"Key": OWNER_TAG, "Value": "test-cluster/team-a/data"},
+            ]
+        },
     )
     outcome = engine.reconcile(buckets, REF, spec(), spec_changed=False)
     assert outcome.reason == "DriftCorrected"
@@ -122,7 +134,10 @@ def test_bucket_plan_only_never_writes(engine: Engine, buckets: BucketClient, s3
     assert outcome.state is State.PLANNED and outcome.plan.verb == "create"
     assert outcome.calls == ["s3:HeadBucket"]
     assert outcome.plan.calls() == [
-        "s3:CreateBucket", "s3:PutBucketTagging", "s3:PutBucketVersioning", "s3:PutBucketEncryption"
+        "s3:CreateBucket",
+        "s3:PutBucketTagging",
+        "s3:PutBucketVersioning",
+        "s3:PutBucketEncryption",
     ]
     assert NAME not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
@@ -137,7 +152,12 @@ def test_bucket_unowned_existing_is_terminal_conflict(engine: Engine, buckets: B
     outcome = engine.reconcile(buckets, REF, spec(**BUDGET_SPEC))
     assert outcome.state is State.STALLED and outcome.error_class is ErrorClass.TERMINAL
     assert outcome.reason == "AlreadyExists" and "adoptionPolicy: Adopt" in outcome.message
-    assert outcome.calls == ["s3:HeadBucket", "s3:GetBucketTagging", "s3:GetBucketVersioning", "s3:GetBucketEncryption"]
+    assert outcome.calls == [
+        "s3:HeadBucket",
+        "s3:GetBucketTagging",
+        "s3:GetBucketVersioning",
+        "s3:GetBucketEncryption",
+    ]
 
 
 def test_bucket_owned_by_another_object_is_never_adopted(engine: Engine, buckets: BucketClient, s3) -> None:  # type: ignore[no-untyped-def]
@@ -156,7 +176,9 @@ def test_bucket_adopted_when_asked(engine: Engine, buckets: BucketClient, s3) ->
 
 
 def test_bucket_create_pending_recovers_untagged_bucket_without_duplicate(
-    engine: Engine, buckets: BucketClient, s3  # type: ignore[no-untyped-def]
+    engine: Engine,
+    buckets: BucketClient,
+    s3,  # type: ignore[no-untyped-def]
 ) -> None:
     """A crash between CreateBucket and PutBucketTagging leaves an untagged bucket: it is ours."""
     s3.create_bucket(Bucket=NAME)
@@ -189,7 +211,9 @@ def test_bucket_retained_on_delete_by_default(engine: Engine, buckets: BucketCli
     tags = tags_of(s3, NAME)
     assert OWNER_TAG not in tags and tags["team"] == "a"
     # released: a new object may adopt it
-    adopted = engine.reconcile(buckets, ObjectRef("Bucket", "team-b", "x", 1), spec(name=NAME, adoptionPolicy="Adopt"))
+    adopted = engine.reconcile(
+        buckets, ObjectRef("Bucket", "team-b", "x", 1), spec(name=NAME, adoptionPolicy="Adopt")
+    )
     assert adopted.reason == "Adopted"
 
 
@@ -201,7 +225,9 @@ def test_bucket_deleted_when_empty(engine: Engine, buckets: BucketClient, s3) ->
     assert NAME not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 
-def test_bucket_nonempty_delete_refused_without_empty_on_delete(engine: Engine, buckets: BucketClient, s3) -> None:  # type: ignore[no-untyped-def]
+def test_bucket_nonempty_delete_refused_without_empty_on_delete(
+    engine: Engine, buckets: BucketClient, s3
+) -> None:  # type: ignore[no-untyped-def]
     engine.reconcile(buckets, REF, spec(deletionPolicy="Delete"))
     s3.put_object(Bucket=NAME, Key="keep-me", Body=b"data")
     outcome = engine.delete(buckets, REF, spec(deletionPolicy="Delete"))
@@ -211,7 +237,9 @@ def test_bucket_nonempty_delete_refused_without_empty_on_delete(engine: Engine, 
     assert s3.get_object(Bucket=NAME, Key="keep-me")["Body"].read() == b"data"
 
 
-def test_bucket_empty_on_delete_removes_versions_and_markers(engine: Engine, buckets: BucketClient, s3) -> None:  # type: ignore[no-untyped-def]
+def test_bucket_empty_on_delete_removes_versions_and_markers(
+    engine: Engine, buckets: BucketClient, s3
+) -> None:  # type: ignore[no-untyped-def]
     desired = spec(deletionPolicy="Delete", emptyOnDelete=True, versioning="Enabled")
     engine.reconcile(buckets, REF, desired)
     for body in (b"1", b"2"):
@@ -220,8 +248,12 @@ def test_bucket_empty_on_delete_removes_versions_and_markers(engine: Engine, buc
     outcome = engine.delete(buckets, REF, desired)
     assert outcome.state is State.DELETED, outcome.message
     assert outcome.calls == [
-        "s3:HeadBucket", "s3:GetBucketTagging", "s3:GetBucketVersioning",
-        "s3:ListObjectVersions", "s3:DeleteObjects", "s3:DeleteBucket",
+        "s3:HeadBucket",
+        "s3:GetBucketTagging",
+        "s3:GetBucketVersioning",
+        "s3:ListObjectVersions",
+        "s3:DeleteObjects",
+        "s3:DeleteBucket",
     ]
     assert NAME not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
@@ -241,7 +273,9 @@ def test_bucket_invalid_name_from_aws_is_terminal(engine: Engine, buckets: Bucke
     assert buckets.classify(error) is ErrorClass.TERMINAL
 
 
-def test_bucket_other_region_is_created_with_location_constraint(engine: Engine, buckets: BucketClient, s3) -> None:  # type: ignore[no-untyped-def]
+def test_bucket_other_region_is_created_with_location_constraint(
+    engine: Engine, buckets: BucketClient, s3
+) -> None:  # type: ignore[no-untyped-def]
     outcome = engine.reconcile(buckets, REF, spec(region="eu-west-1"))
     assert outcome.state is State.READY, outcome.message
     assert s3.get_bucket_location(Bucket=NAME)["LocationConstraint"] == "eu-west-1"

@@ -6,19 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ConnectionClosedError
-
 from awsop.reconcilers.aws import AwsClients
 from awsop.reconcilers.bucket import BucketClient, BucketSpec
 from awsop.reconcilers.engine import Engine, ObjectRef, State
 from awsop.reconcilers.errors import ErrorClass
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ConnectionClosedError
 
 pytestmark = pytest.mark.aws
 
 REF = ObjectRef("Bucket", "faults", "data", 1)
 NAME = "faults-data"
-SPEC = BucketSpec.model_validate({"versioning": "Enabled", "encryption": {"algorithm": "AES256"}, "tags": {"t": "1"}})
+SPEC = BucketSpec.model_validate(
+    {"versioning": "Enabled", "encryption": {"algorithm": "AES256"}, "tags": {"t": "1"}}
+)
 
 
 class _Raw:
@@ -55,7 +56,9 @@ class Faults:
 
 
 @pytest.mark.parametrize("kind", ["throttle", "5xx", "reset"])
-def test_transient_faults_are_retried_within_one_call(engine: Engine, buckets: BucketClient, kind: str) -> None:
+def test_transient_faults_are_retried_within_one_call(
+    engine: Engine, buckets: BucketClient, kind: str
+) -> None:
     faults = Faults(engine.clients, kind, count=2, operation="CreateBucket")
     outcome = engine.reconcile(buckets, REF, SPEC)
     assert outcome.state is State.READY, outcome.message
@@ -64,7 +67,7 @@ def test_transient_faults_are_retried_within_one_call(engine: Engine, buckets: B
 
 
 def test_throttle_halves_the_shared_rate(engine: Engine, buckets: BucketClient) -> None:
-    engine.clients.limiter._rates["s3"] = 50.0  # noqa: SLF001 - configure the test limiter
+    engine.clients.limiter._rates["s3"] = 50.0
     key = ("default", "us-east-1", "s3")
     Faults(engine.clients, "throttle", count=1, operation="HeadBucket")
     engine.reconcile(buckets, REF, SPEC)
