@@ -240,8 +240,14 @@ def delete(
 
 def register(settings: Settings, registry: kopf.OperatorRegistry | None = None) -> None:
     """Register every handler for every kind (idempotent per registry)."""
-    for info in KINDS.values():
+    for info in served_kinds(settings):
         _register_kind(info, settings, registry)
+
+
+def served_kinds(settings: Settings) -> list[KindInfo]:
+    """The kinds this process serves: AWSOP_KINDS when set (unknown names skipped), else all."""
+    wanted = set(settings.kinds)
+    return [info for name, info in KINDS.items() if not wanted or name in wanted]
 
 
 def _register_kind(info: KindInfo, settings: Settings, registry: kopf.OperatorRegistry | None) -> None:
@@ -276,5 +282,7 @@ def configure(settings: kopf.OperatorSettings, cfg: Settings) -> None:
         settings.peering.name = cfg.peering
         settings.peering.mandatory = True
         settings.peering.standalone = False
+        # kopf pauses every peer that sees another at the same priority: each replica needs its own
+        settings.peering.priority = random.randint(1, 32767)
     else:
         settings.peering.standalone = True

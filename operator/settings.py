@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     namespaces: list[str] = Field(
         default_factory=list, description="Namespaces to watch (JSON list); empty = the whole cluster."
     )
+    kinds: list[str] = Field(
+        default_factory=list,
+        description="Kinds to serve (JSON list, e.g. [\"Bucket\"]); empty = every kind awsop implements.",
+    )
     peering: str = Field(
         "", description="kopf peering name for high availability (one active replica); empty = standalone."
     )

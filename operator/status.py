@@ -118,8 +118,8 @@ def new_status(
             status["plan"] = previous["plan"]
         return status
     status.pop("plan", None)
-    if outcome.state is not State.PAUSED:
-        status["conditions"] = merge_conditions(previous.get("conditions", []), outcome, generation)
+    status["conditions"] = merge_conditions(previous.get("conditions", []), outcome, generation)
+    if outcome.state is not State.PAUSED:  # a paused object has not observed its spec
         status["observedGeneration"] = generation
     if outcome.state in (State.DRIFTED,):
         status["drift"] = drift_entries(outcome.drift, previous.get("drift"))

@@ -165,3 +165,54 @@ def test_dockerfile_is_pinned_and_non_root() -> None:
     ignored = (REPO / ".dockerignore").read_text().split()
     for entry in (".venv", ".tools", "tests", ".git"):
         assert entry in ignored or f"{entry}/" in ignored, f".dockerignore misses {entry}"
+
+
+# --- values.yaml -----------------------------------------------------------------------------------------
+
+
+def test_every_value_is_documented() -> None:
+    """Each value in values.yaml has a comment above it, or sits inside a block whose key has one."""
+    stack: list[tuple[int, bool]] = []  # (indent, documented) of the enclosing keys
+    previous = ""
+    undocumented = []
+    for line in (CHART / "values.yaml").read_text().splitlines():
+        match = re.match(r"^(\s*)([A-Za-z][\w.-]*):", line)
+        if match:
+            indent = len(match.group(1))
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+            documented = previous.lstrip().startswith("#") or any(d for _, d in stack)
+            is_section = line.rstrip().endswith(":")  # a block of keys: its keys are checked instead
+            if not documented and not is_section:
+                undocumented.append(match.group(2))
+            stack.append((indent, documented))
+        if line.strip():
+            previous = line
+    assert undocumented == []
+
+
+def test_schema_and_values_have_the_same_keys() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+
+    def walk(node_schema: dict[str, Any], node_values: Any, path: str) -> None:
+        while "$ref" in node_schema:
+            node_schema = schema["definitions"][node_schema["$ref"].rsplit("/", 1)[1]]
+        props = node_schema.get("properties")
+        if (
+            not props
+            or not isinstance(node_values, dict)
+            or node_schema.get("additionalProperties") is not False
+        ):
+            return
+        missing = set(node_values) - set(props)
+        assert not missing, f"{path or '.'}: values without schema: {missing}"
+        undocumented = set(props) - set(node_values) - {"global", "claims"}
+        assert not undocumented, (
+            f"{path or '.'}: schema keys without a default in values.yaml: {undocumented}"
+        )
+        for key, sub in props.items():
+            if key in node_values:
+                walk(sub, node_values[key], f"{path}.{key}")
+
+    walk(schema, values, "")

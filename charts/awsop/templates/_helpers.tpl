@@ -1,0 +1,146 @@
+{{/*
+Chart name, truncated to 63 characters (the DNS label limit).
+*/}}
+{{- define "awsop.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name: "<release>-<chart>", or the release name if it already contains the chart name.
+*/}}
+{{- define "awsop.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "awsop.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Standard labels (https://helm.sh/docs/chart_best_practices/labels/).
+*/}}
+{{- define "awsop.labels" -}}
+helm.sh/chart: {{ include "awsop.chart" . }}
+{{ include "awsop.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: awsop
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{/*
+Selector labels: stable across upgrades (never add version-dependent labels here).
+*/}}
+{{- define "awsop.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "awsop.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "awsop.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "awsop.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "awsop.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when kopf peering is on: more than one replica, or forced with ha.enabled.
+*/}}
+{{- define "awsop.peering.enabled" -}}
+{{- if or (gt (int .Values.replicaCount) 1) .Values.ha.enabled }}true{{- end }}
+{{- end }}
+
+{{- define "awsop.peering.name" -}}
+{{- default (include "awsop.fullname" .) .Values.ha.peeringName }}
+{{- end }}
+
+{{/*
+"true" in namespace-scoped mode (watchNamespaces is not empty).
+*/}}
+{{- define "awsop.namespaced" -}}
+{{- if .Values.watchNamespaces }}true{{- end }}
+{{- end }}
+
+{{/*
+The awsop kinds: API group, plural and scope. The single source for RBAC.
+*/}}
+{{- define "awsop.kindTable" -}}
+Bucket: {group: s3.awsop.io, plural: buckets, namespaced: true}
+Queue: {group: sqs.awsop.io, plural: queues, namespaced: true}
+Table: {group: dynamodb.awsop.io, plural: tables, namespaced: true}
+AutoScalingGroup: {group: autoscaling.awsop.io, plural: autoscalinggroups, namespaced: true}
+TagPolicy: {group: awsop.io, plural: tagpolicies, namespaced: false}
+AWSAccount: {group: awsop.io, plural: awsaccounts, namespaced: false}
+{{- end }}
+
+{{/*
+RBAC rules for the enabled kinds of one scope.
+Call with (dict "root" $ "namespaced" true|false).
+*/}}
+{{- define "awsop.kindRules" -}}
+{{- $table := include "awsop.kindTable" .root | fromYaml }}
+{{- range .root.Values.kinds }}
+{{- $k := get $table . }}
+{{- if eq $k.namespaced $.namespaced }}
+# {{ . }}
+- apiGroups: [{{ $k.group | quote }}]
+  resources: [{{ $k.plural | quote }}]
+  verbs: ["get", "list", "watch", "patch", "update"]
+- apiGroups: [{{ $k.group | quote }}]
+  resources: [{{ printf "%s/status" $k.plural | quote }}]
+  verbs: ["patch", "update"]
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Rules for kopf's events.
+*/}}
+{{- define "awsop.eventRules" -}}
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end }}
+
+{{/*
+Rules for kopf's discovery of CRDs and namespaces (cluster-scoped in every mode).
+*/}}
+{{- define "awsop.discoveryRules" -}}
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["list", "watch"]
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["list", "watch"]
+{{- end }}
+
+{{- define "awsop.hasNamespacedKinds" -}}
+{{- $table := include "awsop.kindTable" . | fromYaml }}
+{{- range .Values.kinds }}{{- if (get $table .).namespaced }}true{{- end }}{{- end }}
+{{- end }}
+
+{{- define "awsop.hasClusterKinds" -}}
+{{- $table := include "awsop.kindTable" . | fromYaml }}
+{{- range .Values.kinds }}{{- if not (get $table .).namespaced }}true{{- end }}{{- end }}
+{{- end }}
