@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from awsop.reconcilers.engine import Engine, Outcome, State
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from awsop.reconcilers.engine import Engine, Outcome, State
 
 from .manifests import Manifest, ManifestError, load
 from .settings import Settings
@@ -190,6 +191,17 @@ def cmd_crds(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_iam_policy(args: argparse.Namespace) -> int:
+    from awsop.reconcilers.kinds import KINDS, iam_policy
+
+    unknown = [k for k in args.kind if k not in KINDS]
+    if unknown:
+        err.print(f"[red]error:[/red] unknown kind(s): {', '.join(unknown)}; known: {', '.join(KINDS)}")
+        return EXIT_ERROR
+    print(json.dumps(iam_policy(args.kind or None), indent=2))
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .operator_main import run_operator
 
@@ -228,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     apply.set_defaults(func=cmd_apply)
     crds = sub.add_parser("crds", help="print the CustomResourceDefinitions")
     crds.set_defaults(func=cmd_crds)
+    iam = sub.add_parser("iam-policy", help="print the least-privilege IAM policy for the kinds")
+    iam.add_argument("--kind", action="append", default=[], help="only this kind (repeatable); default all")
+    iam.set_defaults(func=cmd_iam_policy)
     run = sub.add_parser("run", help="run the operator (kopf)")
     common(run, files=False)
     run.add_argument(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from awsop.reconcilers.kinds import CATEGORY, KINDS, VERSION, KindInfo
 
 DROP_KEYS = frozenset({"title", "default", "$defs", "x-awsop-immutable"})

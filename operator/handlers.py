@@ -14,10 +14,11 @@ import time
 from typing import Any
 
 import kopf
+from pydantic import ValidationError
+
 from awsop.reconcilers.engine import Engine, ObjectRef, Outcome, State
 from awsop.reconcilers.errors import ErrorClass, backoff_delay
 from awsop.reconcilers.kinds import KINDS, VERSION, KindInfo
-from pydantic import ValidationError
 
 from . import kube, metrics
 from .manifests import format_validation_error

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
+
 from awsop.reconcilers.engine import ObjectRef
 from awsop.reconcilers.kinds import KINDS, KindInfo, by_api_version
 from awsop.reconcilers.model import AwsObjectSpec
-from pydantic import ValidationError
 
 
 @dataclass(frozen=True)

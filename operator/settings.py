@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from awsop.reconcilers.policies import DeletionPolicy
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from awsop.reconcilers.policies import DeletionPolicy
 
 
 class Settings(BaseSettings):
@@ -68,7 +69,7 @@ class Settings(BaseSettings):
     )
     kinds: list[str] = Field(
         default_factory=list,
-        description="Kinds to serve (JSON list, e.g. [\"Bucket\"]); empty = every kind awsop implements.",
+        description='Kinds to serve (JSON list, e.g. ["Bucket"]); empty = every kind awsop implements.',
     )
     peering: str = Field(
         "", description="kopf peering name for high availability (one active replica); empty = standalone."

@@ -26,7 +26,7 @@ from pydantic import Field, JsonValue, field_validator, model_validator
 from .aws import AwsClients, RetryingClient
 from .changes import Action, Change
 from .engine import DeleteOutcome, DeleteResult, ObjectRef, Target
-from .errors import AccessError, ErrorClass, TerminalError, classify, error_code
+from .errors import AccessError, ErrorClass, RecoverableError, TerminalError, classify, error_code
 from .model import IMMUTABLE, AwsObjectSpec, Model
 from .policies import DeletionPolicy
 from .tags import OWNER_TAG, SYSTEM_TAGS, tag_drift, tags_to_write
@@ -51,6 +51,37 @@ TERMINAL_CODES = frozenset(
         "InvalidTag",
     }
 )
+# Every S3 operation this module calls, and the IAM actions AWS authorizes it with. The shipped policy is
+# generated from this table (awsop iam-policy), and a test fails if an operation is called that is not here.
+IAM_ACTIONS: dict[str, tuple[str, ...]] = {
+    "HeadBucket": ("s3:ListBucket",),
+    "CreateBucket": ("s3:CreateBucket",),
+    "DeleteBucket": ("s3:DeleteBucket",),
+    "GetBucketTagging": ("s3:GetBucketTagging",),
+    "PutBucketTagging": ("s3:PutBucketTagging",),
+    "DeleteBucketTagging": ("s3:PutBucketTagging",),
+    "GetBucketVersioning": ("s3:GetBucketVersioning",),
+    "PutBucketVersioning": ("s3:PutBucketVersioning",),
+    "GetBucketEncryption": ("s3:GetEncryptionConfiguration",),
+    "PutBucketEncryption": ("s3:PutEncryptionConfiguration",),
+    "GetPublicAccessBlock": ("s3:GetBucketPublicAccessBlock",),
+    "PutPublicAccessBlock": ("s3:PutBucketPublicAccessBlock",),
+    "GetBucketOwnershipControls": ("s3:GetBucketOwnershipControls",),
+    "PutBucketOwnershipControls": ("s3:PutBucketOwnershipControls",),
+    "GetBucketLifecycleConfiguration": ("s3:GetLifecycleConfiguration",),
+    "PutBucketLifecycleConfiguration": ("s3:PutLifecycleConfiguration",),
+    "DeleteBucketLifecycle": ("s3:PutLifecycleConfiguration",),
+    "GetBucketCors": ("s3:GetBucketCORS",),
+    "PutBucketCors": ("s3:PutBucketCORS",),
+    "DeleteBucketCors": ("s3:PutBucketCORS",),
+    "GetBucketPolicy": ("s3:GetBucketPolicy",),
+    "PutBucketPolicy": ("s3:PutBucketPolicy",),
+    "DeleteBucketPolicy": ("s3:DeleteBucketPolicy",),
+    "GetBucketLogging": ("s3:GetBucketLogging",),
+    "PutBucketLogging": ("s3:PutBucketLogging",),
+    "ListObjectVersions": ("s3:ListBucketVersions",),
+    "DeleteObjects": ("s3:DeleteObject", "s3:DeleteObjectVersion"),
+}
 NOT_FOUND_CODES = frozenset({"404", "NoSuchBucket", "NotFound"})
 MISSING_CONFIG_CODES = frozenset(
     {
@@ -913,7 +944,17 @@ def _empty_bucket(s3: S3, bucket: str) -> int:
             for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
         ]
         if keys:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            result = s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            # DeleteObjects answers 200 even when keys were refused: the refusals are in Errors
+            if errors := result.get("Errors"):
+                codes = sorted({e.get("Code", "") for e in errors})
+                detail = (
+                    f"DeleteObjects: {len(errors)} of {len(keys)} object versions not deleted "
+                    f"({', '.join(codes)})"
+                )
+                if any(code in ("AccessDenied", "403") for code in codes):
+                    raise AccessError("AccessDenied", detail)
+                raise RecoverableError("DeleteObjectsFailed", detail)
             deleted += len(keys)
         if not page.get("IsTruncated"):
             return deleted

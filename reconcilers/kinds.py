@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .aws import AwsClients
+from .bucket import IAM_ACTIONS as BUCKET_IAM_ACTIONS
 from .bucket import BucketClient, BucketSpec
 from .model import AwsObjectSpec, AwsObjectStatus
 
@@ -29,6 +30,8 @@ class KindInfo:
     status_model: type[AwsObjectStatus]
     make_client: Callable[[AwsClients], Any]
     description: str
+    iam_actions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """AWS operation name -> IAM actions that authorize it, for every operation the kind calls."""
     scope: str = "Namespaced"
     extra_columns: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
@@ -56,8 +59,28 @@ KINDS: dict[str, KindInfo] = {
         status_model=BucketStatus,
         make_client=BucketClient,
         description="An S3 bucket managed by awsop.",
+        iam_actions=BUCKET_IAM_ACTIONS,
     ),
 }
+
+
+def iam_policy(kinds: list[str] | None = None) -> dict[str, Any]:
+    """The least-privilege IAM policy for the given kinds (default: all): exactly the actions they call."""
+    actions: set[str] = set()
+    for name, info in KINDS.items():
+        if kinds is None or name in kinds:
+            for needed in info.iam_actions.values():
+                actions.update(needed)
+    by_service: dict[str, list[str]] = {}
+    for action in sorted(actions):
+        by_service.setdefault(action.split(":", 1)[0], []).append(action)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": f"Awsop{service.capitalize()}", "Effect": "Allow", "Action": listed, "Resource": "*"}
+            for service, listed in sorted(by_service.items())
+        ],
+    }
 
 
 def by_api_version(api_version: str, kind: str) -> KindInfo | None:

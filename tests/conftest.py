@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+
 from awsop.operator.embedded import EmbeddedAws
 from awsop.reconcilers.aws import AwsClients, AwsConfig
 from awsop.reconcilers.bucket import BucketClient

@@ -7,6 +7,7 @@ change adds a call, the golden list here must be edited in the same commit.
 from __future__ import annotations
 
 import pytest
+
 from awsop.reconcilers.bucket import BucketClient, BucketSpec
 from awsop.reconcilers.engine import Engine, ObjectRef, State
 from awsop.reconcilers.errors import ErrorClass

@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ConnectionClosedError
+
 from awsop.reconcilers.aws import AwsClients
 from awsop.reconcilers.bucket import BucketClient, BucketSpec
 from awsop.reconcilers.engine import Engine, ObjectRef, State
 from awsop.reconcilers.errors import ErrorClass
-from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ConnectionClosedError
 
 pytestmark = pytest.mark.aws
 

@@ -23,7 +23,9 @@ BUCKET = KINDS["Bucket"]
 def runtime(clients: AwsClients, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
     events: list[tuple[str, str, str]] = []
     monkeypatch.setattr(handlers.Runtime, "settings", Settings(cluster_id="kube"), raising=False)
-    monkeypatch.setattr(handlers.Runtime, "engine", Engine(clients, EngineConfig(cluster_id="kube")), raising=False)
+    monkeypatch.setattr(
+        handlers.Runtime, "engine", Engine(clients, EngineConfig(cluster_id="kube")), raising=False
+    )
     monkeypatch.setattr(handlers.Runtime, "clients", {"Bucket": BucketClient(clients)}, raising=False)
     monkeypatch.setattr(handlers.Runtime, "last_check", {})
 
@@ -31,18 +33,28 @@ def runtime(clients: AwsClients, monkeypatch: pytest.MonkeyPatch) -> list[tuple[
         events.append((type, reason, message))
 
     monkeypatch.setattr(kopf, "event", record)
-    monkeypatch.setattr(kopf, "warn", lambda body, *, reason, message="": record(body, type="Warning", reason=reason, message=message))
+    monkeypatch.setattr(
+        kopf,
+        "warn",
+        lambda body, *, reason, message="": record(body, type="Warning", reason=reason, message=message),
+    )
     monkeypatch.setattr(kube, "annotate", lambda *a, **k: None)
     return events
 
 
-def body(spec: dict[str, Any], generation: int = 1, status: dict[str, Any] | None = None, **annotations: str) -> dict[str, Any]:
+def body(
+    spec: dict[str, Any], generation: int = 1, status: dict[str, Any] | None = None, **annotations: str
+) -> dict[str, Any]:
     return {
         "apiVersion": "s3.awsop.io/v1alpha1",
         "kind": "Bucket",
         "metadata": {
-            "name": "data", "namespace": "ns", "uid": "uid-1", "generation": generation,
-            "annotations": annotations, "creationTimestamp": "2026-01-01T00:00:00Z",
+            "name": "data",
+            "namespace": "ns",
+            "uid": "uid-1",
+            "generation": generation,
+            "annotations": annotations,
+            "creationTimestamp": "2026-01-01T00:00:00Z",
         },
         "spec": spec,
         "status": status or {},
@@ -51,7 +63,15 @@ def body(spec: dict[str, Any], generation: int = 1, status: dict[str, Any] | Non
 
 def call(fn: Any, obj: dict[str, Any], retry: int = 0) -> kopf.Patch:
     patch = kopf.Patch()
-    fn(BUCKET, body=obj, meta=obj["metadata"], spec=obj["spec"], status=obj["status"], patch=patch, retry=retry)
+    fn(
+        BUCKET,
+        body=obj,
+        meta=obj["metadata"],
+        spec=obj["spec"],
+        status=obj["status"],
+        patch=patch,
+        retry=retry,
+    )
     return patch
 
 
@@ -76,12 +96,16 @@ def test_handler_noop_resync_writes_nothing(runtime: list[tuple[str, str, str]])
     assert "status" not in third, "a no-op reconcile must not write status (no churn)"
 
 
-def test_handler_invalid_spec_is_permanent_with_stalled_condition(runtime: list[tuple[str, str, str]]) -> None:
+def test_handler_invalid_spec_is_permanent_with_stalled_condition(
+    runtime: list[tuple[str, str, str]],
+) -> None:
     obj = body({"name": "Not_A_Bucket"})
     patch = kopf.Patch()
     with pytest.raises(kopf.PermanentError):
-        handlers.reconcile(BUCKET, body=obj, meta=obj["metadata"], spec=obj["spec"], status={}, patch=patch, retry=0)
-    stalled = [c for c in patch["status"]["conditions"] if c["type"] == "Stalled"][0]
+        handlers.reconcile(
+            BUCKET, body=obj, meta=obj["metadata"], spec=obj["spec"], status={}, patch=patch, retry=0
+        )
+    stalled = next(c for c in patch["status"]["conditions"] if c["type"] == "Stalled")
     assert stalled["status"] == "True" and stalled["reason"] == "InvalidSpec"
     assert "spec.name" in stalled["message"]
     assert runtime == [("Warning", "InvalidSpec", stalled["message"])]
@@ -93,7 +117,9 @@ def test_handler_conflict_is_permanent_not_retried(runtime: list[tuple[str, str,
         call(handlers.reconcile, body({}))
 
 
-def test_handler_transient_error_is_temporary_with_backoff(runtime: list[tuple[str, str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_handler_transient_error_is_temporary_with_backoff(
+    runtime: list[tuple[str, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def boom(*_: Any, **__: Any) -> None:
         raise ConnectionError("reset by peer")
 
@@ -120,7 +146,9 @@ def test_handler_plan_only_records_plan_without_writing(runtime: list[tuple[str,
     assert s3.list_buckets()["Buckets"] == []
 
 
-def test_handler_drift_reported_sets_drifted_and_keeps_detected_at(runtime: list[tuple[str, str, str]], s3: Any) -> None:
+def test_handler_drift_reported_sets_drifted_and_keeps_detected_at(
+    runtime: list[tuple[str, str, str]], s3: Any
+) -> None:
     spec = {"versioning": "Enabled", "driftPolicy": "Report"}
     created = call(handlers.reconcile, body(spec))
     s3.put_bucket_versioning(Bucket="ns-data", VersioningConfiguration={"Status": "Suspended"})
@@ -137,7 +165,9 @@ def test_handler_drift_reported_sets_drifted_and_keeps_detected_at(runtime: list
 def test_handler_spec_change_under_report_is_applied(runtime: list[tuple[str, str, str]], s3: Any) -> None:
     spec = {"versioning": "Enabled", "driftPolicy": "Report"}
     created = call(handlers.reconcile, body(spec))
-    changed = call(handlers.reconcile, body({**spec, "versioning": "Suspended"}, generation=2, status=created["status"]))
+    changed = call(
+        handlers.reconcile, body({**spec, "versioning": "Suspended"}, generation=2, status=created["status"])
+    )
     assert conditions(changed)["Ready"] == ("True", "Updated")
     assert s3.get_bucket_versioning(Bucket="ns-data")["Status"] == "Suspended"
 
@@ -158,6 +188,8 @@ def test_handler_delete_retain_releases(runtime: list[tuple[str, str, str]], s3:
     assert ("Normal", "Retained") in [(t, r) for t, r, _ in runtime]
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("5m", 300), ("1h", 3600), ("120", 120), ("soon", None)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90s", 90), ("5m", 300), ("1h", 3600), ("120", 120), ("soon", None)]
+)
 def test_resync_period_annotation_parsing(text: str, seconds: float | None) -> None:
     assert handlers.parse_duration(text) == seconds
