@@ -31,7 +31,7 @@ demo: $(STAMP)
 	@$(BIN)/python -P -m awsop.operator.demo
 
 test: $(STAMP) $(HELM)
-	@PATH="$(abspath $(BIN)):$(abspath $(TOOLS)):$$PATH" $(BIN)/python -P -m pytest -q $(PYTEST_ARGS)
+	@PATH="$(abspath $(BIN)):$(abspath $(TOOLS)):$$PATH" $(BIN)/python -P -m pytest -q -m "not bench" $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	@$(BIN)/python -P -m pytest -q tests/unit $(PYTEST_ARGS)
@@ -56,7 +56,7 @@ crds: $(STAMP)
 	@$(BIN)/python -P -m awsop.operator.crdgen --write
 
 bench: $(STAMP)
-	@$(BIN)/python -P -m pytest -q -m bench -p no:randomly tests/bench -s $(PYTEST_ARGS)
+	@$(BIN)/python -P -m pytest -q -m bench tests/bench -s $(PYTEST_ARGS) | grep -oE "BENCH .*|[0-9]+ (passed|failed).*"
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis
