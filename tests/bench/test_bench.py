@@ -82,8 +82,8 @@ FACET_SETS = {
         "objectOwnership": "BucketOwnerEnforced",
         "lifecycleRules": [{"id": "r", "abortIncompleteMultipartUploadDays": 7}],
         "cors": [{"allowedMethods": ["GET"], "allowedOrigins": ["*"]}],
-        "policy": '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:DeleteBucket",'
-        '"Resource":"arn:aws:s3:::bench-every-facet"}]}',
+        "policy": '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*",'
+        '"Action":"s3:DeleteBucket","Resource":"arn:aws:s3:::bench-every-facet"}]}',
         "tags": {"a": "b"},
     },
 }
@@ -210,7 +210,9 @@ def hold_objects(count: int) -> tuple[int, int]:
 @pytest.mark.parametrize("count", [1000, 10000])
 def test_bench_rss_per_thousand_objects(count: int) -> None:
     """Each count in a fresh interpreter, so freed memory of earlier benchmarks does not hide growth."""
-    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_bench as b; print(*b.hold_objects({count}))"
+    here = str(Path(__file__).parent)
+    code = f"import sys; sys.path.insert(0, {here!r}); import test_bench as b; "
+    code += f"print(*b.hold_objects({count}))"
     out = subprocess.run(
         [sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True
     ).stdout
