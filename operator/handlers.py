@@ -31,7 +31,10 @@ FINALIZER = "awsop.io/finalizer"
 PAUSED = "awsop.io/paused"
 PLAN_ONLY = "awsop.io/plan-only"
 RESYNC = "awsop.io/resync-period"
-CREATE_PENDING = "awsop.io/create-pending"
+# kopf's own bookkeeping lives under a prefix of its own: kopf leaves every annotation with its storage
+# prefix out of its change detection, and awsop.io/* annotations (paused, reconcile-requested-at) must count.
+KOPF_PREFIX = "kopf.awsop.io"
+CREATE_PENDING = f"{KOPF_PREFIX}/create-pending"  # internal: recording it must not trigger a reconcile
 
 
 class Runtime:
@@ -133,11 +136,31 @@ def reconcile(
     with rt.lock:
         rt.last_check[meta.get("uid", "")] = time.monotonic()
     _write(patch, previous, outcome, generation, plan_only)
+    _log(info, ref, outcome, quiet=outcome.reason == "UpToDate" and not patch)
     if outcome.ok and create_pending and outcome.state is not State.PAUSED:
         patch.metadata.annotations[CREATE_PENDING] = None
     _emit(body, outcome)
     _record(info, outcome, meta.get("uid", ""), meta.get("creationTimestamp"), _is_ready(previous))
     _raise_for(outcome, retry)
+
+
+def _log(info: KindInfo, ref: ObjectRef, outcome: Outcome, quiet: bool) -> None:
+    """One line per reconcile that did or found something; no-op checks only at DEBUG."""
+    level = logging.DEBUG if quiet else logging.WARNING if outcome.error_class else logging.INFO
+    log.log(
+        level,
+        "%s %s/%s -> %s: %s %s: %s (%d AWS calls: %s; %.0f ms)",
+        info.kind,
+        ref.namespace,
+        ref.name,
+        outcome.plan.aws_name,
+        outcome.state,
+        outcome.reason,
+        outcome.message[:300],
+        len(outcome.calls),
+        " ".join(c.split(":")[1] for c in outcome.calls[:12]),
+        outcome.duration * 1000,
+    )
 
 
 def _invalid(info: KindInfo, ref: ObjectRef, message: str) -> Outcome:
@@ -225,6 +248,8 @@ def delete(
         create_pending=bool(_annotation(meta, CREATE_PENDING)),
     )
     _emit(body, outcome)
+    _log(info, ref, outcome, quiet=False)
+    log.debug("delete %s/%s calls: %s", ref.namespace, ref.name, ", ".join(outcome.calls))
     if outcome.state is State.DELETED:
         metrics.CENSUS.forget(uid)
         with Runtime.lock:
@@ -272,9 +297,9 @@ def _register_kind(info: KindInfo, settings: Settings, registry: kopf.OperatorRe
 def configure(settings: kopf.OperatorSettings, cfg: Settings) -> None:
     """kopf settings: our finalizer, annotation-only bookkeeping (status stays ours), peering, posting."""
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="awsop.io")
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="awsop.io", key="last-handled"
+        prefix=KOPF_PREFIX, key="last-handled"
     )
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300

@@ -1,6 +1,6 @@
 """The few direct Kubernetes API writes that cannot wait for kopf's end-of-handler patch.
 
-Used to record `awsop.io/create-pending` before a create call, so a crash between creating an AWS
+Used to record the create-pending annotation before a create call, so a crash between creating an AWS
 resource and tagging it is recognised on the next reconcile (leak safety).
 """
 

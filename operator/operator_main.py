@@ -22,6 +22,10 @@ def run_operator(
             settings.log_format
         ]
     )
+    # kopf logs every handler run at INFO (a line per object per drift tick): keep its object logs for
+    # warnings; awsop logs one line per reconcile that did or found something.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    logging.getLogger("awsop").setLevel(logging.INFO)
     engine, clients = build_engine(settings, listeners=[metrics.record_aws_call])
     handlers.Runtime.settings = settings
     handlers.Runtime.engine = engine

@@ -121,6 +121,9 @@ def new_status(
     status["conditions"] = merge_conditions(previous.get("conditions", []), outcome, generation)
     if outcome.state is not State.PAUSED:  # a paused object has not observed its spec
         status["observedGeneration"] = generation
+    if outcome.state in (State.READY, State.DRIFTED, State.NOT_FOUND):
+        # the spec of this generation reached AWS (or was judged against it): later differences are drift
+        status["appliedGeneration"] = generation
     if outcome.state in (State.DRIFTED,):
         status["drift"] = drift_entries(outcome.drift, previous.get("drift"))
     elif outcome.state is State.READY:
@@ -139,6 +142,7 @@ def _same(old: Any, new: dict[str, Any]) -> bool:
 _OWNED = frozenset(
     {
         "observedGeneration",
+        "appliedGeneration",
         "conditions",
         "arn",
         "awsName",
@@ -167,9 +171,7 @@ def census_condition(outcome: Outcome) -> str | None:
 
 
 def synced_generation(status: dict[str, Any]) -> int | None:
-    """The generation last applied successfully (Synced=True), if any."""
-    for condition in status.get("conditions", []) or []:
-        if condition.get("type") == "Synced" and condition.get("status") == T:
-            gen = condition.get("observedGeneration")
-            return int(gen) if gen is not None else None
-    return None
+    """The generation whose spec last reached AWS, if any: a failed or paused reconcile does not move it,
+    so drift after an error is still drift (and driftPolicy Report still holds)."""
+    gen = status.get("appliedGeneration")
+    return int(gen) if gen is not None else None

@@ -125,11 +125,18 @@ class CallLog:
     calls: list[str] = field(default_factory=list)
     outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+    max_kept: int = 10000
 
     def record(self, service: str, operation: str, outcome: str) -> None:
+        call = f"{service}:{operation}"
         with self._lock:
-            self.calls.append(f"{service}:{operation}")
+            self.calls.append(call)
+            if len(self.calls) > self.max_kept:  # a long-running operator must not grow without bound
+                del self.calls[: len(self.calls) - self.max_kept]
             self.outcomes[(service, operation, outcome)] += 1
+        for sink in getattr(self._local, "sinks", ()):
+            sink.append(call)
 
     def clear(self) -> None:
         with self._lock:
@@ -138,13 +145,15 @@ class CallLog:
 
     @contextmanager
     def capture(self) -> Iterator[list[str]]:
-        """Yields a list that, on exit, holds the calls made inside the block."""
-        start = len(self.calls)
+        """Yields a list that collects the calls this thread makes inside the block (other threads'
+        concurrent reconciles are not mixed in: botocore runs its hooks in the calling thread)."""
         out: list[str] = []
+        sinks = self._local.__dict__.setdefault("sinks", [])
+        sinks.append(out)
         try:
             yield out
         finally:
-            out.extend(self.calls[start:])
+            sinks.remove(out)
 
 
 @dataclass(frozen=True)

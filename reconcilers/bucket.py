@@ -13,7 +13,6 @@ as drift.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import re
 from collections.abc import Callable
@@ -125,11 +124,8 @@ def bucket_name_problem(name: str) -> str | None:
         )
     if ".." in name:
         return f"bucket name {name!r} must not contain two adjacent periods"
-    try:
-        ipaddress.IPv4Address(name)
+    if re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+", name):  # the CRD's CEL rule, exactly
         return f"bucket name {name!r} must not be formatted as an IP address"
-    except ValueError:
-        pass
     for prefix in ("xn--", "sthree-"):
         if name.startswith(prefix):
             return f"bucket name {name!r} must not start with {prefix}"
@@ -360,7 +356,7 @@ def _lifecycle_desired(rule: LifecycleRule) -> dict[str, Any]:
         "enabled": rule.enabled,
         "prefix": rule.prefix,
         "expirationDays": rule.expiration_days,
-        "expiredObjectDeleteMarker": rule.expired_object_delete_marker,
+        "expiredObjectDeleteMarker": rule.expired_object_delete_marker or None,  # false == absent in S3
         "transitions": [{"days": t.days, "storageClass": t.storage_class} for t in rule.transitions],
         "noncurrentVersionExpirationDays": rule.noncurrent_version_expiration_days,
         "noncurrentVersionTransitions": [
@@ -384,7 +380,7 @@ def _lifecycle_from_aws(rule: dict[str, Any]) -> dict[str, Any]:
         "enabled": rule.get("Status") == "Enabled",
         "prefix": prefix,
         "expirationDays": expiration.get("Days"),
-        "expiredObjectDeleteMarker": expiration.get("ExpiredObjectDeleteMarker"),
+        "expiredObjectDeleteMarker": expiration.get("ExpiredObjectDeleteMarker") or None,
         "transitions": [
             {"days": t.get("Days"), "storageClass": t.get("StorageClass")}
             for t in rule.get("Transitions", [])
@@ -806,7 +802,7 @@ class BucketClient:
             if _missing(exc):
                 return {}
             raise
-        return {t["Key"]: t["Value"] for t in tag_set}
+        return {t["Key"]: t.get("Value", "") for t in tag_set}  # an empty value may be omitted
 
     def owner_of(self, observed: BucketObserved) -> str | None:
         return observed.tags.get(OWNER_TAG)
@@ -879,22 +875,32 @@ class BucketClient:
 
     def delete(self, target: Target[BucketSpec], observed: BucketObserved) -> DeleteOutcome:
         s3 = self._s3(target.region)
-        if target.spec.empty_on_delete:
-            _empty_bucket(s3, target.aws_name)
-        try:
-            s3.delete_bucket(Bucket=target.aws_name)
-        except ClientError as exc:
-            if error_code(exc) == "BucketNotEmpty":
-                return DeleteOutcome(
-                    DeleteResult.BLOCKED,
-                    "BucketNotEmpty",
-                    f"bucket {target.aws_name} still holds objects and emptyOnDelete is false: it was not "
-                    "deleted. Set emptyOnDelete: true to delete its contents, or deletionPolicy: Retain.",
-                )
-            if error_code(exc) in NOT_FOUND_CODES:
+        # Objects can arrive while emptying (access logs are delivered to log buckets continuously):
+        # empty and delete a few times before handing back to the retry schedule.
+        attempts = 3 if target.spec.empty_on_delete else 1
+        for _ in range(attempts):
+            if target.spec.empty_on_delete:
+                _empty_bucket(s3, target.aws_name)
+            try:
+                s3.delete_bucket(Bucket=target.aws_name)
                 return DeleteOutcome(DeleteResult.DELETED)
-            raise
-        return DeleteOutcome(DeleteResult.DELETED)
+            except ClientError as exc:
+                if error_code(exc) in NOT_FOUND_CODES:
+                    return DeleteOutcome(DeleteResult.DELETED)
+                if error_code(exc) != "BucketNotEmpty":
+                    raise
+        if target.spec.empty_on_delete:
+            return DeleteOutcome(
+                DeleteResult.IN_PROGRESS,
+                "Emptying",
+                f"objects keep arriving in bucket {target.aws_name} while it is emptied; trying again",
+            )
+        return DeleteOutcome(
+            DeleteResult.BLOCKED,
+            "BucketNotEmpty",
+            f"bucket {target.aws_name} still holds objects and emptyOnDelete is false: it was not "
+            "deleted. Set emptyOnDelete: true to delete its contents, or deletionPolicy: Retain.",
+        )
 
     def status(self, target: Target[BucketSpec], observed: BucketObserved | None) -> dict[str, Any]:
         out: dict[str, Any] = {"awsName": target.aws_name, "region": target.region}
@@ -972,4 +978,8 @@ def default_bucket_name(prefix: str, namespace: str, name: str) -> str:
         cleaned = cleaned[:54].rstrip("-") + "-" + digest
     if len(cleaned) < 3:
         cleaned = (cleaned + "-bucket")[:63]
+    if cleaned.startswith(("xn--", "sthree-")) or re.fullmatch(r"[0-9]+(\.[0-9]+){3}", cleaned):
+        cleaned = ("b-" + cleaned)[:63].rstrip("-")
+    if cleaned.endswith(("-s3alias", "--ol-s3", "--x-s3")):
+        cleaned = cleaned[:61].rstrip("-") + "-b"
     return cleaned

@@ -36,6 +36,11 @@ class Change:
         """`versioning: Suspended -> Enabled`; absent sides read `(none)`."""
         if self.action is Action.CREATE and self.path == "":
             return f"create {self.desired}"
+        if isinstance(self.actual, dict) and isinstance(self.desired, dict) and self.actual:
+            before, after = self.actual, self.desired
+            keys = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            parts = [f"{k}: {render_value(before.get(k))} -> {render_value(after.get(k))}" for k in keys]
+            return f"{self.path}: {{{', '.join(parts)}}}"
         return f"{self.path}: {render_value(self.actual)} -> {render_value(self.desired)}"
 
     def as_dict(self) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from .changes import Action, Change, Plan, render_value
 from .errors import AwsopError, ErrorClass, TerminalError, error_code, error_message
 from .model import AwsObjectSpec
 from .policies import AdoptionPolicy, DeletionPolicy, DriftPolicy, ManagementPolicy
-from .tags import desired_tags, owner_value
+from .tags import MAX_TAGS, desired_tags, owner_value
 
 S = TypeVar("S", bound=AwsObjectSpec)
 ObservedT = TypeVar("ObservedT")
@@ -153,13 +153,20 @@ class Engine:
             or self.config.deletion_policy_defaults.get(client.kind)
             or client.default_deletion_policy
         )
+        tags = desired_tags(spec.tags, self.config.default_tags, owner, client.kind)
+        if len(tags) > MAX_TAGS:
+            raise TerminalError(
+                "TooManyTags",
+                f"{len(tags)} tags (spec, operator default tags and awsop's 2 ownership tags) exceed AWS's "
+                f"limit of {MAX_TAGS} per resource",
+            )
         return Target(
             ref=ref,
             spec=spec,
             aws_name=client.aws_name(ref, spec, self.config.name_prefix.get(client.kind, "")),
             region=spec.region or self.clients.default_region(),
             owner=owner,
-            tags=desired_tags(spec.tags, self.config.default_tags, owner, client.kind),
+            tags=tags,
             deletion_policy=policy,
         )
 

@@ -111,6 +111,9 @@ class AwsObjectStatus(Model):
     model_config = ConfigDict(extra="allow")
 
     observed_generation: int | None = Field(None, description="Last metadata.generation reconciled.")
+    applied_generation: int | None = Field(
+        None, description="Last metadata.generation whose spec reached AWS; differences after it are drift."
+    )
     conditions: list[Condition] = Field(
         default_factory=list, description="Ready, Synced, Drifted, Stalled, Reconciling."
     )

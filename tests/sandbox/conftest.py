@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import pytest
 
 from awsop.sandbox.kubeapi import KubeAPIServer
 
-VENV_BIN = Path("/work/main/.venv/bin")
+VENV_BIN = Path(sys.executable).parent
 KUBECTL = str(VENV_BIN / "kubectl")
 MANIFESTS = Path(__file__).parent / "manifests"
 BUCKETS = "/apis/s3.test.awsop.io/v1alpha1/namespaces/default/buckets"

@@ -1,0 +1,77 @@
+"""e2e fixtures. By default: the in-process sandbox API server. With `-m cluster` and KUBECONFIG set, the
+same tests run against a real cluster (the operator still runs here, AWS is still moto on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from e2elib import REPO, Kubectl, Operator, operator_env
+
+from awsop.operator.embedded import EmbeddedAws, free_port
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.cluster)  # `-m cluster` + KUBECONFIG: the same tests, a real cluster
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Path]:
+    real = request.config.getoption("-m") and "cluster" in request.config.getoption("-m")
+    if real:
+        if not os.environ.get("KUBECONFIG"):
+            pytest.skip("the cluster marker needs KUBECONFIG pointing at a real cluster")
+        yield Path(os.environ["KUBECONFIG"])
+        return
+    from awsop.sandbox.kubeapi import KubeAPIServer
+
+    server = KubeAPIServer(host="127.0.0.1", port=0).start()
+    path = server.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
+    yield Path(path)
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
+    k = Kubectl(kubeconfig, tmp_path_factory.mktemp("kubectl-cache"))
+    k.run("apply", "-f", str(REPO / "crds"))
+    k.run("wait", "--for=condition=Established", "crd", "--all", "--timeout=30s")
+    for ns in ("e2e", "crash"):
+        k.run("create", "namespace", ns, check=False)
+    return k
+
+
+@pytest.fixture(scope="session")
+def e2e_aws() -> Iterator[EmbeddedAws]:
+    """An emulator of its own: other suites reset theirs between tests."""
+    aws = EmbeddedAws(region="us-east-1").start(set_env=False)
+    yield aws
+    aws.stop()
+
+
+@pytest.fixture(scope="session")
+def operator(
+    kubectl: Kubectl, e2e_aws: EmbeddedAws, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Operator]:
+    env = operator_env(kubectl.kubeconfig, e2e_aws.env(), free_port())
+    op = Operator(env, tmp_path_factory.mktemp("operator") / "awsop.log", ["-n", "default", "-n", "e2e"])
+    op.start()
+    yield op
+    op.stop()
+
+
+@pytest.fixture
+def s3(e2e_aws: EmbeddedAws):  # type: ignore[no-untyped-def]
+    return boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url=e2e_aws.url,
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )

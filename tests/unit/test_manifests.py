@@ -1,0 +1,143 @@
+"""Loading manifests for the CLI: files, folders, multi-document YAML, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from awsop.operator.manifests import ManifestError, load
+from awsop.reconcilers.bucket import BucketSpec
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
+
+BUCKET = """\
+apiVersion: s3.awsop.io/v1alpha1
+kind: Bucket
+metadata:
+  name: {name}
+  namespace: team-a
+  generation: 4
+  annotations:
+    awsop.io/plan-only: "true"
+spec:
+  versioning: Enabled
+"""
+
+
+def write(path: Path, text: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return str(path)
+
+
+def test_multi_document_file_keeps_awsop_objects_in_order(tmp_path: Path) -> None:
+    text = "\n---\n".join(
+        [
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a",
+            BUCKET.format(name="first"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  a: b",
+            "",
+            BUCKET.format(name="second"),
+        ]
+    )
+    manifests = load([write(tmp_path / "all.yaml", text)])
+    assert [m.ref.name for m in manifests] == ["first", "second"]
+    first = manifests[0]
+    assert first.ref.kind == "Bucket"
+    assert first.ref.namespace == "team-a"
+    assert first.ref.generation == 4
+    assert first.annotations == {"awsop.io/plan-only": "true"}
+    assert isinstance(first.spec, BucketSpec)
+    assert first.spec.versioning == "Enabled"
+    assert first.source.endswith("all.yaml#1")
+
+
+def test_folder_is_read_recursively_in_name_order(tmp_path: Path) -> None:
+    write(tmp_path / "b.yaml", BUCKET.format(name="b"))
+    write(tmp_path / "a.yml", BUCKET.format(name="a"))
+    write(tmp_path / "nested" / "c.yaml", BUCKET.format(name="c"))
+    write(tmp_path / "README.md", BUCKET.format(name="ignored"))
+    assert [m.ref.name for m in load([str(tmp_path)])] == ["a", "b", "c"]
+
+
+def test_kubernetes_list_is_unpacked(tmp_path: Path) -> None:
+    text = (
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- {apiVersion: s3.awsop.io/v1alpha1, kind: Bucket, metadata: {name: x}, spec: {}}\n"
+        "- {apiVersion: v1, kind: Secret, metadata: {name: s}}\n"
+    )
+    (manifest,) = load([write(tmp_path / "list.yaml", text)])
+    assert manifest.ref.name == "x"
+    assert manifest.ref.namespace == "default"
+
+
+def test_bucket_with_wrong_api_version_is_rejected(tmp_path: Path) -> None:
+    text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n---\n"
+    text += "kind: Bucket\napiVersion: example.com/v1\n"
+    path = write(tmp_path / "other.yaml", text)
+    with pytest.raises(ManifestError) as info:
+        load([path])
+    assert "Bucket must have apiVersion s3.awsop.io/v1alpha1, not example.com/v1" in str(info.value)
+
+
+def test_other_kinds_only_yield_nothing(tmp_path: Path) -> None:
+    text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n---\napiVersion: v1\nkind: Service\n"
+    assert load([write(tmp_path / "other.yaml", text)]) == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "path"),
+    [
+        pytest.param("name: Not_Valid", "spec.name", id="name"),
+        pytest.param("region: mars", "spec.region", id="region"),
+        pytest.param("encryption: {algorithm: AES256, kmsKeyId: k}", "spec.encryption", id="encryption"),
+        pytest.param("lifecycleRules: [{id: a}]", "spec.lifecycleRules.0", id="lifecycle-rule-index"),
+        pytest.param(
+            "cors: [{allowedMethods: [PATCH], allowedOrigins: ['*']}]",
+            "spec.cors.0.allowedMethods.0",
+            id="cors",
+        ),
+        pytest.param("versoning: Enabled", "spec.versoning", id="typo"),
+    ],
+)
+def test_invalid_spec_names_file_object_and_field(tmp_path: Path, spec: str, path: str) -> None:
+    head = "apiVersion: s3.awsop.io/v1alpha1\nkind: Bucket\nmetadata:\n  name: bad\n  namespace: ns\n"
+    text = f"{head}spec:\n  {spec}\n"
+    source = write(tmp_path / "bad.yaml", text)
+    with pytest.raises(ManifestError) as info:
+        load([source])
+    message = str(info.value)
+    assert message.startswith(f"{source}#0: Bucket ns/bad: ")
+    assert f"{path}:" in message
+
+
+def test_missing_metadata_name_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "x.yaml", "apiVersion: s3.awsop.io/v1alpha1\nkind: Bucket\nspec: {}\n")
+    with pytest.raises(ManifestError, match=r"without metadata\.name"):
+        load([path])
+
+
+def test_broken_yaml_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "x.yaml", "kind: [unclosed\n")
+    with pytest.raises(ManifestError, match="not valid YAML"):
+        load([path])
+
+
+def test_missing_path_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="no such file or directory"):
+        load([str(tmp_path / "nope.yaml")])
+
+
+def test_examples_folder_loads() -> None:
+    assert EXAMPLES, "examples/*.yaml missing"
+    manifests = load([str(REPO / "examples")])
+    assert len(manifests) == len(EXAMPLES)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_loads(example: Path) -> None:
+    (manifest,) = load([str(example)])
+    assert manifest.info.kind == "Bucket"
+    assert manifest.ref.name
