@@ -30,7 +30,7 @@ tools: $(HELM)
 demo: $(STAMP)
 	@$(BIN)/python -P -m awsop.operator.demo
 
-test: $(STAMP) $(HELM)
+test: $(STAMP) $(HELM) lint
 	@PATH="$(abspath $(BIN)):$(abspath $(TOOLS)):$$PATH" $(BIN)/python -P -m pytest -q -m "not bench" $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
@@ -43,14 +43,15 @@ test-e2e: $(STAMP) $(HELM)
 	@PATH="$(abspath $(BIN)):$(abspath $(TOOLS)):$$PATH" $(BIN)/python -P -m pytest -q -m e2e tests/e2e $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	@$(BIN)/ruff check .
-	@$(BIN)/ruff format --check .
+	@$(BIN)/ruff check operator reconcilers sandbox tests docs
+	@$(BIN)/ruff format --check operator reconcilers sandbox tests
 	@$(BIN)/mypy operator reconcilers
-	@$(BIN)/lint-imports
+	@$(BIN)/lint-imports --no-cache
+	@$(BIN)/python -P docs/argocd/generate.py --check
 
 fmt: $(STAMP)
 	@$(BIN)/ruff format .
-	@$(BIN)/ruff check --fix .
+	@$(BIN)/ruff check operator reconcilers sandbox tests docs-fix .
 
 crds: $(STAMP)
 	@$(BIN)/python -P -m awsop.operator.crdgen --write

@@ -1,79 +1,245 @@
 """`make demo`: the main job on embedded defaults, narrated.
 
-Starts embedded AWS (moto on 127.0.0.1), plans and applies examples/, changes a bucket out of band,
-shows the plan detecting the drift, applies again to correct it, and shows the clean plan. Every step
-runs the real `awsop` CLI code paths; nothing here is special-cased for the demo.
+Everything runs on this machine and is stopped at the end: embedded AWS (moto on 127.0.0.1), a Kubernetes
+API server for demos and tests (awsop.sandbox, never for production), the real operator (`awsop run`) as
+a process, and the real kubectl. The flow: apply the CRDs and examples/, every object becomes Ready; the
+CLI plan agrees with the cluster; two out-of-band changes: one corrected by the operator
+(driftPolicy Correct), one only reported (driftPolicy Report) and shown by `awsop plan`, then fixed with
+`awsop apply`; finally `kubectl delete` honours each object's deletionPolicy.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import boto3
 from rich.console import Console
 from rich.rule import Rule
 
 from . import cli
-from .embedded import EmbeddedAws
+from .embedded import EmbeddedAws, free_port
 
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES, CRDS = Path("examples"), Path("crds")  # relative to REPO, the demo's working directory
+BIN = Path(sys.executable).parent
 
 
-def step(title: str, command: str) -> None:
+class DemoError(Exception):
+    pass
+
+
+def step(title: str) -> None:
     console.print()
     console.print(Rule(f"[bold]{title}[/bold]", align="left"))
-    console.print(f"[dim]$ {command}[/dim]")
 
 
-def run(*args: str) -> int:
-    code = cli.main(list(args))
-    console.print(f"[dim]exit code {code}[/dim]")
-    return code
+def wait_for(probe: Callable[[], Any], what: str, timeout: float = 90) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if value := probe():
+                return value
+        except Exception:  # still converging
+            pass
+        time.sleep(0.5)
+    raise DemoError(f"timed out waiting for {what}")
+
+
+class Demo:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.aws = EmbeddedAws(region="us-east-1")
+        self.kube: Any = None
+        self.operator: subprocess.Popen[bytes] | None = None
+        self.kubeconfig = workdir / "kubeconfig"
+        self.s3: Any = None
+
+    def kubectl(self, *args: str, show: bool = True, check: bool = True) -> str:
+        if show:
+            console.print(f"[dim]$ kubectl {' '.join(args)}[/dim]")
+        proc = subprocess.run(
+            [str(BIN / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and proc.returncode != 0:
+            raise DemoError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
+        if show and proc.stdout.strip():
+            console.print(proc.stdout.rstrip(), markup=False)
+        return proc.stdout
+
+    def awsop(self, *args: str, expect: int) -> None:
+        console.print(f"[dim]$ awsop {' '.join(args)}[/dim]")
+        code = cli.main(list(args))
+        console.print(f"[dim]exit code {code}[/dim]")
+        if code != expect:
+            raise DemoError(f"awsop {args[0]} exited {code}, expected {expect}")
+
+    def start(self) -> None:
+        from awsop.sandbox.kubeapi import KubeAPIServer
+
+        step("Starting embedded AWS, a sandbox Kubernetes API and the awsop operator")
+        self.aws.start()
+        os.environ["AWSOP_CLUSTER_ID"] = "demo"
+        self.s3 = boto3.client("s3", endpoint_url=self.aws.url, region_name="us-east-1")
+        self.kube = KubeAPIServer(host="127.0.0.1", port=0).start()
+        self.kube.write_kubeconfig(self.kubeconfig)
+        console.print(f"AWS (moto): {self.aws.url}   Kubernetes API (sandbox, demo only): {self.kube.url}")
+        self.kubectl("apply", "-f", str(CRDS))
+        self.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=30s", show=False)
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWSOP_")}
+        env.update(self.aws.env())
+        env.update(
+            KUBECONFIG=str(self.kubeconfig),
+            AWSOP_CLUSTER_ID="demo",
+            AWSOP_RESYNC_SECONDS="5",
+            AWSOP_MIN_RESYNC_SECONDS="1",
+            AWSOP_METRICS_PORT=str(port),
+            AWSOP_METRICS_HOST="127.0.0.1",
+        )
+        log = (self.workdir / "operator.log").open("wb")
+        console.print("[dim]$ awsop run -n default   (logs in the demo's temporary folder)[/dim]")
+        self.operator = subprocess.Popen(
+            [str(BIN / "awsop"), "run", "-n", "default"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+        def ready() -> bool:
+            if self.operator is not None and self.operator.poll() is not None:
+                raise DemoError("the operator exited: " + (self.workdir / "operator.log").read_text()[-2000:])
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as rsp:
+                return bool(rsp.status == 200)
+
+        wait_for(ready, "the operator's /readyz")
+        console.print("operator ready.")
+
+    def stop(self) -> None:
+        if self.operator is not None and self.operator.poll() is None:
+            self.operator.terminate()
+            try:
+                self.operator.wait(20)
+            except subprocess.TimeoutExpired:
+                self.operator.kill()
+        if self.kube is not None:
+            self.kube.stop()
+        self.aws.stop()
+
+    def drift(self, name: str) -> list[dict[str, str]]:
+        status = json.loads(self.kubectl("get", "bucket", name, "-o", "json", show=False)).get("status", {})
+        return list(status.get("drift", []))
+
+    def condition(self, name: str, ctype: str) -> dict[str, Any]:
+        status = json.loads(self.kubectl("get", "bucket", name, "-o", "json", show=False)).get("status", {})
+        return next((c for c in status.get("conditions", []) if c["type"] == ctype), {})
+
+    def run(self) -> None:
+        self.start()
+        examples = str(EXAMPLES)
+
+        step("1. kubectl apply the examples; the operator creates the buckets")
+        self.kubectl("apply", "-f", examples)
+        self.kubectl("wait", "--for=condition=Ready", "buckets", "--all", "--timeout=90s")
+        self.kubectl("get", "aws")
+
+        step("2. The CLI plans against the same AWS account: nothing to change (exit 0)")
+        self.awsop("plan", "-f", examples, expect=cli.EXIT_OK)
+
+        step("3. Two changes behind awsop's back")
+        console.print(
+            "[dim]$ aws s3api put-bucket-versioning --bucket default-app-data "
+            "--versioning-configuration Status=Suspended[/dim]"
+        )
+        self.s3.put_bucket_versioning(
+            Bucket="default-app-data", VersioningConfiguration={"Status": "Suspended"}
+        )
+        console.print(
+            "[dim]$ aws s3api put-bucket-cors --bucket awsop-example-web-assets ... (allow PUT from *)[/dim]"
+        )
+        self.s3.put_bucket_cors(
+            Bucket="awsop-example-web-assets",
+            CORSConfiguration={"CORSRules": [{"AllowedMethods": ["PUT"], "AllowedOrigins": ["*"]}]},
+        )
+
+        step("4. The plan detects both drifts and names the fields (exit 2)")
+        self.awsop("plan", "-f", examples, expect=cli.EXIT_CHANGES)
+
+        step("5. app-data (driftPolicy Correct): the operator's next drift check puts versioning back")
+        wait_for(
+            lambda: self.s3.get_bucket_versioning(Bucket="default-app-data")["Status"] == "Enabled",
+            "the operator to correct versioning",
+        )
+        self.kubectl(
+            "get", "events", "--field-selector", "involvedObject.name=app-data,reason=DriftCorrected"
+        )
+
+        step("6. web-assets (driftPolicy Report): the drift is recorded, AWS is left alone")
+        self.kubectl(
+            "annotate", "bucket", "web-assets", "--overwrite", "awsop.io/reconcile-requested-at=demo-1"
+        )
+        wait_for(lambda: self.condition("web-assets", "Drifted").get("status") == "True", "Drifted=True")
+        self.kubectl("get", "aws")
+        for entry in self.drift("web-assets"):
+            console.print(
+                f"status.drift: [yellow]{entry['path']}[/yellow] desired {entry['desired'][:70]} "
+                f"actual {entry['actual'][:70]}",
+                markup=True,
+            )
+
+        step("7. Correct it deliberately with the CLI, then the plan is clean (exit 0)")
+        self.awsop("apply", "-f", str(EXAMPLES / "bucket-website-assets.yaml"), expect=cli.EXIT_OK)
+        self.awsop("plan", "-f", examples, expect=cli.EXIT_OK)
+        self.kubectl(
+            "annotate", "bucket", "web-assets", "--overwrite", "awsop.io/reconcile-requested-at=demo-2"
+        )
+        wait_for(lambda: self.condition("web-assets", "Drifted").get("status") == "False", "Drifted=False")
+        self.kubectl("get", "aws")
+
+        step("8. kubectl delete: each object's deletionPolicy decides what happens in AWS")
+        self.s3.put_object(Bucket="awsop-example-access-logs", Key="old.log", Body=b"log line")
+        self.kubectl("delete", "-f", examples, "--timeout=90s")
+        left = sorted(b["Name"] for b in self.s3.list_buckets()["Buckets"])
+        for bucket, policy in (
+            ("default-app-data", "Retain (default)"),
+            ("awsop-example-web-assets", "Retain"),
+            ("awsop-example-access-logs", "Delete + emptyOnDelete"),
+        ):
+            state = "still in AWS, ownership tags removed" if bucket in left else "deleted with its objects"
+            console.print(f"{bucket:28s} {policy:24s} -> {state}")
+        if "awsop-example-access-logs" in left or "default-app-data" not in left:
+            raise DemoError("deletion did not honour the policies")
 
 
 def main() -> int:
-    examples = str(EXAMPLES)
-    aws = EmbeddedAws(region="us-east-1").start()
-    os.environ.setdefault("AWSOP_CLUSTER_ID", "demo")
-    try:
-        console.print(f"[bold]awsop demo[/bold]: embedded AWS (moto) at {aws.url}; manifests in {examples}")
-        step(
-            "1. Plan the examples: everything is to be created (exit 2 = changes)", "awsop plan -f examples/"
-        )
-        if run("plan", "-f", examples) != cli.EXIT_CHANGES:
+    os.chdir(REPO)  # commands are shown with paths relative to the repository
+    with tempfile.TemporaryDirectory(prefix="awsop-demo-") as tmp:
+        demo = Demo(Path(tmp))
+        try:
+            demo.run()
+        except DemoError as exc:
+            console.print(f"[red bold]demo failed:[/red bold] {exc}")
+            log = Path(tmp) / "operator.log"
+            if log.exists():
+                console.print(log.read_text(errors="replace")[-3000:], markup=False)
             return 1
-        step("2. Apply them: buckets are created, tagged and configured", "awsop apply -f examples/")
-        if run("apply", "-f", examples) != cli.EXIT_OK:
-            return 1
-        step("3. Plan again: AWS matches the manifests (exit 0)", "awsop plan -f examples/")
-        if run("plan", "-f", examples) != cli.EXIT_OK:
-            return 1
-        step(
-            "4. Someone suspends versioning on default-app-data behind awsop's back",
-            "aws s3api put-bucket-versioning --bucket default-app-data "
-            "--versioning-configuration Status=Suspended",
-        )
-        boto3.client("s3", endpoint_url=aws.url).put_bucket_versioning(
-            Bucket="default-app-data", VersioningConfiguration={"Status": "Suspended"}
-        )
-        console.print("done.")
-        step("5. The plan detects the drift and names the field (exit 2)", "awsop plan -f examples/")
-        if run("plan", "-f", examples) != cli.EXIT_CHANGES:
-            return 1
-        step("6. Apply corrects it", "awsop apply -f examples/")
-        if run("apply", "-f", examples) != cli.EXIT_OK:
-            return 1
-        step("7. The plan is clean again (exit 0)", "awsop plan -f examples/")
-        if run("plan", "-f", examples) != cli.EXIT_OK:
-            return 1
-        console.print()
-        console.print("[green bold]Demo finished:[/green bold] created, detected drift, corrected it.")
-        return 0
-    finally:
-        aws.stop()
+        finally:
+            demo.stop()
+    console.print()
+    console.print(
+        "[green bold]Demo finished:[/green bold] created, drift corrected and reported, "
+        "plan and apply from the CLI, deletion by policy. Everything was stopped."
+    )
+    return 0
 
 
 if __name__ == "__main__":

@@ -36,12 +36,7 @@ class Change:
         """`versioning: Suspended -> Enabled`; absent sides read `(none)`."""
         if self.action is Action.CREATE and self.path == "":
             return f"create {self.desired}"
-        if isinstance(self.actual, dict) and isinstance(self.desired, dict) and self.actual:
-            before, after = self.actual, self.desired
-            keys = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-            parts = [f"{k}: {render_value(before.get(k))} -> {render_value(after.get(k))}" for k in keys]
-            return f"{self.path}: {{{', '.join(parts)}}}"
-        return f"{self.path}: {render_value(self.actual)} -> {render_value(self.desired)}"
+        return explain_values(self.path, self.actual, self.desired)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +46,28 @@ class Change:
             "desired": self.desired,
             "calls": list(self.calls),
         }
+
+
+def explain_values(path: str, actual: Any, desired: Any) -> str:
+    """`path: actual -> desired`, narrowed to what differs: only the changed keys of a map, only the
+    changed items of two equally long lists of maps (`cors[0]: {allowedMethods: [...] -> [...]}`)."""
+    if isinstance(actual, dict) and isinstance(desired, dict) and actual:
+        keys = sorted(k for k in set(actual) | set(desired) if actual.get(k) != desired.get(k))
+        parts = [f"{k}: {render_value(actual.get(k))} -> {render_value(desired.get(k))}" for k in keys]
+        return f"{path}: {{{', '.join(parts)}}}"
+    if (
+        isinstance(actual, list)
+        and isinstance(desired, list)
+        and actual
+        and len(actual) == len(desired)
+        and all(isinstance(i, dict) for i in actual + desired)
+    ):
+        return "; ".join(
+            explain_values(f"{path}[{index}]", old, new)
+            for index, (old, new) in enumerate(zip(actual, desired, strict=True))
+            if old != new
+        )
+    return f"{path}: {render_value(actual)} -> {render_value(desired)}"
 
 
 def render_value(value: Any, limit: int = 120) -> str:

@@ -1,0 +1,27 @@
+"""`make demo` is a promise of the README: it must run to the end on a fresh machine."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from e2elib import REPO
+
+
+def test_demo_runs_to_the_end_and_stops_everything() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-P", "-m", "awsop.operator.demo"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    out = proc.stdout
+    assert "Demo finished" in out
+    assert out.count("True    True     False") >= 3, (
+        "kubectl get aws shows every example Ready, Synced, not Drifted"
+    )
+    assert "~ versioning: Suspended -> Enabled" in out, "the plan names the drifted field"
+    assert "DriftCorrected" in out
+    assert "awsop-example-access-logs    Delete + emptyOnDelete   -> deleted with its objects" in out
