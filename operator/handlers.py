@@ -44,6 +44,7 @@ class Runtime:
     engine: Engine
     clients: dict[str, Any]
     last_check: dict[str, float] = {}
+    failures: dict[str, tuple[int, ErrorClass]] = {}  # uid -> consecutive failures, last error class
     lock = threading.Lock()
 
 
@@ -102,9 +103,18 @@ def _is_ready(status: Any) -> bool:
 
 
 def reconcile(
-    info: KindInfo, body: Any, meta: Any, spec: Any, status: Any, patch: Any, retry: int, **_: Any
+    info: KindInfo,
+    body: Any,
+    meta: Any,
+    spec: Any,
+    status: Any,
+    patch: Any,
+    retry: int,
+    raise_errors: bool = True,
+    **_: Any,
 ) -> None:
-    """Create/update/resume/timer: converge and report."""
+    """Create/update/resume/timer: converge and report. Errors go to kopf's retry machinery unless the
+    caller (the drift timer) schedules retries itself."""
     rt = Runtime
     ref = _ref(info, meta)
     previous = dict(status or {})
@@ -133,15 +143,21 @@ def reconcile(
         create_pending=create_pending,
         before_create=before_create,
     )
+    uid = meta.get("uid", "")
     with rt.lock:
-        rt.last_check[meta.get("uid", "")] = time.monotonic()
+        rt.last_check[uid] = time.monotonic()
+        if outcome.error_class is None:
+            rt.failures.pop(uid, None)
+        else:
+            rt.failures[uid] = (rt.failures.get(uid, (0, outcome.error_class))[0] + 1, outcome.error_class)
     _write(patch, previous, outcome, generation, plan_only)
     _log(info, ref, outcome, quiet=outcome.reason == "UpToDate" and not patch)
     if outcome.ok and create_pending and outcome.state is not State.PAUSED:
         patch.metadata.annotations[CREATE_PENDING] = None
     _emit(body, outcome)
-    _record(info, outcome, meta.get("uid", ""), meta.get("creationTimestamp"), _is_ready(previous))
-    _raise_for(outcome, retry)
+    _record(info, outcome, uid, meta.get("creationTimestamp"), _is_ready(previous))
+    if raise_errors:
+        _raise_for(outcome, retry)
 
 
 def _log(info: KindInfo, ref: ObjectRef, outcome: Outcome, quiet: bool) -> None:
@@ -208,8 +224,12 @@ def _raise_for(outcome: Outcome, retry: int) -> None:
 def drift_check(
     info: KindInfo, body: Any, meta: Any, spec: Any, status: Any, patch: Any, retry: int, **kw: Any
 ) -> None:
-    """The periodic timer: runs a reconcile when this object's (jittered) resync period is due."""
-    if meta.get("deletionTimestamp"):
+    """The periodic timer: runs a reconcile when this object's (jittered) resync period is due.
+
+    A Stalled object is not checked again until its spec changes (or reconcile-requested-at is set): a
+    terminal error never becomes a retry loop. After a failure the next check comes on the growing,
+    capped backoff schedule instead of the resync period."""
+    if meta.get("deletionTimestamp") or _stalled_at(status, int(meta.get("generation") or 0)):
         return
     settings = Runtime.settings
     period = settings.resync_seconds
@@ -219,13 +239,28 @@ def drift_check(
     uid = meta.get("uid", "")
     with Runtime.lock:
         last = Runtime.last_check.get(uid)
+        failed = Runtime.failures.get(uid)
         if last is None:
             # first sight after a restart: spread the first checks over one period
             Runtime.last_check[uid] = time.monotonic() - random.uniform(0, period)
             return
+    if failed is not None:
+        period = backoff_delay(
+            failed[0],
+            failed[1],
+            cap=settings.max_backoff_seconds,
+            access_delay=settings.access_denied_backoff_seconds,
+        )
     if time.monotonic() - last < period * random.uniform(0.9, 1.0):
         return
-    reconcile(info, body, meta, spec, status, patch, retry, **kw)
+    reconcile(info, body, meta, spec, status, patch, retry, raise_errors=False, **kw)
+
+
+def _stalled_at(status: Any, generation: int) -> bool:
+    return any(
+        c.get("type") == "Stalled" and c.get("status") == "True" and c.get("observedGeneration") == generation
+        for c in (status or {}).get("conditions", [])
+    )
 
 
 def delete(
@@ -256,6 +291,11 @@ def delete(
             Runtime.last_check.pop(uid, None)
         return
     _write(patch, dict(status or {}), outcome, ref.generation)
+    if outcome.error_class is ErrorClass.TERMINAL:
+        # never let kopf drop the finalizer on an error: the AWS resource would be orphaned silently
+        raise kopf.TemporaryError(
+            f"{outcome.reason}: {outcome.message}", delay=Runtime.settings.max_backoff_seconds
+        )
     if outcome.state is State.DELETE_BLOCKED:
         # the user must change the spec (emptyOnDelete) or the policy; look again slowly
         raise kopf.TemporaryError(

@@ -146,7 +146,9 @@ class Engine:
 
     # -- resolution ---------------------------------------------------------------------------------
 
-    def target(self, client: ResourceClient[S, ObservedT], ref: ObjectRef, spec: S) -> Target[S]:
+    def target(
+        self, client: ResourceClient[S, ObservedT], ref: ObjectRef, spec: S, check_tags: bool = True
+    ) -> Target[S]:
         owner = owner_value(self.config.cluster_id, ref.namespace, ref.name)
         policy = (
             spec.deletion_policy
@@ -154,7 +156,7 @@ class Engine:
             or client.default_deletion_policy
         )
         tags = desired_tags(spec.tags, self.config.default_tags, owner, client.kind)
-        if len(tags) > MAX_TAGS:
+        if check_tags and len(tags) > MAX_TAGS:
             raise TerminalError(
                 "TooManyTags",
                 f"{len(tags)} tags (spec, operator default tags and awsop's 2 ownership tags) exceed AWS's "
@@ -189,7 +191,7 @@ class Engine:
         have created the resource before recording ownership (crash recovery)."""
         started = time.perf_counter()
         try:
-            target = self.target(client, ref, spec)
+            target = self.target(client, ref, spec, check_tags=False)
         except AwsopError as exc:
             plan = Plan(ref.kind, ref.namespace, ref.name, "", spec.region or "", "blocked")
             return self._failed(client, plan, exc, started, [])

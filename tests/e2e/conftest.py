@@ -4,14 +4,17 @@ same tests run against a real cluster (the operator still runs here, AWS is stil
 from __future__ import annotations
 
 import os
+import subprocess
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 import pytest
-from e2elib import REPO, Kubectl, Operator, operator_env
+from e2elib import BIN, REPO, Kubectl, Operator, eventually, operator_env
 
-from awsop.operator.embedded import EmbeddedAws, free_port
+from awsop.operator.embedded import free_port
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -47,17 +50,47 @@ def kubectl(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Kubec
     return k
 
 
+@dataclass
+class MotoProcess:
+    """moto's server in a process of its own: in-process moto servers share one backend, and other
+    suites create and reset buckets there."""
+
+    url: str
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+        }
+
+
 @pytest.fixture(scope="session")
-def e2e_aws() -> Iterator[EmbeddedAws]:
-    """An emulator of its own: other suites reset theirs between tests."""
-    aws = EmbeddedAws(region="us-east-1").start(set_env=False)
-    yield aws
-    aws.stop()
+def e2e_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoProcess]:
+    port = free_port()
+    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
+    proc = subprocess.Popen(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
+    aws = MotoProcess(f"http://127.0.0.1:{port}")
+
+    def up() -> bool:
+        with urllib.request.urlopen(f"{aws.url}/moto-api/", timeout=2) as rsp:
+            return bool(rsp.status == 200)
+
+    try:
+        eventually(up, timeout=30, what="moto server")
+        yield aws
+    finally:
+        proc.terminate()
+        proc.wait(20)
 
 
 @pytest.fixture(scope="session")
 def operator(
-    kubectl: Kubectl, e2e_aws: EmbeddedAws, tmp_path_factory: pytest.TempPathFactory
+    kubectl: Kubectl, e2e_aws: MotoProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Operator]:
     env = operator_env(kubectl.kubeconfig, e2e_aws.env(), free_port())
     op = Operator(env, tmp_path_factory.mktemp("operator") / "awsop.log", ["-n", "default", "-n", "e2e"])
@@ -67,7 +100,7 @@ def operator(
 
 
 @pytest.fixture
-def s3(e2e_aws: EmbeddedAws):  # type: ignore[no-untyped-def]
+def s3(e2e_aws: MotoProcess):  # type: ignore[no-untyped-def]
     return boto3.client(
         "s3",
         region_name="us-east-1",

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from e2elib import Kubectl, Operator, eventually, operator_env
 
-from awsop.operator.embedded import EmbeddedAws, free_port
+from awsop.operator.embedded import free_port
 
 SPEC = """apiVersion: s3.awsop.io/v1alpha1
 kind: Bucket
@@ -27,7 +27,7 @@ spec:
 
 @pytest.mark.parametrize("kill_when", ["bucket-appears", "tags-appear"])
 def test_operator_killed_mid_create_converges_without_duplicates(
-    kubectl: Kubectl, e2e_aws: EmbeddedAws, s3: Any, tmp_path: Path, kill_when: str
+    kubectl: Kubectl, e2e_aws: Any, s3: Any, tmp_path: Path, kill_when: str
 ) -> None:
     name = f"crash-slow-{kill_when}"
     manifest = SPEC.replace("name: slow", f"name: slow-{kill_when}")
