@@ -45,6 +45,7 @@ class Runtime:
     clients: dict[str, Any]
     last_check: dict[str, float] = {}
     failures: dict[str, tuple[int, ErrorClass]] = {}  # uid -> consecutive failures, last error class
+    applied: dict[str, int] = {}  # uid -> generation applied by this process (bodies can lag behind)
     lock = threading.Lock()
 
 
@@ -137,7 +138,7 @@ def reconcile(
         rt.clients[info.kind],
         ref,
         model,
-        spec_changed=synced_generation(previous) != generation,
+        spec_changed=_applied_generation(previous, meta.get("uid", "")) != generation,
         plan_only=plan_only,
         paused=paused,
         create_pending=create_pending,
@@ -148,6 +149,8 @@ def reconcile(
         rt.last_check[uid] = time.monotonic()
         if outcome.error_class is None:
             rt.failures.pop(uid, None)
+            if outcome.state in (State.READY, State.DRIFTED, State.NOT_FOUND):
+                rt.applied[uid] = generation
         else:
             rt.failures[uid] = (rt.failures.get(uid, (0, outcome.error_class))[0] + 1, outcome.error_class)
     _write(patch, previous, outcome, generation, plan_only)
@@ -256,6 +259,13 @@ def drift_check(
     reconcile(info, body, meta, spec, status, patch, retry, raise_errors=False, **kw)
 
 
+def _applied_generation(status: dict[str, Any], uid: str) -> int | None:
+    """The generation whose spec reached AWS: from status, or from this process's memory when the body
+    a timer gets has not caught up with the status written by the previous reconcile yet."""
+    known = [g for g in (synced_generation(status), Runtime.applied.get(uid)) if g is not None]
+    return max(known) if known else None
+
+
 def _stalled_at(status: Any, generation: int) -> bool:
     return any(
         c.get("type") == "Stalled" and c.get("status") == "True" and c.get("observedGeneration") == generation
@@ -288,7 +298,8 @@ def delete(
     if outcome.state is State.DELETED:
         metrics.CENSUS.forget(uid)
         with Runtime.lock:
-            Runtime.last_check.pop(uid, None)
+            for memory in (Runtime.last_check, Runtime.failures, Runtime.applied):
+                memory.pop(uid, None)
         return
     _write(patch, dict(status or {}), outcome, ref.generation)
     if outcome.error_class is ErrorClass.TERMINAL:

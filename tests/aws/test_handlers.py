@@ -28,6 +28,8 @@ def runtime(clients: AwsClients, monkeypatch: pytest.MonkeyPatch) -> list[tuple[
     )
     monkeypatch.setattr(handlers.Runtime, "clients", {"Bucket": BucketClient(clients)}, raising=False)
     monkeypatch.setattr(handlers.Runtime, "last_check", {})
+    monkeypatch.setattr(handlers.Runtime, "failures", {})
+    monkeypatch.setattr(handlers.Runtime, "applied", {})
 
     def record(body: Any, *, type: str, reason: str, message: str = "") -> None:
         events.append((type, reason, message))
@@ -193,3 +195,45 @@ def test_handler_delete_retain_releases(runtime: list[tuple[str, str, str]], s3:
 )
 def test_resync_period_annotation_parsing(text: str, seconds: float | None) -> None:
     assert handlers.parse_duration(text) == seconds
+
+
+def test_drift_timer_never_rechecks_a_stalled_object(
+    runtime: list[tuple[str, str, str]], s3: Any, clients: AwsClients
+) -> None:
+    s3.create_bucket(Bucket="ns-data")
+    obj = body({})
+    patch = kopf.Patch()
+    with pytest.raises(kopf.PermanentError):
+        handlers.reconcile(BUCKET, body=obj, meta=obj["metadata"], spec={}, status={}, patch=patch, retry=0)
+    stalled = body({}, status=dict(patch["status"]))
+    handlers.Runtime.last_check["uid-1"] = 0.0  # long overdue
+    with clients.log.capture() as calls:
+        call(handlers.drift_check, stalled)
+    assert calls == [], "a terminal error is not retried until the spec changes"
+
+
+def test_drift_after_a_failed_check_is_still_drift_under_report(
+    runtime: list[tuple[str, str, str]], s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = {"versioning": "Enabled", "driftPolicy": "Report"}
+    created = call(handlers.reconcile, body(spec))
+
+    def flaky(self: BucketClient, target: Any) -> Any:
+        raise ConnectionError("reset")
+
+    with monkeypatch.context() as m:
+        m.setattr(BucketClient, "observe", flaky)
+        obj, patch = body(spec, status=created["status"]), kopf.Patch()
+        with pytest.raises(kopf.TemporaryError):
+            handlers.reconcile(
+                BUCKET, body=obj, meta=obj["metadata"], spec=spec, status=obj["status"], patch=patch, retry=0
+            )
+    after_failure = {**created["status"], **patch["status"]}
+    assert conditions(patch)["Synced"][0] == "False"
+    s3.put_bucket_versioning(Bucket="ns-data", VersioningConfiguration={"Status": "Suspended"})
+    handlers.Runtime.applied.clear()  # as after a restart: only the status remembers
+    outcome = call(handlers.reconcile, body(spec, status=after_failure))
+    assert conditions(outcome)["Drifted"] == ("True", "DriftDetected")
+    assert s3.get_bucket_versioning(Bucket="ns-data")["Status"] == "Suspended", (
+        "Report never writes drift back"
+    )

@@ -203,7 +203,7 @@ def test_invalid_spec_from_api_without_schema_is_stalled(kubectl: Kubectl, opera
 
 def test_delete_honours_retain_and_delete(examples: Kubectl, s3: Any) -> None:
     s3.put_object(Bucket=LOGS, Key="some-log", Body=b"x")
-    examples.run("delete", "-f", str(REPO / "examples"), "--timeout=90s")
+    examples.run("delete", "-f", str(REPO / "examples"), "--timeout=150s", timeout=180)
     assert examples.get("buckets", "-n", "default")["items"] == []
     remaining = buckets(s3)
     assert APP in remaining and "awsop.io/owner" not in tags(s3, APP), (
