@@ -775,7 +775,7 @@ class BucketClient:
             return spec.name
         return default_bucket_name(prefix, ref.namespace, ref.name)
 
-    def observe(self, target: Target[BucketSpec]) -> BucketObserved | None:
+    def observe(self, target: Target[BucketSpec], facets: bool = True) -> BucketObserved | None:
         s3 = self._s3(target.region)
         try:
             head = s3.head_bucket(Bucket=target.aws_name)
@@ -787,8 +787,8 @@ class BucketClient:
             raise
         region = head.get("BucketRegion") or _region_header(head) or target.region
         observed = BucketObserved(target.aws_name, region, self._read_tags(s3, target.aws_name))
-        if region != target.region:
-            return observed  # the engine reports the conflict through diff (region is immutable)
+        if region != target.region or not facets:
+            return observed  # a region conflict is reported by diff (region is immutable)
         for facet in FACETS:
             if facet.desired(target.spec) is not _UNSET:
                 observed.facets[facet.path] = facet.read(s3, target.aws_name)

@@ -82,7 +82,10 @@ class ResourceClient(Protocol[S, ObservedT]):
     default_deletion_policy: DeletionPolicy
 
     def aws_name(self, ref: ObjectRef, spec: S, prefix: str) -> str: ...
-    def observe(self, target: Target[S]) -> ObservedT | None: ...
+    def observe(self, target: Target[S], facets: bool = True) -> ObservedT | None:
+        """Existence, identity and ownership; with `facets`, also every facet the spec declares."""
+        ...
+
     def owner_of(self, observed: ObservedT) -> str | None: ...
     def diff(self, target: Target[S], observed: ObservedT) -> list[Change]: ...
     def plan_create(self, target: Target[S]) -> list[Change]: ...
@@ -387,9 +390,8 @@ class Engine:
     def _delete(
         self, client: ResourceClient[S, ObservedT], target: Target[S], plan: Plan, create_pending: bool
     ) -> Outcome:
-        observed = (
-            client.observe(target) if target.spec.management_policy is ManagementPolicy.MANAGE else None
-        )
+        manage = target.spec.management_policy is ManagementPolicy.MANAGE
+        observed = client.observe(target, facets=False) if manage else None  # ownership is all it needs
         name = f"{target.aws_name} ({target.region})"
         if observed is None:
             plan.verb = "none"

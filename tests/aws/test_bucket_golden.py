@@ -251,7 +251,6 @@ def test_bucket_empty_on_delete_removes_versions_and_markers(
     assert outcome.calls == [
         "s3:HeadBucket",
         "s3:GetBucketTagging",
-        "s3:GetBucketVersioning",
         "s3:ListObjectVersions",
         "s3:DeleteObjects",
         "s3:DeleteBucket",

@@ -128,7 +128,7 @@ class MemoryKind:
     def aws_name(self, ref: ObjectRef, spec: BucketSpec, prefix: str) -> str:
         return f"{ref.namespace}-{ref.name}"
 
-    def observe(self, target: Target[BucketSpec]) -> _Obs | None:
+    def observe(self, target: Target[BucketSpec], facets: bool = True) -> _Obs | None:
         return _Obs(self.store[target.aws_name]) if target.aws_name in self.store else None
 
     def owner_of(self, observed: _Obs) -> str | None:
