@@ -151,7 +151,6 @@ _OWNED = frozenset(
         "lastSyncTime",
         "drift",
         "plan",
-        "observed",
     }
 )
 

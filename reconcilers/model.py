@@ -124,7 +124,3 @@ class AwsObjectStatus(Model):
     last_sync_time: str | None = Field(None, description="Last successful reconcile (RFC 3339).")
     drift: list[DriftEntry] = Field(default_factory=list, description="Current drift; empty when none.")
     plan: PlanStatus | None = Field(None, description="Planned AWS calls (annotation awsop.io/plan-only).")
-    observed: dict[str, str] = Field(
-        default_factory=dict,
-        description="AWS values of facets the spec leaves to AWS defaults (information only).",
-    )
