@@ -7,6 +7,7 @@ import os
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,10 +68,10 @@ class MotoProcess:
         }
 
 
-@pytest.fixture(scope="session")
-def e2e_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoProcess]:
+@contextmanager
+def moto_process(folder: Path) -> Iterator[MotoProcess]:
     port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
+    log = (folder / "moto.log").open("wb")
     proc = subprocess.Popen(
         [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
     )
@@ -86,6 +87,20 @@ def e2e_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoProcess]:
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+@pytest.fixture(scope="session")
+def e2e_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoProcess]:
+    """The AWS of the operator e2e tests."""
+    with moto_process(tmp_path_factory.mktemp("moto")) as aws:
+        yield aws
+
+
+@pytest.fixture(scope="module")
+def own_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoProcess]:
+    """An AWS of this test module's own (bucket names are global: other modules use the same examples)."""
+    with moto_process(tmp_path_factory.mktemp("moto-own")) as aws:
+        yield aws
 
 
 @pytest.fixture(scope="session")
