@@ -1,4 +1,4 @@
-"""kopf handlers: thin adapters between Kubernetes and the engine (DESIGN.md section 3).
+"""kopf handlers: thin adapters between Kubernetes and the engine.
 
 Each handler parses the body with the kind's pydantic model, calls the engine, writes the status through
 kopf's patch, emits Events and maps the outcome to kopf's retry semantics. Nothing AWS-specific lives here.

@@ -1,4 +1,4 @@
-"""Prometheus metrics and the health endpoints (DESIGN.md section 6).
+"""Prometheus metrics and the health endpoints.
 
 No per-object labels: cardinality stays bounded by kinds, services, operations and field paths. The
 HTTP server serves /metrics, /healthz (the process is alive) and /readyz (the operator finished startup)

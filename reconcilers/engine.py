@@ -1,4 +1,4 @@
-"""The reconcile engine, written once for every kind (DESIGN.md section 3).
+"""The reconcile engine, written once for every kind.
 
 observe -> (create | diff -> plan -> apply) -> outcome. The engine decides what to do from the
 observation and the diff, the way crossplane's managed reconciler does; kinds only say how to observe,

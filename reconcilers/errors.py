@@ -1,6 +1,6 @@
 """Error classes and the shared part of error classification.
 
-Every failure ends in exactly one of three classes (DESIGN.md section 3):
+Every failure ends in exactly one of three classes:
 
 - TERMINAL: only a spec change can help (invalid spec, immutable field, name conflict, AWS validation).
   The object is Stalled and not retried until its generation changes.

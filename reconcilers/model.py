@@ -1,4 +1,4 @@
-"""Spec and status models shared by every kind (DESIGN.md section 2).
+"""Spec and status models shared by every kind.
 
 pydantic models are the single source of truth: they validate manifests in the operator and the CLI, and
 they generate the CRD schemas. Field metadata that only the CRD needs travels in `json_schema_extra`:

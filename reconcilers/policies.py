@@ -1,4 +1,4 @@
-"""The policy enums every kind shares (DESIGN.md section 2).
+"""The policy enums every kind shares.
 
 Kept in their own module so models, the engine and the operator configuration agree on one spelling.
 """
