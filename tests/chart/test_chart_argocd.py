@@ -172,6 +172,16 @@ SAMPLES: dict[str, tuple[dict[str, Any], str, str]] = {
         "Suspended",
         "awsop.io/paused is set",
     ),
+    "paused before observing the latest spec": (
+        obj(
+            {
+                "observedGeneration": 1,
+                "conditions": [READY, cond("Synced", "False", "Paused", "awsop.io/paused is set")],
+            }
+        ),
+        "Suspended",
+        "awsop.io/paused is set",
+    ),
     "not synced for another reason": (
         obj(
             {

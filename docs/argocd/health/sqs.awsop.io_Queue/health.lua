@@ -10,17 +10,6 @@ if obj.status == nil then
   return hs
 end
 
-local generation = 0
-if obj.metadata ~= nil and obj.metadata.generation ~= nil then
-  generation = obj.metadata.generation
-end
-local observed = obj.status.observedGeneration
-if observed == nil or observed < generation then
-  hs.status = "Progressing"
-  hs.message = "Waiting for awsop to observe generation " .. tostring(generation)
-  return hs
-end
-
 local conditions = {}
 if obj.status.conditions ~= nil then
   for _, condition in ipairs(obj.status.conditions) do
@@ -43,15 +32,27 @@ local function message(type_, fallback)
   return fallback
 end
 
-if is("Stalled", "True") then
-  hs.status = "Degraded"
-  hs.message = message("Stalled", "Stalled")
-  return hs
-end
-
+-- Paused first: a paused object does not observe new generations, and that is not progress.
 if is("Synced", "False") and conditions["Synced"].reason == "Paused" then
   hs.status = "Suspended"
   hs.message = message("Synced", "Paused (awsop.io/paused annotation)")
+  return hs
+end
+
+local generation = 0
+if obj.metadata ~= nil and obj.metadata.generation ~= nil then
+  generation = obj.metadata.generation
+end
+local observed = obj.status.observedGeneration
+if observed == nil or observed < generation then
+  hs.status = "Progressing"
+  hs.message = "Waiting for awsop to observe generation " .. tostring(generation)
+  return hs
+end
+
+if is("Stalled", "True") then
+  hs.status = "Degraded"
+  hs.message = message("Stalled", "Stalled")
   return hs
 end
 
