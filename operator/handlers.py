@@ -154,7 +154,9 @@ def reconcile(
         else:
             rt.failures[uid] = (rt.failures.get(uid, (0, outcome.error_class))[0] + 1, outcome.error_class)
     _write(patch, previous, outcome, generation, plan_only)
-    _log(info, ref, outcome, quiet=outcome.reason == "UpToDate" and not patch)
+    # log what changed AWS or the status, and every error; a check that found nothing new stays at DEBUG
+    wrote_aws = bool(outcome.plan.changes) and outcome.state not in (State.PLANNED, State.DRIFTED)
+    _log(info, ref, outcome, quiet=outcome.ok and not patch and not wrote_aws)
     if outcome.ok and create_pending and outcome.state is not State.PAUSED:
         patch.metadata.annotations[CREATE_PENDING] = None
     _emit(body, outcome)
