@@ -158,7 +158,10 @@ class Engine:
             or self.config.deletion_policy_defaults.get(client.kind)
             or client.default_deletion_policy
         )
-        tags = desired_tags(spec.tags, self.config.default_tags, owner, client.kind)
+        if spec.management_policy is ManagementPolicy.OBSERVE_ONLY:
+            tags = dict(spec.tags or {})  # never written: only the user's own expectations are compared
+        else:
+            tags = desired_tags(spec.tags, self.config.default_tags, owner, client.kind)
         if check_tags and len(tags) > MAX_TAGS:
             raise TerminalError(
                 "TooManyTags",
@@ -265,6 +268,8 @@ class Engine:
 
         plan.verb = "update"
         plan.changes = changes
+        if observe_only:
+            plan.verb, plan.note = "drifted", "ObserveOnly: reported, never written"
         if plan_only:
             return self._planned(plan, status)
         is_drift = not spec_changed and not adopting
@@ -313,6 +318,9 @@ class Engine:
         if owner is None and create_pending:
             return True  # our own create that crashed before tagging
         name = f"{client.kind} {target.aws_name}"
+        observe_only = target.spec.management_policy is ManagementPolicy.OBSERVE_ONLY
+        if observe_only and target.spec.adoption_policy is AdoptionPolicy.ADOPT:
+            return False  # watched read-only: it cannot fight its owner, whoever that is
         if owner is not None:
             raise TerminalError(
                 "OwnedByAnother",
@@ -395,6 +403,9 @@ class Engine:
         name = f"{target.aws_name} ({target.region})"
         if observed is None:
             plan.verb = "none"
+            if not manage:
+                message = f"ObserveOnly: {name} was never awsop's to delete; left untouched"
+                return Outcome(State.DELETED, "ObserveOnly", message, plan)
             return Outcome(State.DELETED, "NotFound", f"nothing to delete in AWS for {name}", plan)
         owner = client.owner_of(observed)
         if owner != target.owner and not (owner is None and create_pending):

@@ -199,6 +199,26 @@ def test_bucket_observe_only_reports_and_never_writes(engine: Engine, buckets: B
     assert "versioning: (none) -> Enabled" in outcome.message
 
 
+def test_bucket_observe_only_watches_a_bucket_owned_by_another_object(
+    engine: Engine,
+    buckets: BucketClient,
+    s3,  # type: ignore[no-untyped-def]
+) -> None:
+    engine.reconcile(buckets, REF, spec(versioning="Enabled"))
+    watcher = ObjectRef("Bucket", "audit", "watch", 1)
+    watched = spec(name=NAME, managementPolicy="ObserveOnly", adoptionPolicy="Adopt", versioning="Enabled")
+    assert engine.reconcile(buckets, watcher, watched).reason == "UpToDate"
+    s3.put_bucket_versioning(Bucket=NAME, VersioningConfiguration={"Status": "Suspended"})
+    outcome = engine.reconcile(buckets, watcher, watched, spec_changed=False)
+    assert outcome.state is State.DRIFTED
+    assert outcome.calls == ["s3:HeadBucket", "s3:GetBucketTagging", "s3:GetBucketVersioning"]
+    planned = engine.reconcile(buckets, watcher, watched, plan_only=True)
+    assert planned.plan.verb == "drifted" and not planned.plan.has_changes, "observing never plans a write"
+    deleted = engine.delete(buckets, watcher, watched)
+    assert deleted.reason == "ObserveOnly" and deleted.calls == []
+    assert tags_of(s3, NAME)["awsop.io/owner"] == "test-cluster/team-a/data"
+
+
 def test_bucket_observe_only_missing_is_not_found(engine: Engine, buckets: BucketClient) -> None:
     outcome = engine.reconcile(buckets, REF, spec(managementPolicy="ObserveOnly"))
     assert outcome.state is State.NOT_FOUND and outcome.calls == ["s3:HeadBucket"]
