@@ -189,12 +189,11 @@ class Demo:
         )
         wait_for(lambda: self.condition("web-assets", "Drifted").get("status") == "True", "Drifted=True")
         self.kubectl("get", "aws")
-        for entry in self.drift("web-assets"):
-            console.print(
-                f"status.drift: [yellow]{entry['path']}[/yellow] desired {entry['desired'][:70]} "
-                f"actual {entry['actual'][:70]}",
-                markup=True,
-            )
+        paths = ", ".join(entry["path"] for entry in self.drift("web-assets"))
+        console.print(f"status.drift paths: [yellow]{paths}[/yellow]", markup=True)
+        console.print(
+            f"Drifted condition: {self.condition('web-assets', 'Drifted').get('message', '')}", markup=False
+        )
 
         step("7. Correct it deliberately with the CLI, then the plan is clean (exit 0)")
         self.awsop("apply", "-f", str(EXAMPLES / "bucket-website-assets.yaml"), expect=cli.EXIT_OK)
