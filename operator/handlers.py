@@ -7,6 +7,8 @@ Decorators are registered for every kind in the registry by `register()`.
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import logging
 import random
 import threading
@@ -226,17 +228,46 @@ def _raise_for(outcome: Outcome, retry: int) -> None:
         )
 
 
+async def drift_daemon(info: KindInfo, stopped: Any, body: Any, **_: Any) -> None:
+    """One sleeping coroutine per object that wakes only when its own drift check is due.
+
+    kopf timers wake every object on a fixed tick (at 10,000 objects that alone kept a core busy); this
+    sleeps exactly until the object's next check, runs it in a worker thread and writes what changed.
+    """
+    while not stopped:
+        delay = await asyncio.to_thread(_drift_round, info, body)
+        await stopped.wait(max(1.0, delay))
+
+
+def _drift_round(info: KindInfo, body: Any) -> float:
+    snapshot = copy.deepcopy(dict(body))  # kopf's live body may change while the check runs
+    meta = snapshot.get("metadata", {})
+    patch = kopf.Patch()
+    delay = drift_check(
+        info,
+        body=snapshot,
+        meta=meta,
+        spec=snapshot.get("spec"),
+        status=snapshot.get("status"),
+        patch=patch,
+        retry=0,
+    )
+    if patch:
+        kube.patch(info, meta.get("namespace", ""), meta["name"], dict(patch))
+    return delay
+
+
 def drift_check(
     info: KindInfo, body: Any, meta: Any, spec: Any, status: Any, patch: Any, retry: int, **kw: Any
-) -> None:
-    """The periodic timer: runs a reconcile when this object's (jittered) resync period is due.
+) -> float:
+    """Run a reconcile if this object's (jittered) resync period is due; return seconds until the next.
 
     A Stalled object is not checked again until its spec changes (or reconcile-requested-at is set): a
     terminal error never becomes a retry loop. After a failure the next check comes on the growing,
     capped backoff schedule instead of the resync period."""
-    if meta.get("deletionTimestamp") or _stalled_at(status, int(meta.get("generation") or 0)):
-        return
     settings = Runtime.settings
+    if meta.get("deletionTimestamp") or _stalled_at(status, int(meta.get("generation") or 0)):
+        return settings.resync_seconds
     period = settings.resync_seconds
     override = _annotation(meta, RESYNC)
     if override and (parsed := parse_duration(override)) is not None:
@@ -247,8 +278,7 @@ def drift_check(
         failed = Runtime.failures.get(uid)
         if last is None:
             # first sight after a restart: spread the first checks over one period
-            Runtime.last_check[uid] = time.monotonic() - random.uniform(0, period)
-            return
+            last = Runtime.last_check[uid] = time.monotonic() - random.uniform(0, period)
     if failed is not None:
         period = backoff_delay(
             failed[0],
@@ -256,9 +286,29 @@ def drift_check(
             cap=settings.max_backoff_seconds,
             access_delay=settings.access_denied_backoff_seconds,
         )
-    if time.monotonic() - last < period * random.uniform(0.9, 1.0):
-        return
+    remaining = last + period * random.uniform(0.9, 1.0) - time.monotonic()
+    if remaining > 0:
+        return remaining
     reconcile(info, body, meta, spec, status, patch, retry, raise_errors=False, **kw)
+    return _next_period(uid, meta)
+
+
+def _next_period(uid: str, meta: Any) -> float:
+    settings = Runtime.settings
+    failed = Runtime.failures.get(uid)
+    if failed is not None:
+        return float(
+            backoff_delay(
+                failed[0],
+                failed[1],
+                cap=settings.max_backoff_seconds,
+                access_delay=settings.access_denied_backoff_seconds,
+            )
+        )
+    override = _annotation(meta, RESYNC)
+    if override and (parsed := parse_duration(override)) is not None:
+        return max(settings.min_resync_seconds, parsed)
+    return settings.resync_seconds
 
 
 def _applied_generation(status: dict[str, Any], uid: str) -> int | None:
@@ -343,8 +393,12 @@ def _register_kind(info: KindInfo, settings: Settings, registry: kopf.OperatorRe
     kopf.on.create(*resource, id="reconcile", **opts)(bind(reconcile))
     kopf.on.update(*resource, id="reconcile", **opts)(bind(reconcile))
     kopf.on.delete(*resource, id="delete", **opts)(bind(delete))
-    tick = max(1.0, min(settings.min_resync_seconds, settings.resync_seconds) / 2)
-    kopf.timer(*resource, id="drift", interval=tick, idle=tick, **opts)(bind(drift_check))
+
+    async def daemon(**kwargs: Any) -> None:
+        await drift_daemon(info, **kwargs)
+
+    daemon.__name__ = f"drift_daemon_{info.kind.lower()}"
+    kopf.daemon(*resource, id="drift", cancellation_timeout=5.0, **opts)(daemon)
 
 
 def configure(settings: kopf.OperatorSettings, cfg: Settings) -> None:

@@ -36,3 +36,24 @@ def annotate(info: KindInfo, namespace: str, name: str, annotations: dict[str, s
         api.patch_namespaced_custom_object(info.group, VERSION, namespace, info.plural, name, body)
     else:
         api.patch_cluster_custom_object(info.group, VERSION, info.plural, name, body)
+
+
+def patch(info: KindInfo, namespace: str, name: str, body: dict[str, Any]) -> None:
+    """Apply a kopf-style patch ({"status": ..., "metadata": ...}) outside a kopf handler: the status
+    part through the /status subresource, the rest to the object (JSON merge patch both)."""
+    api = _custom_objects()
+    rest = {k: v for k, v in body.items() if k != "status"}
+    if "status" in body:
+        if info.scope == "Namespaced":
+            api.patch_namespaced_custom_object_status(
+                info.group, VERSION, namespace, info.plural, name, {"status": body["status"]}
+            )
+        else:
+            api.patch_cluster_custom_object_status(
+                info.group, VERSION, info.plural, name, {"status": body["status"]}
+            )
+    if rest:
+        if info.scope == "Namespaced":
+            api.patch_namespaced_custom_object(info.group, VERSION, namespace, info.plural, name, rest)
+        else:
+            api.patch_cluster_custom_object(info.group, VERSION, info.plural, name, rest)
