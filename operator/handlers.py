@@ -116,8 +116,8 @@ def reconcile(
     raise_errors: bool = True,
     **_: Any,
 ) -> None:
-    """Create/update/resume/timer: converge and report. Errors go to kopf's retry machinery unless the
-    caller (the drift timer) schedules retries itself."""
+    """Create/update/resume and the drift daemon: converge and report. Errors go to kopf's retry
+    machinery unless the caller (the drift daemon) schedules retries itself."""
     rt = Runtime
     ref = _ref(info, meta)
     previous = dict(status or {})
@@ -313,7 +313,7 @@ def _next_period(uid: str, meta: Any) -> float:
 
 def _applied_generation(status: dict[str, Any], uid: str) -> int | None:
     """The generation whose spec reached AWS: from status, or from this process's memory when the body
-    a timer gets has not caught up with the status written by the previous reconcile yet."""
+    a drift daemon reads has not caught up with the status written by the previous reconcile yet."""
     known = [g for g in (synced_generation(status), Runtime.applied.get(uid)) if g is not None]
     return max(known) if known else None
 
