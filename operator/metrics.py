@@ -91,6 +91,7 @@ class ResourceCensus:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_uid: dict[str, tuple[str, str]] = {}
+        self._kinds: set[str] = set()  # every kind seen, so its gauges drop to 0 when its last object goes
 
     def set(self, uid: str, kind: str, condition: str) -> None:
         with self._lock:
@@ -104,8 +105,8 @@ class ResourceCensus:
 
     def _publish(self) -> None:
         counts = Counter(self._by_uid.values())
-        kinds = {kind for kind, _ in self._by_uid.values()} | {k for (k, _c) in counts}
-        for kind in kinds:
+        self._kinds.update(kind for kind, _ in counts)
+        for kind in self._kinds:
             for condition in CONDITION_LABELS:
                 RESOURCES.labels(kind, condition).set(counts.get((kind, condition), 0))
 

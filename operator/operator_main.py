@@ -29,7 +29,9 @@ def run_operator(
     engine, clients = build_engine(settings, listeners=[metrics.record_aws_call])
     handlers.Runtime.settings = settings
     handlers.Runtime.engine = engine
-    handlers.Runtime.clients = {kind: info.make_client(clients) for kind, info in _kinds().items()}
+    handlers.Runtime.clients = {
+        info.kind: info.make_client(clients) for info in handlers.served_kinds(settings)
+    }
     registry = kopf.get_default_registry()
     handlers.register(settings, registry)
 
@@ -59,9 +61,3 @@ def run_operator(
         if server is not None:
             server.shutdown()
     return 0
-
-
-def _kinds() -> dict[str, Any]:
-    from awsop.reconcilers.kinds import KINDS
-
-    return dict(KINDS)

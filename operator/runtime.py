@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from awsop.reconcilers.aws import AwsClients, AwsConfig
 from awsop.reconcilers.engine import Engine, EngineConfig
-from awsop.reconcilers.kinds import KINDS
 
 from .settings import Settings
 
@@ -36,7 +35,3 @@ def build_engine(
         ),
     )
     return engine, clients
-
-
-def make_clients_for_kinds(clients: AwsClients) -> dict[str, object]:
-    return {kind: info.make_client(clients) for kind, info in KINDS.items()}

@@ -235,3 +235,13 @@ def test_transient_error_does_not_forget_the_synced_generation() -> None:
 )
 def test_census_condition(outcome: Outcome, label: str) -> None:
     assert census_condition(outcome) == label
+
+
+def test_resource_gauge_drops_to_zero_when_the_last_object_of_a_kind_goes() -> None:
+    from awsop.operator import metrics
+
+    census = metrics.ResourceCensus()
+    census.set("gauge-uid", "GaugeKind", "Ready")
+    assert metrics.RESOURCES.labels("GaugeKind", "Ready")._value.get() == 1
+    census.forget("gauge-uid")
+    assert metrics.RESOURCES.labels("GaugeKind", "Ready")._value.get() == 0
