@@ -20,6 +20,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from .aws import AwsClients
 from .changes import Action, Change, Plan, render_value
+from .context import EMPTY_CONTEXT, ReconcileContext
 from .errors import AwsopError, ErrorClass, TerminalError, error_code, error_message
 from .model import AwsObjectSpec
 from .policies import AdoptionPolicy, DeletionPolicy, DriftPolicy, ManagementPolicy
@@ -60,6 +61,7 @@ class Target(Generic[S]):
     owner: str
     tags: dict[str, str]
     deletion_policy: DeletionPolicy
+    context: ReconcileContext = EMPTY_CONTEXT
 
 
 class DeleteResult(StrEnum):
@@ -150,7 +152,12 @@ class Engine:
     # -- resolution ---------------------------------------------------------------------------------
 
     def target(
-        self, client: ResourceClient[S, ObservedT], ref: ObjectRef, spec: S, check_tags: bool = True
+        self,
+        client: ResourceClient[S, ObservedT],
+        ref: ObjectRef,
+        spec: S,
+        check_tags: bool = True,
+        context: ReconcileContext = EMPTY_CONTEXT,
     ) -> Target[S]:
         owner = owner_value(self.config.cluster_id, ref.namespace, ref.name)
         policy = (
@@ -176,6 +183,7 @@ class Engine:
             owner=owner,
             tags=tags,
             deletion_policy=policy,
+            context=context,
         )
 
     # -- reconcile ----------------------------------------------------------------------------------
@@ -191,13 +199,14 @@ class Engine:
         paused: bool = False,
         create_pending: bool = False,
         before_create: Callable[[], None] | None = None,
+        context: ReconcileContext = EMPTY_CONTEXT,
     ) -> Outcome:
         """Converge one object. `spec_changed` says the spec moved since the last successful reconcile
         (differences are then the user's intent, not drift); `create_pending` says an earlier attempt may
         have created the resource before recording ownership (crash recovery)."""
         started = time.perf_counter()
         try:
-            target = self.target(client, ref, spec, check_tags=False)
+            target = self.target(client, ref, spec, check_tags=False, context=context)
         except AwsopError as exc:
             plan = Plan(ref.kind, ref.namespace, ref.name, "", spec.region or "", "blocked")
             return self._failed(client, plan, exc, started, [])
@@ -374,11 +383,12 @@ class Engine:
         *,
         paused: bool = False,
         create_pending: bool = False,
+        context: ReconcileContext = EMPTY_CONTEXT,
     ) -> Outcome:
         """Run the deletion policy. State DELETED means the finalizer may go; anything else keeps it."""
         started = time.perf_counter()
         try:
-            target = self.target(client, ref, spec)
+            target = self.target(client, ref, spec, context=context)
         except AwsopError:
             plan = Plan(ref.kind, ref.namespace, ref.name, "", spec.region or "", "none")
             return Outcome(State.DELETED, "Invalid", "spec never valid: nothing was created in AWS", plan)

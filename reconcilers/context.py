@@ -1,0 +1,19 @@
+"""What the engine needs to know about one object beyond its spec, resolved outside the engine.
+
+The operator resolves it through the Kubernetes API (referenced objects, the object's AWS account, the
+tag policies that match it); the CLI resolves it from the manifests it was given. The engine only reads
+it: it never talks to Kubernetes. Each capability that more than one kind needs adds one field here, with
+a default that means "nothing to resolve", so a reconcile without a context behaves as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ReconcileContext:
+    """Per-object resolutions handed to `Engine.reconcile` / `Engine.delete` and kept on the `Target`."""
+
+
+EMPTY_CONTEXT = ReconcileContext()
