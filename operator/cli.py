@@ -19,9 +19,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from awsop.reconcilers.context import ReconcileContext
 from awsop.reconcilers.engine import Engine, Outcome, State
 
 from .manifests import Manifest, ManifestError, load
+from .references import key_of, order_manifests, resolution_from_outcome
 from .settings import Settings
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -66,9 +68,11 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
     manifests = load(args.filename)
     if not manifests:
         raise ManifestError(f"no awsop objects found in {', '.join(args.filename)}")
+    manifests = order_manifests(manifests)  # targets of references first; cycles and dangling refs fail
     engine = _engine(args)
     clients: dict[str, Any] = {}  # one client per kind, built on first use
     results = []
+    done: dict[tuple[str, str, str], Outcome] = {}
     show = sys.stderr.isatty() and args.output != "json"
     with err.status("working...", spinner="dots") if show else _null():
         for manifest in manifests:
@@ -80,9 +84,18 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
                     f"{manifest.ref.namespace}/{manifest.ref.name}[/dim]"
                 )
             paused = manifest.annotations.get("awsop.io/paused", "").lower() == "true"
-            outcome = engine.reconcile(
-                client, manifest.ref, manifest.spec, plan_only=plan_only, paused=paused
+            context = ReconcileContext(
+                references={
+                    (r.kind, r.name): resolution_from_outcome(
+                        r, done[(manifest.ref.namespace, r.kind, r.name)]
+                    )
+                    for r in manifest.spec.references()
+                }
             )
+            outcome = engine.reconcile(
+                client, manifest.ref, manifest.spec, plan_only=plan_only, paused=paused, context=context
+            )
+            done[key_of(manifest)] = outcome
             results.append((manifest, outcome))
     failed = any(not outcome.ok for _, outcome in results)
     if failed:

@@ -8,12 +8,23 @@ a default that means "nothing to resolve", so a reconcile without a context beha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .refs import Reference, Resolution, missing
 
 
 @dataclass(frozen=True)
 class ReconcileContext:
     """Per-object resolutions handed to `Engine.reconcile` / `Engine.delete` and kept on the `Target`."""
+
+    references: Mapping[tuple[str, str], Resolution] = field(default_factory=dict)
+    """(kind, name) -> what the object's references resolved to (same namespace)."""
+    referenced_by: tuple[Reference, ...] = ()
+    """Objects that still reference this one (kind, name and their spec path): deletion waits for them."""
+
+    def resolution(self, kind: str, name: str) -> Resolution:
+        return self.references.get((kind, name)) or missing(kind, name)
 
 
 EMPTY_CONTEXT = ReconcileContext()

@@ -24,6 +24,7 @@ from .context import EMPTY_CONTEXT, ReconcileContext
 from .errors import AwsopError, ErrorClass, TerminalError, error_code, error_message
 from .model import AwsObjectSpec
 from .policies import AdoptionPolicy, DeletionPolicy, DriftPolicy, ManagementPolicy
+from .refs import Reference, Resolution, unresolved
 from .tags import MAX_TAGS, desired_tags, owner_value
 
 S = TypeVar("S", bound=AwsObjectSpec)
@@ -112,6 +113,7 @@ class State(StrEnum):
     STALLED = "Stalled"
     DELETED = "Deleted"
     DELETE_BLOCKED = "DeleteBlocked"
+    WAITING = "Waiting"  # a referenced object is missing or not Ready: retried, never Stalled
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,9 @@ class Engine:
         before_create: Callable[[], None] | None,
     ) -> Outcome:
         spec = target.spec
+        waiting = unresolved(spec.references(), target.context.references, plan_only)
+        if waiting:
+            return self._waiting(plan, waiting)
         observe_only = spec.management_policy is ManagementPolicy.OBSERVE_ONLY
         observed = client.observe(target)
 
@@ -343,6 +348,21 @@ class Engine:
             "set adoptionPolicy: Adopt to take it over",
         )
 
+    def _waiting(self, plan: Plan, waiting: list[tuple[Reference, Resolution]]) -> Outcome:
+        """Not observed at all: the object waits for what it references (no AWS call is made)."""
+        plan.verb = "blocked"
+        message = "waiting for " + "; ".join(
+            f"{ref.kind} {ref.name} ({ref.path}): {found.message or 'not Ready'}" for ref, found in waiting
+        )
+        return Outcome(
+            State.WAITING,
+            "DependencyNotReady",
+            message,
+            plan,
+            events=[Event("Normal", "DependencyNotReady", message)],
+            error_class=ErrorClass.RECOVERABLE,
+        )
+
     def _planned(self, plan: Plan, status: dict[str, Any] | None = None) -> Outcome:
         summary = "; ".join(c.explain() for c in plan.changes) or "no changes"
         return Outcome(State.PLANNED, "Planned", summary, plan, status=status or {})
@@ -393,6 +413,14 @@ class Engine:
             plan = Plan(ref.kind, ref.namespace, ref.name, "", spec.region or "", "none")
             return Outcome(State.DELETED, "Invalid", "spec never valid: nothing was created in AWS", plan)
         plan = Plan(ref.kind, ref.namespace, ref.name, target.aws_name, target.region, "delete")
+        if context.referenced_by:
+            plan.verb = "blocked"
+            users = ", ".join(f"{r.kind} {ref.namespace}/{r.name} ({r.path})" for r in context.referenced_by)
+            message = f"{ref.kind} {ref.namespace}/{ref.name} is still referenced by {users}; it is deleted "
+            message += "once they no longer refer to it"
+            return Outcome(
+                State.DELETE_BLOCKED, "InUse", message, plan, events=[Event("Warning", "InUse", message)]
+            )
         if paused:
             plan.verb = "none"
             return Outcome(State.DELETED, "Paused", "paused: the AWS resource was left untouched", plan)

@@ -14,6 +14,8 @@ from .aws import AwsClients
 from .bucket import IAM_ACTIONS as BUCKET_IAM_ACTIONS
 from .bucket import BucketClient, BucketSpec
 from .model import AwsObjectSpec, AwsObjectStatus
+from .sqs_queue import IAM_ACTIONS as QUEUE_IAM_ACTIONS
+from .sqs_queue import QueueClient, QueueSpec, QueueStatus
 
 VERSION = "v1alpha1"
 CATEGORY = "aws"
@@ -34,6 +36,8 @@ class KindInfo:
     """AWS operation name -> IAM actions that authorize it, for every operation the kind calls."""
     scope: str = "Namespaced"
     extra_columns: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    refers_to: tuple[str, ...] = ()
+    """Kinds this kind's specs may reference (`spec.references()`): deleting one of those checks for users."""
 
     @property
     def api_version(self) -> str:
@@ -61,7 +65,26 @@ KINDS: dict[str, KindInfo] = {
         description="An S3 bucket managed by awsop.",
         iam_actions=BUCKET_IAM_ACTIONS,
     ),
+    "Queue": KindInfo(
+        kind="Queue",
+        group="sqs.awsop.io",
+        plural="queues",
+        singular="queue",
+        short_names=("q", "sqsq"),
+        spec_model=QueueSpec,
+        status_model=QueueStatus,
+        make_client=QueueClient,
+        description="An SQS queue managed by awsop.",
+        iam_actions=QUEUE_IAM_ACTIONS,
+        extra_columns=({"name": "URL", "type": "string", "jsonPath": ".status.url", "priority": 1},),
+        refers_to=("Queue",),
+    ),
 }
+
+
+def referrers_of(kind: str) -> list[KindInfo]:
+    """The kinds whose objects may reference objects of `kind`."""
+    return [info for info in KINDS.values() if kind in info.refers_to]
 
 
 def iam_policy(kinds: list[str] | None = None) -> dict[str, Any]:

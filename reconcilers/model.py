@@ -7,13 +7,16 @@ they generate the CRD schemas. Field metadata that only the CRD needs travels in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from .policies import AdoptionPolicy, DeletionPolicy, DriftPolicy, ManagementPolicy
 from .tags import validate_tags
+
+if TYPE_CHECKING:
+    from .refs import Reference
 
 IMMUTABLE: dict[str, Any] = {"x-awsop-immutable": True}
 REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$"
@@ -76,6 +79,11 @@ class AwsObjectSpec(Model):
             if problems:
                 raise ValueError("; ".join(problems))
         return value
+
+    def references(self) -> list[Reference]:
+        """The other awsop objects this spec refers to by name (kind, name, spec path); none by default.
+        Kinds with `{ref: {name}}` fields override it; runners resolve them before the engine runs."""
+        return []
 
 
 class Condition(Model):

@@ -12,6 +12,7 @@ from awsop.operator.embedded import EmbeddedAws
 from awsop.reconcilers.aws import AwsClients, AwsConfig
 from awsop.reconcilers.bucket import BucketClient
 from awsop.reconcilers.engine import Engine, EngineConfig
+from awsop.reconcilers.sqs_queue import QueueClient
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +55,14 @@ def buckets(clients: AwsClients) -> BucketClient:
 def s3(aws: EmbeddedAws):  # type: ignore[no-untyped-def]
     """A plain boto3 client for out-of-band changes and assertions."""
     return boto3.client("s3", region_name="us-east-1", endpoint_url=aws.url)
+
+
+@pytest.fixture
+def queues(clients: AwsClients) -> QueueClient:
+    return QueueClient(clients)
+
+
+@pytest.fixture
+def sqs(aws: EmbeddedAws):  # type: ignore[no-untyped-def]
+    """A plain boto3 SQS client for out-of-band changes and assertions."""
+    return boto3.client("sqs", region_name="us-east-1", endpoint_url=aws.url)

@@ -1,0 +1,111 @@
+"""Resolving references between awsop objects, for the CLI (from manifests) and the operator (from bodies).
+
+The engine only reads `ReconcileContext.references`; this module fills it. The CLI orders the manifests it
+was given so every target is reconciled before the objects that refer to it (a cycle or a reference to an
+object that is not among the manifests is an error naming the objects). The operator turns the body of a
+referenced object, read through the Kubernetes API, into a `Resolution`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from awsop.reconcilers.engine import Outcome, State
+from awsop.reconcilers.refs import Reference, Resolution
+
+from .manifests import Manifest, ManifestError
+
+Key = tuple[str, str, str]  # namespace, kind, name
+IDENTITY_KEYS = ("arn", "url", "id", "awsName", "region")
+
+
+def key_of(manifest: Manifest) -> Key:
+    return (manifest.ref.namespace, manifest.info.kind, manifest.ref.name)
+
+
+def _label(key: Key) -> str:
+    return f"{key[1]} {key[0]}/{key[2]}"
+
+
+def order_manifests(manifests: list[Manifest]) -> list[Manifest]:
+    """Targets before the objects that refer to them, otherwise file order. Raises ManifestError for a
+    reference to an object that is not in `manifests` (naming it) and for a cycle (naming the cycle)."""
+    by_key: dict[Key, Manifest] = {}
+    for manifest in manifests:
+        by_key.setdefault(key_of(manifest), manifest)
+    for manifest in manifests:
+        for reference in manifest.spec.references():
+            target = (manifest.ref.namespace, reference.kind, reference.name)
+            if target not in by_key:
+                raise ManifestError(
+                    f"{manifest.source}: {_label(key_of(manifest))}: {reference.path} refers to "
+                    f"{_label(target)}, which is not among the manifests given"
+                )
+    ordered: list[Manifest] = []
+    done: set[Key] = set()
+    path: list[Key] = []
+
+    def visit(key: Key) -> None:
+        if key in done:
+            return
+        if key in path:
+            cycle = [*path[path.index(key) :], key]
+            raise ManifestError("reference cycle: " + " -> ".join(_label(k) for k in cycle))
+        path.append(key)
+        manifest = by_key[key]
+        for reference in manifest.spec.references():
+            visit((key[0], reference.kind, reference.name))
+        path.pop()
+        done.add(key)
+        ordered.append(manifest)
+
+    for manifest in manifests:
+        visit(key_of(manifest))
+    return ordered
+
+
+def resolution_from_outcome(reference: Reference, outcome: Outcome) -> Resolution:
+    """What the CLI knows about a target it reconciled (or planned) earlier in the same run."""
+    kind, name = reference.kind, reference.name
+    values = {k: v for k, v in outcome.status.items() if v is not None}
+    if outcome.state in (State.READY, State.DRIFTED):
+        return Resolution(kind, name, ready=True, values=values)
+    if outcome.state is State.PLANNED:
+        if outcome.plan.verb == "create":
+            return Resolution(kind, name, ready=False, planned=True, message="planned: created by this apply")
+        return Resolution(kind, name, ready="arn" in values, values=values, message="not found in AWS")
+    return Resolution(
+        kind, name, ready=False, message=f"{outcome.state}: {outcome.reason}: {outcome.message}"
+    )
+
+
+def resolution_from_body(reference: Reference, body: Mapping[str, Any] | None) -> Resolution:
+    """What the operator knows about a target from its Kubernetes object (None: it does not exist).
+
+    Ready means Ready=True for the target's current generation and not being deleted; the values are its
+    status identifiers (arn, url, id, ...), so a source follows the target when they change."""
+    kind, name = reference.kind, reference.name
+    if body is None:
+        return Resolution(kind, name, ready=False, message=f"{kind} {name} does not exist")
+    meta = body.get("metadata") or {}
+    status = dict(body.get("status") or {})
+    values = {k: v for k, v in status.items() if k not in ("conditions", "drift", "plan") and v is not None}
+    if meta.get("deletionTimestamp"):
+        return Resolution(kind, name, ready=False, values=values, message=f"{kind} {name} is being deleted")
+    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), None)
+    generation = meta.get("generation")
+    if ready is None or ready.get("status") != "True":
+        why = f"{ready.get('reason')}: {ready.get('message')}" if ready else "not reconciled yet"
+        return Resolution(
+            kind, name, ready=False, values=values, message=f"{kind} {name} is not Ready ({why})"
+        )
+    if generation is not None and ready.get("observedGeneration") not in (None, generation):
+        return Resolution(
+            kind,
+            name,
+            ready=False,
+            values=values,
+            message=f"{kind} {name} has not reconciled its latest spec",
+        )
+    return Resolution(kind, name, ready=True, values=values)

@@ -1,0 +1,110 @@
+"""References between awsop objects: `{ref: {name}}` to another object in the same namespace, or `{arn}`.
+
+A spec declares which of its fields are references (`AwsObjectSpec.references()`); whoever runs the engine
+resolves them before calling it (the operator through the Kubernetes API, the CLI from the manifests it was
+given) and hands the result over in `ReconcileContext.references`. The engine refuses to observe an object
+whose references are not resolved and Ready (Ready=False, reason DependencyNotReady, retried, never
+Stalled); a kind reads the resolved values (ARN, URL, id, version: the target's status) from the context.
+
+Nothing here talks to AWS or Kubernetes: it is the vocabulary both sides share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import Field, JsonValue, model_validator
+
+from .model import Model
+
+KNOWN_AFTER_APPLY = "(known after apply)"
+"""The value a planned (not yet created) target shows for its identifiers in a plan."""
+
+ARN_PATTERN = r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{12}:.+$"
+REF_RULES: list[JsonValue] = [
+    {"rule": "has(self.ref) != has(self.arn)", "message": "set exactly one of ref or arn"},
+]
+
+
+class LocalName(Model):
+    """The name of another awsop object in the same namespace."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        description="metadata.name of the referenced object (same namespace).",
+    )
+
+
+class ResourceRef(Model):
+    """Another AWS resource, either by the awsop object that manages it (`ref`) or by its ARN (`arn`).
+
+    Kinds subclass it to add their own fields (a dead-letter queue's maxReceiveCount)."""
+
+    model_config = {**Model.model_config, "json_schema_extra": {"x-kubernetes-validations": REF_RULES}}
+
+    ref: LocalName | None = Field(
+        None,
+        description="An awsop object in the same namespace; awsop waits until it is Ready and follows "
+        "its ARN when it changes.",
+    )
+    arn: str | None = Field(
+        None, max_length=2048, pattern=ARN_PATTERN, description="ARN of a resource awsop does not manage."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ResourceRef:
+        if (self.ref is None) == (self.arn is None):
+            raise ValueError("set exactly one of ref or arn")
+        return self
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One reference a spec makes: to `kind`/`name` in the object's namespace, at spec path `path`."""
+
+    kind: str
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What the runner found for one reference.
+
+    `ready`: the target exists and is Ready for its current spec. `planned`: the target is only planned
+    (CLI plan): its identifiers are `KNOWN_AFTER_APPLY`. `values`: the target's identifiers (its status:
+    arn, url, id, ...). `message`: why it is not ready, for the source's condition."""
+
+    kind: str
+    name: str
+    ready: bool
+    values: Mapping[str, Any] = field(default_factory=dict)
+    planned: bool = False
+    message: str = ""
+
+    def value(self, key: str) -> Any:
+        """An identifier of the target; `KNOWN_AFTER_APPLY` for a planned target."""
+        if self.planned:
+            return KNOWN_AFTER_APPLY
+        return self.values.get(key)
+
+
+def missing(kind: str, name: str) -> Resolution:
+    return Resolution(kind, name, ready=False, message=f"{kind} {name} does not exist")
+
+
+def unresolved(
+    references: list[Reference], resolved: Mapping[tuple[str, str], Resolution], plan_only: bool
+) -> list[tuple[Reference, Resolution]]:
+    """The references that keep an object waiting: not resolved, or not Ready (a planned target is
+    enough for a plan, never for an apply)."""
+    out = []
+    for reference in references:
+        found = resolved.get((reference.kind, reference.name)) or missing(reference.kind, reference.name)
+        if found.ready or (found.planned and plan_only):
+            continue
+        out.append((reference, found))
+    return out
