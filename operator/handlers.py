@@ -18,12 +18,16 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from awsop.reconcilers.context import ReconcileContext
 from awsop.reconcilers.engine import Engine, ObjectRef, Outcome, State
 from awsop.reconcilers.errors import ErrorClass, backoff_delay
-from awsop.reconcilers.kinds import KINDS, VERSION, KindInfo
+from awsop.reconcilers.kinds import KINDS, VERSION, KindInfo, referrers_of
+from awsop.reconcilers.model import AwsObjectSpec
+from awsop.reconcilers.refs import Reference
 
 from . import kube, metrics
 from .manifests import format_validation_error
+from .references import resolution_from_body
 from .settings import Settings
 from .status import census_condition, new_status, synced_generation
 
@@ -32,6 +36,7 @@ log = logging.getLogger("awsop")
 FINALIZER = "awsop.io/finalizer"
 PAUSED = "awsop.io/paused"
 PLAN_ONLY = "awsop.io/plan-only"
+RECONCILE_REQUESTED = "awsop.io/reconcile-requested-at"
 RESYNC = "awsop.io/resync-period"
 # kopf's own bookkeeping lives under a prefix of its own: kopf leaves every annotation with its storage
 # prefix out of its change detection, and awsop.io/* annotations (paused, reconcile-requested-at) must count.
@@ -48,6 +53,9 @@ class Runtime:
     last_check: dict[str, float] = {}
     failures: dict[str, tuple[int, ErrorClass]] = {}  # uid -> consecutive failures, last error class
     applied: dict[str, int] = {}  # uid -> generation applied by this process (bodies can lag behind)
+    # (namespace, kind, name) of a referenced object -> the objects that referred to it at their last
+    # reconcile: nudged when it becomes Ready or its ARN changes, so they follow without waiting a resync
+    referrers: dict[tuple[str, str, str], set[tuple[str, str]]] = {}
     lock = threading.Lock()
 
 
@@ -145,6 +153,7 @@ def reconcile(
         paused=paused,
         create_pending=create_pending,
         before_create=before_create,
+        context=ReconcileContext() if paused else resolve_references(info, ref, model),
     )
     uid = meta.get("uid", "")
     with rt.lock:
@@ -161,10 +170,81 @@ def reconcile(
     _log(info, ref, outcome, quiet=outcome.ok and not patch and not wrote_aws)
     if outcome.ok and create_pending and outcome.state is not State.PAUSED:
         patch.metadata.annotations[CREATE_PENDING] = None
-    _emit(body, outcome)
+    _emit_once(body, previous, outcome)
     _record(info, outcome, uid, meta.get("creationTimestamp"), _is_ready(previous))
+    if outcome.state is State.READY and (
+        not _is_ready(previous) or previous.get("arn") != outcome.status.get("arn")
+    ):
+        _nudge_referrers(info, ref)
     if raise_errors:
         _raise_for(outcome, retry)
+
+
+def resolve_references(info: KindInfo, ref: ObjectRef, model: AwsObjectSpec) -> ReconcileContext:
+    """The spec's references, each resolved with one GET of the target object; remembered in reverse so
+    a target that becomes Ready (or changes its ARN) can nudge the objects that wait for it."""
+    references = model.references()
+    resolved = {}
+    for reference in references:
+        target = KINDS[reference.kind]
+        body = kube.get(target, ref.namespace, reference.name)
+        resolved[(reference.kind, reference.name)] = resolution_from_body(reference, body)
+    with Runtime.lock:
+        source = (info.kind, ref.name)
+        wanted = {(ref.namespace, r.kind, r.name) for r in references}
+        for key, users in list(Runtime.referrers.items()):
+            if key[0] == ref.namespace and key not in wanted:
+                users.discard(source)
+                if not users:
+                    del Runtime.referrers[key]
+        for key in wanted:
+            Runtime.referrers.setdefault(key, set()).add(source)
+    return ReconcileContext(references=resolved)
+
+
+def _nudge_referrers(info: KindInfo, ref: ObjectRef) -> None:
+    """Ask the objects that refer to this one to reconcile now (they resolve it again)."""
+    with Runtime.lock:
+        users = sorted(Runtime.referrers.get((ref.namespace, info.kind, ref.name), ()))
+    for kind, name in users:
+        try:
+            kube.annotate(KINDS[kind], ref.namespace, name, {RECONCILE_REQUESTED: f"ref-{time.time():.3f}"})
+        except Exception as exc:  # a nudge is an optimisation: the next resync resolves it anyway
+            log.debug("nudge of %s %s/%s failed: %s", kind, ref.namespace, name, exc)
+
+
+def referenced_by(info: KindInfo, ref: ObjectRef) -> tuple[Reference, ...]:
+    """The objects in the namespace that still refer to this one (one LIST per kind that may refer to it);
+    objects being deleted themselves do not count."""
+    users = []
+    for source in referrers_of(info.kind):
+        for body in kube.list_objects(source, ref.namespace):
+            meta = body.get("metadata") or {}
+            if meta.get("deletionTimestamp"):
+                continue
+            try:
+                spec = source.spec_model.model_validate(dict(body.get("spec") or {}))
+            except ValidationError:
+                continue
+            for reference in spec.references():
+                if (reference.kind, reference.name) == (info.kind, ref.name):
+                    users.append(Reference(source.kind, meta.get("name", ""), reference.path))
+    return tuple(users)
+
+
+def _emit_once(body: Any, previous: dict[str, Any], outcome: Outcome) -> None:
+    """Events of an outcome; waiting (for a dependency, or for users before a delete) is told once, not
+    on every retry: only when the Ready condition's reason or message changes."""
+    repeating = outcome.state in (State.WAITING, State.DELETE_BLOCKED)
+    if not repeating or _ready_condition(previous) != (outcome.reason, outcome.message[:1024]):
+        _emit(body, outcome)
+
+
+def _ready_condition(status: dict[str, Any]) -> tuple[str, str] | None:
+    for condition in status.get("conditions", []):
+        if condition.get("type") == "Ready":
+            return str(condition.get("reason", "")), str(condition.get("message", ""))
+    return None
 
 
 def _log(info: KindInfo, ref: ObjectRef, outcome: Outcome, quiet: bool) -> None:
@@ -218,6 +298,7 @@ def _raise_for(outcome: Outcome, retry: int) -> None:
         delay = backoff_delay(
             retry,
             outcome.error_class,
+            base=2.0 if outcome.state is State.WAITING else 5.0,  # dependencies are usually seconds away
             cap=settings.max_backoff_seconds,
             access_delay=settings.access_denied_backoff_seconds,
         )
@@ -343,8 +424,9 @@ def delete(
         model,
         paused=paused,
         create_pending=bool(_annotation(meta, CREATE_PENDING)),
+        context=ReconcileContext(referenced_by=referenced_by(info, ref)),
     )
-    _emit(body, outcome)
+    _emit_once(body, dict(status or {}), outcome)
     _log(info, ref, outcome, quiet=False)
     log.debug("delete %s/%s calls: %s", ref.namespace, ref.name, ", ".join(outcome.calls))
     if outcome.state is State.DELETED:
@@ -358,6 +440,11 @@ def delete(
         # never let kopf drop the finalizer on an error: the AWS resource would be orphaned silently
         raise kopf.TemporaryError(
             f"{outcome.reason}: {outcome.message}", delay=Runtime.settings.max_backoff_seconds
+        )
+    if outcome.state is State.DELETE_BLOCKED and outcome.reason == "InUse":
+        # its users are usually being changed or deleted right now: look again soon
+        raise kopf.TemporaryError(
+            outcome.message, delay=backoff_delay(retry, ErrorClass.RECOVERABLE, base=2.0, cap=60.0)
         )
     if outcome.state is State.DELETE_BLOCKED:
         # the user must change the spec (emptyOnDelete) or the policy; look again slowly

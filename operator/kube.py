@@ -1,7 +1,9 @@
 """The few direct Kubernetes API writes that cannot wait for kopf's end-of-handler patch.
 
 Used to record the create-pending annotation before a create call, so a crash between creating an AWS
-resource and tagging it is recognised on the next reconcile (leak safety).
+resource and tagging it is recognised on the next reconcile (leak safety), to read the objects a spec
+refers to (one GET per reference), to find the objects that still refer to one being deleted, and to
+nudge a referring object when its target becomes Ready or changes its ARN.
 """
 
 from __future__ import annotations
@@ -57,3 +59,27 @@ def patch(info: KindInfo, namespace: str, name: str, body: dict[str, Any]) -> No
             api.patch_namespaced_custom_object(info.group, VERSION, namespace, info.plural, name, rest)
         else:
             api.patch_cluster_custom_object(info.group, VERSION, info.plural, name, rest)
+
+
+def get(info: KindInfo, namespace: str, name: str) -> dict[str, Any] | None:
+    """One object of `info`'s kind, or None when it does not exist (references resolve through this)."""
+    from kubernetes.client.exceptions import ApiException
+
+    api = _custom_objects()
+    try:
+        if info.scope == "Namespaced":
+            body = api.get_namespaced_custom_object(info.group, VERSION, namespace, info.plural, name)
+        else:
+            body = api.get_cluster_custom_object(info.group, VERSION, info.plural, name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return dict(body)
+
+
+def list_objects(info: KindInfo, namespace: str) -> list[dict[str, Any]]:
+    """Every object of `info`'s kind in `namespace` (a deletion looks for objects that still refer to it)."""
+    api = _custom_objects()
+    answer = api.list_namespaced_custom_object(info.group, VERSION, namespace, info.plural)
+    return [dict(item) for item in answer.get("items", [])]

@@ -49,6 +49,13 @@ def _desired_conditions(
         }
     if state is State.PAUSED:
         return {"Synced": (F, "Paused", m), "Reconciling": (F, "Paused", m)}
+    if state is State.WAITING:  # a referenced object is missing or not Ready: retried, never Stalled
+        return {
+            "Ready": (F, r, m),
+            "Synced": (F, r, m),
+            "Stalled": (F, "NotStalled", ""),
+            "Reconciling": (T, r, m),
+        }
     if state is State.STALLED or state is State.DELETE_BLOCKED:
         return {
             "Ready": (F, r, m),
@@ -166,6 +173,7 @@ def census_condition(outcome: Outcome) -> str | None:
         State.NOT_FOUND: "NotReady",
         State.ERROR: "NotReady",
         State.PROGRESSING: "NotReady",
+        State.WAITING: "NotReady",
     }.get(outcome.state)
 
 

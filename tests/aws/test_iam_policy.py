@@ -24,10 +24,16 @@ import yaml
 
 from awsop.operator.embedded import EmbeddedAws
 from awsop.reconcilers.aws import AwsClients, AwsConfig
-from awsop.reconcilers.bucket import IAM_ACTIONS, BucketClient, BucketSpec
+from awsop.reconcilers.bucket import BucketClient, BucketSpec
+from awsop.reconcilers.context import ReconcileContext
 from awsop.reconcilers.engine import Engine, ObjectRef, Outcome
 from awsop.reconcilers.errors import ErrorClass
-from awsop.reconcilers.kinds import iam_policy
+from awsop.reconcilers.kinds import KINDS, iam_policy
+from awsop.reconcilers.policies import DeletionPolicy
+from awsop.reconcilers.refs import Resolution
+from awsop.reconcilers.sqs_queue import QueueClient, QueueSpec
+
+IAM_ACTIONS = {op: actions for info in KINDS.values() for op, actions in info.iam_actions.items()}
 
 pytestmark = pytest.mark.aws
 REPO = Path(__file__).resolve().parents[2]
@@ -96,8 +102,38 @@ def _spec(path: str, **overrides: Any) -> tuple[ObjectRef, BucketSpec]:
     return ref, BucketSpec.model_validate({**doc["spec"], **overrides})
 
 
+def _queues(path: str) -> dict[str, tuple[ObjectRef, QueueSpec]]:
+    out = {}
+    for doc in yaml.safe_load_all((REPO / "examples" / path).read_text()):
+        ref = ObjectRef("Queue", doc["metadata"]["namespace"], doc["metadata"]["name"], 1)
+        out[ref.name] = (ref, QueueSpec.model_validate(doc["spec"]))
+    return out
+
+
+def run_queue_scenarios(engine: Engine, client: QueueClient) -> list[tuple[str, Outcome]]:
+    """Every path the Queue kind has: create a pair by reference, check, update, delete, retain."""
+    pair = _queues("queue-orders.yaml")
+    dlq_ref, dlq = pair["orders-dlq"]
+    src_ref, src = pair["orders"]
+    out = [("create dlq", engine.reconcile(client, dlq_ref, dlq))]
+    found = Resolution("Queue", "orders-dlq", ready=True, values=out[0][1].status)
+    context = ReconcileContext(references={("Queue", "orders-dlq"): found})
+    changed = src.model_copy(update={"visibility_timeout_seconds": 90, "tags": {"tier": "1"}})
+    out += [
+        ("create source", engine.reconcile(client, src_ref, src, context=context)),
+        ("check source", engine.reconcile(client, src_ref, src, spec_changed=False, context=context)),
+        ("update source", engine.reconcile(client, src_ref, changed, context=context)),
+        ("delete source", engine.delete(client, src_ref, changed, context=context)),
+        (
+            "retain dlq",
+            engine.delete(client, dlq_ref, dlq.model_copy(update={"deletion_policy": DeletionPolicy.RETAIN})),
+        ),
+    ]
+    return out
+
+
 def run_scenarios(engine: Engine, client: BucketClient, admin: Any) -> list[tuple[str, Outcome]]:
-    """Every path the Bucket kind has, in order; each step runs even if an earlier one failed."""
+    """Every path of every kind, in order; each step runs even if an earlier one failed."""
     logs_ref, logs = _spec("bucket-logs.yaml")
     web_ref, web = _spec("bucket-website-assets.yaml", deletionPolicy="Delete", emptyOnDelete=True)
     app_ref, app = _spec("bucket-basic.yaml")
@@ -119,7 +155,7 @@ def run_scenarios(engine: Engine, client: BucketClient, admin: Any) -> list[tupl
         ("delete web", engine.delete(client, web_ref, stripped)),
         ("delete logs", engine.delete(client, logs_ref, logs)),
     ]
-    return out
+    return out + run_queue_scenarios(engine, QueueClient(engine.clients))
 
 
 def _operator(aws: EmbeddedAws, keys: dict[str, str]) -> tuple[Engine, BucketClient]:
@@ -138,7 +174,7 @@ def test_shipped_policy_file_is_current() -> None:
 
 
 def test_every_scenario_passes_under_exactly_the_shipped_policy(enforced: Iam, aws: EmbeddedAws) -> None:
-    admin_keys = enforced.user("admin", ["s3:*"])
+    admin_keys = enforced.user("admin", ["s3:*", "sqs:*"])
     operator_keys = enforced.user("awsop", as_moto(policy_actions()))
     _auth(aws, "0")  # from here on every call is authorized against IAM
     admin = boto3.client("s3", endpoint_url=aws.url, region_name="us-east-1", **admin_keys)
@@ -146,7 +182,17 @@ def test_every_scenario_passes_under_exactly_the_shipped_policy(enforced: Iam, a
     results = run_scenarios(engine, client, admin)
     failures = [(step, o.reason, o.message) for step, o in results if not o.ok]
     assert failures == []
-    assert [o.reason for _, o in results[-3:]] == ["Retained", "Deleted", "Deleted"]
+    reasons = {step: o.reason for step, o in results}
+    assert [reasons[s] for s in ("retain app", "delete web", "delete logs")] == [
+        "Retained",
+        "Deleted",
+        "Deleted",
+    ]
+    assert [reasons[s] for s in ("update source", "delete source", "retain dlq")] == [
+        "Updated",
+        "Deleted",
+        "Retained",
+    ]
 
     called = {call.split(":", 1)[1] for call in engine.clients.log.calls}
     assert called <= set(IAM_ACTIONS), f"operations missing from IAM_ACTIONS: {called - set(IAM_ACTIONS)}"
@@ -163,7 +209,7 @@ def _distinguishable() -> list[str]:
 def test_removing_any_action_ends_in_an_access_condition(
     enforced: Iam, aws: EmbeddedAws, removed: str
 ) -> None:
-    admin_keys = enforced.user("admin", ["s3:*"])
+    admin_keys = enforced.user("admin", ["s3:*", "sqs:*"])
     operator_keys = enforced.user("awsop", as_moto([a for a in policy_actions() if a != removed]))
     _auth(aws, "0")
     admin = boto3.client("s3", endpoint_url=aws.url, region_name="us-east-1", **admin_keys)
