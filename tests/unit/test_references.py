@@ -1,0 +1,117 @@
+"""References between objects: ordering and errors in the CLI, resolution from Kubernetes bodies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from awsop.operator import cli
+from awsop.operator.manifests import ManifestError, load
+from awsop.operator.references import order_manifests, resolution_from_body
+from awsop.reconcilers.refs import Reference, unresolved
+
+
+def queue(name: str, dlq: str | None = None, namespace: str = "ns") -> str:
+    spec = f"{{deadLetterQueue: {{ref: {{name: {dlq}}}, maxReceiveCount: 3}}}}" if dlq else "{}"
+    return (
+        "---\napiVersion: sqs.awsop.io/v1alpha1\nkind: Queue\n"
+        f"metadata: {{name: {name}, namespace: {namespace}}}\nspec: {spec}\n"
+    )
+
+
+def manifests(tmp_path: Path, text: str) -> Any:
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    return load([str(path)])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (queue("a", "b") + queue("b", "c") + queue("c"), ["c", "b", "a"]),
+        (queue("c") + queue("b", "c") + queue("a", "b"), ["c", "b", "a"]),
+        (queue("x") + queue("a", "b") + queue("y") + queue("b"), ["x", "b", "a", "y"]),
+    ],
+    ids=["reverse-chain", "already-ordered", "file-order-otherwise"],
+)
+def test_cli_orders_targets_before_their_referrers(tmp_path: Path, text: str, expected: list[str]) -> None:
+    assert [m.ref.name for m in order_manifests(manifests(tmp_path, text))] == expected
+
+
+def test_cli_rejects_a_reference_cycle_naming_it(tmp_path: Path) -> None:
+    found = manifests(tmp_path, queue("a", "b") + queue("b", "c") + queue("c", "a"))
+    with pytest.raises(
+        ManifestError, match="reference cycle: Queue ns/a -> Queue ns/b -> Queue ns/c -> Queue ns/a"
+    ):
+        order_manifests(found)
+
+
+def test_cli_reference_to_another_namespace_is_missing(tmp_path: Path) -> None:
+    found = manifests(tmp_path, queue("a", "b") + queue("b", namespace="other"))
+    with pytest.raises(ManifestError, match="refers to Queue ns/b, which is not among the manifests given"):
+        order_manifests(found)
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_cli_missing_reference_exits_1_naming_the_object(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(queue("orders", "orders-dlq"))
+    assert cli.main([command, "-f", str(path)]) == 1
+    assert "Queue ns/orders: deadLetterQueue refers to Queue ns/orders-dlq" in capsys.readouterr().err
+
+
+REF = Reference("Queue", "dlq", "deadLetterQueue")
+
+
+def body(ready: str | None = "True", generation: int = 2, observed: int = 2, **meta: Any) -> dict[str, Any]:
+    conditions = (
+        []
+        if ready is None
+        else [
+            {
+                "type": "Ready",
+                "status": ready,
+                "reason": "Why",
+                "message": "because",
+                "observedGeneration": observed,
+            }
+        ]
+    )
+    return {
+        "metadata": {"name": "dlq", "generation": generation, **meta},
+        "status": {"arn": "arn:aws:sqs:us-east-1:123456789012:dlq", "url": "u", "conditions": conditions},
+    }
+
+
+@pytest.mark.parametrize(
+    ("target", "ready", "message"),
+    [
+        (None, False, "Queue dlq does not exist"),
+        (body(ready=None), False, "not reconciled yet"),
+        (body(ready="False"), False, "is not Ready (Why: because)"),
+        (body(observed=1), False, "has not reconciled its latest spec"),
+        (body(deletionTimestamp="2026-01-01T00:00:00Z"), False, "is being deleted"),
+        (body(), True, ""),
+    ],
+    ids=["missing", "new", "not-ready", "stale-generation", "deleting", "ready"],
+)
+def test_operator_resolution_from_the_target_object(target: Any, ready: bool, message: str) -> None:
+    found = resolution_from_body(REF, target)
+    assert found.ready is ready
+    assert message in found.message
+    if ready:
+        assert found.value("arn") == "arn:aws:sqs:us-east-1:123456789012:dlq"
+        assert "conditions" not in found.values
+
+
+def test_engine_waits_for_planned_targets_only_when_applying() -> None:
+    from awsop.reconcilers.refs import Resolution
+
+    planned = {("Queue", "dlq"): Resolution("Queue", "dlq", ready=False, planned=True)}
+    assert unresolved([REF], planned, plan_only=True) == []
+    assert [r for r, _ in unresolved([REF], planned, plan_only=False)] == [REF]
+    assert [r for r, _ in unresolved([REF], {}, plan_only=True)] == [REF]
