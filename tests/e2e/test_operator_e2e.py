@@ -57,6 +57,22 @@ def test_examples_become_ready_and_exist_in_aws(examples: Kubectl, s3: Any) -> N
     assert ("Created", f"created {APP} in us-east-1") in examples.events("default", "app-data")
 
 
+def test_queue_examples_converge_in_one_apply_whatever_the_file_order(
+    examples: Kubectl, e2e_aws: Any
+) -> None:
+    """examples/queue-orders.yaml lists the source before its dead-letter queue: one apply converges."""
+    examples.run("wait", "--for=condition=Ready", "queues", "--all", "-n", "default", "--timeout=90s")
+    orders = examples.get("queue", "orders", "-n", "default")["status"]
+    dlq = examples.get("queue", "orders-dlq", "-n", "default")["status"]
+    assert (
+        orders["deadLetterQueueArn"] == dlq["arn"] == "arn:aws:sqs:us-east-1:123456789012:default-orders-dlq"
+    )
+    fifo = examples.get("queue", "payments", "-n", "default")["status"]
+    assert fifo["awsName"] == "default-payments.fifo" and fifo["deadLetterQueueArn"].endswith(
+        "payments-dlq.fifo"
+    )
+
+
 def test_spec_edit_reaches_aws(examples: Kubectl, s3: Any) -> None:
     examples.run(
         "patch",
