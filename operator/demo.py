@@ -2,8 +2,9 @@
 
 Everything runs on this machine and is stopped at the end: embedded AWS (moto on 127.0.0.1), a Kubernetes
 API server for demos and tests (awsop.sandbox, never for production), the real operator (`awsop run`) as
-a process, and the real kubectl. The flow: apply the CRDs and examples/, every object becomes Ready; the
-CLI plan agrees with the cluster; two out-of-band changes: one corrected by the operator
+a process, and the real kubectl. The flow: apply the CRDs and examples/, every object becomes Ready (a queue
+listed before its dead-letter queue waits for it, then follows its ARN); the CLI plan agrees with the
+cluster; two out-of-band changes: one corrected by the operator
 (driftPolicy Correct), one only reported (driftPolicy Report) and shown by `awsop plan`, then fixed with
 `awsop apply`; finally `kubectl delete` honours each object's deletionPolicy.
 """
@@ -63,6 +64,7 @@ class Demo:
         self.operator: subprocess.Popen[bytes] | None = None
         self.kubeconfig = workdir / "kubeconfig"
         self.s3: Any = None
+        self.sqs: Any = None
 
     def kubectl(self, *args: str, show: bool = True, check: bool = True) -> str:
         if show:
@@ -93,6 +95,7 @@ class Demo:
         self.aws.start()
         os.environ["AWSOP_CLUSTER_ID"] = "demo"
         self.s3 = boto3.client("s3", endpoint_url=self.aws.url, region_name="us-east-1")
+        self.sqs = boto3.client("sqs", endpoint_url=self.aws.url, region_name="us-east-1")
         self.kube = KubeAPIServer(host="127.0.0.1", port=0).start()
         self.kube.write_kubeconfig(self.kubeconfig)
         console.print(f"AWS (moto): {self.aws.url}   Kubernetes API (sandbox, demo only): {self.kube.url}")
@@ -143,14 +146,35 @@ class Demo:
         status = json.loads(self.kubectl("get", "bucket", name, "-o", "json", show=False)).get("status", {})
         return next((c for c in status.get("conditions", []) if c["type"] == ctype), {})
 
+    def queue_status(self, name: str) -> dict[str, Any]:
+        return dict(
+            json.loads(self.kubectl("get", "queue", name, "-o", "json", show=False)).get("status", {})
+        )
+
+    def visibility(self, queue: str) -> str:
+        url = self.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
+        return str(attrs["Attributes"]["VisibilityTimeout"])
+
     def run(self) -> None:
         self.start()
         examples = str(EXAMPLES)
 
-        step("1. kubectl apply the examples; the operator creates the buckets")
+        step("1. kubectl apply the examples; the operator creates the buckets and queues")
         self.kubectl("apply", "-f", examples)
         self.kubectl("wait", "--for=condition=Ready", "buckets", "--all", "--timeout=90s")
+        self.kubectl("wait", "--for=condition=Ready", "queues", "--all", "--timeout=90s")
         self.kubectl("get", "aws")
+        orders, dlq = self.queue_status("orders"), self.queue_status("orders-dlq")
+        console.print(
+            "queue orders names its dead-letter queue by reference (and comes first in "
+            "examples/queue-orders.yaml):\n"
+            f"  orders-dlq status.arn             = {dlq.get('arn')}\n"
+            f"  orders status.deadLetterQueueArn  = {orders.get('deadLetterQueueArn')}",
+            markup=False,
+        )
+        if orders.get("deadLetterQueueArn") != dlq.get("arn"):
+            raise DemoError("the source queue does not use its dead-letter queue's ARN")
 
         step("2. The CLI plans against the same AWS account: nothing to change (exit 0)")
         self.awsop("plan", "-f", examples, expect=cli.EXIT_OK)
@@ -171,14 +195,23 @@ class Demo:
             CORSConfiguration={"CORSRules": [{"AllowedMethods": ["PUT"], "AllowedOrigins": ["*"]}]},
         )
 
-        step("4. The plan detects both drifts and names the fields (exit 2)")
+        console.print(
+            "[dim]$ aws sqs set-queue-attributes --queue-url .../default-orders "
+            "--attributes VisibilityTimeout=5[/dim]"
+        )
+        url = self.sqs.get_queue_url(QueueName="default-orders")["QueueUrl"]
+        self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "5"})
+
+        step("4. The plan detects the drifts and names the fields (exit 2)")
         self.awsop("plan", "-f", examples, expect=cli.EXIT_CHANGES)
 
-        step("5. app-data (driftPolicy Correct): the operator's next drift check puts versioning back")
+        step("5. app-data and orders (driftPolicy Correct): the operator's next drift check puts them back")
         wait_for(
             lambda: self.s3.get_bucket_versioning(Bucket="default-app-data")["Status"] == "Enabled",
             "the operator to correct versioning",
         )
+        wait_for(lambda: self.visibility("default-orders") == "60", "the operator to correct the queue")
+        console.print("default-orders VisibilityTimeout is 60 again (the spec's visibilityTimeoutSeconds)")
         self.kubectl(
             "get", "events", "--field-selector", "involvedObject.name=app-data,reason=DriftCorrected"
         )
@@ -217,6 +250,13 @@ class Demo:
             console.print(f"{bucket:28s} {policy:24s} -> {state}")
         if "awsop-example-access-logs" in left or "default-app-data" not in left:
             raise DemoError("deletion did not honour the policies")
+        queues = self.sqs.list_queues().get("QueueUrls", [])
+        console.print(
+            f"queues (Delete by default): {len(queues)} left in AWS; orders-dlq waited until orders, "
+            "its user, was gone"
+        )
+        if queues:
+            raise DemoError(f"queues left behind: {queues}")
 
 
 def main() -> int:
@@ -235,7 +275,8 @@ def main() -> int:
             demo.stop()
     console.print()
     console.print(
-        "[green bold]Demo finished:[/green bold] created, drift corrected and reported, "
+        "[green bold]Demo finished:[/green bold] created (a queue and its dead-letter queue by reference), "
+        "drift corrected and reported, "
         "plan and apply from the CLI, deletion by policy. Everything was stopped."
     )
     return 0
