@@ -182,6 +182,31 @@ SAMPLES: dict[str, tuple[dict[str, Any], str, str]] = {
         "Suspended",
         "awsop.io/paused is set",
     ),
+    "waiting for a referenced object": (
+        obj(
+            {
+                "observedGeneration": 2,
+                "conditions": [
+                    cond(
+                        "Ready",
+                        "False",
+                        "DependencyNotReady",
+                        "waiting for Queue orders-dlq (deadLetterQueue)",
+                    ),
+                    cond(
+                        "Synced",
+                        "False",
+                        "DependencyNotReady",
+                        "waiting for Queue orders-dlq (deadLetterQueue)",
+                    ),
+                    cond("Stalled", "False", "NotStalled", ""),
+                    cond("Reconciling", "True", "DependencyNotReady", "waiting"),
+                ],
+            }
+        ),
+        "Progressing",
+        "waiting for Queue orders-dlq",
+    ),
     "not synced for another reason": (
         obj(
             {
