@@ -67,3 +67,29 @@ def test_examples_apply_then_plan_clean(own_aws: Any) -> None:
     assert applied.returncode == 0, applied.stdout + applied.stderr
     plan = awsop(own_aws, "plan", "-f", "examples/")
     assert plan.returncode == 0, plan.stdout + plan.stderr
+
+
+def test_queue_out_of_band_attribute_change_makes_plan_exit_2_naming_the_field(own_aws: Any) -> None:
+    """After an apply, an out-of-band SetQueueAttributes makes the plan exit 2 naming the field."""
+    applied = awsop(own_aws, "apply", "-f", "examples/queue-orders.yaml")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    sqs = boto3.client(
+        "sqs",
+        region_name="us-east-1",
+        endpoint_url=own_aws.url,
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    url = sqs.get_queue_url(QueueName="default-orders")["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"ReceiveMessageWaitTimeSeconds": "0"})
+    drifted = awsop(own_aws, "plan", "-f", "examples/", "-o", "json")
+    assert drifted.returncode == 2, drifted.stdout + drifted.stderr
+    (orders,) = [o for o in json.loads(drifted.stdout)["objects"] if o["action"] != "none"]
+    assert orders["name"] == "orders"
+    assert [(c["path"], c["actual"], c["desired"]) for c in orders["changes"]] == [
+        ("receiveMessageWaitTimeSeconds", "0", "20")
+    ]
+    assert orders["calls"] == ["sqs:SetQueueAttributes"]
+    fixed = awsop(own_aws, "apply", "-f", "examples/")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert awsop(own_aws, "plan", "-f", "examples/").returncode == 0

@@ -16,7 +16,8 @@ NS = "e2e"
 
 
 def queue(name: str, spec: str) -> str:
-    return f"---\napiVersion: sqs.awsop.io/v1alpha1\nkind: Queue\nmetadata: {{name: {name}, namespace: {NS}}}\nspec: {spec}\n"
+    head = "---\napiVersion: sqs.awsop.io/v1alpha1\nkind: Queue\n"
+    return f"{head}metadata: {{name: {name}, namespace: {NS}}}\nspec: {spec}\n"
 
 
 SOURCE = queue(
@@ -105,7 +106,8 @@ def test_queue_pair_in_reverse_order_converges_then_delete_waits_for_the_user(
         ),
         ("{name: e2e-bad.fifo}", "name: a FIFO queue's name ends in .fifo"),
         (
-            "{fifo: true, deadLetterQueue: {arn: 'arn:aws:sqs:us-east-1:123456789012:std', maxReceiveCount: 2}}",
+            "{fifo: true, deadLetterQueue: {arn: 'arn:aws:sqs:us-east-1:123456789012:std', "
+            "maxReceiveCount: 2}}",
             "deadLetterQueue.arn: the dead-letter queue of a FIFO queue must be FIFO",
         ),
         ("{deadLetterQueue: {maxReceiveCount: 2}}", "set exactly one of ref or arn"),
