@@ -71,7 +71,7 @@ def test_examples_apply_then_plan_clean(own_aws: Any) -> None:
 
 def test_queue_out_of_band_attribute_change_makes_plan_exit_2_naming_the_field(own_aws: Any) -> None:
     """After an apply, an out-of-band SetQueueAttributes makes the plan exit 2 naming the field."""
-    applied = awsop(own_aws, "apply", "-f", "examples/queue-orders.yaml")
+    applied = awsop(own_aws, "apply", "-f", "examples/")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     sqs = boto3.client(
         "sqs",
