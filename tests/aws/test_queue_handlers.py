@@ -138,3 +138,19 @@ def test_handler_delete_of_a_referenced_queue_waits_for_its_users(
     assert events[-1][1] == "InUse" and "Queue ns/src (deadLetterQueue)" in events[-1][2]
     k.objects["src"]["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"  # its user is going away
     call(handlers.delete, target)  # no exception: the finalizer may go
+
+
+def test_handler_noop_check_of_a_queue_with_a_dead_letter_queue_writes_nothing(
+    fake: tuple[FakeKube, list[tuple[str, str, str]]], aws: Any
+) -> None:
+    k, _ = fake
+    target_patch = call(handlers.reconcile, body("dlq", {}))
+    k.objects["dlq"] = body("dlq", {}, status=dict(target_patch["status"]))
+    first = call(handlers.reconcile, body("src", SOURCE))
+    status = dict(first["status"])
+    assert set(status) >= {"url", "arn", "deadLetterQueueArn"}
+    assert "approximateNumberOfMessages" not in str(status).lower()
+    second = call(handlers.reconcile, body("src", SOURCE, status=status))  # Created -> UpToDate
+    status.update(second.get("status", {}))
+    third = call(handlers.reconcile, body("src", SOURCE, status=status))
+    assert dict(third) == {}  # no status churn on a no-op check
