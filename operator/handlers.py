@@ -56,6 +56,7 @@ class Runtime:
     # (namespace, kind, name) of a referenced object -> the objects that referred to it at their last
     # reconcile: nudged when it becomes Ready or its ARN changes, so they follow without waiting a resync
     referrers: dict[tuple[str, str, str], set[tuple[str, str]]] = {}
+    referring: dict[tuple[str, str, str], set[tuple[str, str, str]]] = {}  # the same index, forwards
     lock = threading.Lock()
 
 
@@ -189,17 +190,24 @@ def resolve_references(info: KindInfo, ref: ObjectRef, model: AwsObjectSpec) -> 
         target = KINDS[reference.kind]
         body = kube.get(target, ref.namespace, reference.name)
         resolved[(reference.kind, reference.name)] = resolution_from_body(reference, body)
+    _index_references(info, ref, {(ref.namespace, r.kind, r.name) for r in references})
+    return ReconcileContext(references=resolved)
+
+
+def _index_references(info: KindInfo, ref: ObjectRef, wanted: set[tuple[str, str, str]]) -> None:
+    """Record what `ref` refers to now (an empty set forgets it), in both directions."""
+    source = (info.kind, ref.name)
+    me = (ref.namespace, info.kind, ref.name)
     with Runtime.lock:
-        source = (info.kind, ref.name)
-        wanted = {(ref.namespace, r.kind, r.name) for r in references}
-        for key, users in list(Runtime.referrers.items()):
-            if key[0] == ref.namespace and key not in wanted:
-                users.discard(source)
-                if not users:
-                    del Runtime.referrers[key]
+        for key in Runtime.referring.pop(me, set()) - wanted:
+            users = Runtime.referrers.get(key, set())
+            users.discard(source)
+            if not users:
+                Runtime.referrers.pop(key, None)
         for key in wanted:
             Runtime.referrers.setdefault(key, set()).add(source)
-    return ReconcileContext(references=resolved)
+        if wanted:
+            Runtime.referring[me] = set(wanted)
 
 
 def _nudge_referrers(info: KindInfo, ref: ObjectRef) -> None:
@@ -434,6 +442,7 @@ def delete(
         with Runtime.lock:
             for memory in (Runtime.last_check, Runtime.failures, Runtime.applied):
                 memory.pop(uid, None)
+        _index_references(info, ref, set())
         return
     _write(patch, dict(status or {}), outcome, ref.generation)
     if outcome.error_class is ErrorClass.TERMINAL:

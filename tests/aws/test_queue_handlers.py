@@ -49,7 +49,7 @@ def fake(clients: AwsClients, monkeypatch: pytest.MonkeyPatch) -> tuple[FakeKube
         handlers.Runtime, "engine", Engine(clients, EngineConfig(cluster_id="kube")), raising=False
     )
     monkeypatch.setattr(handlers.Runtime, "clients", {"Queue": QueueClient(clients)}, raising=False)
-    for memory in ("last_check", "failures", "applied", "referrers"):
+    for memory in ("last_check", "failures", "applied", "referrers", "referring"):
         monkeypatch.setattr(handlers.Runtime, memory, {})
     monkeypatch.setattr(
         kopf, "event", lambda body, *, type, reason, message="": events.append((type, reason, message))
@@ -138,6 +138,20 @@ def test_handler_delete_of_a_referenced_queue_waits_for_its_users(
     assert events[-1][1] == "InUse" and "Queue ns/src (deadLetterQueue)" in events[-1][2]
     k.objects["src"]["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"  # its user is going away
     call(handlers.delete, target)  # no exception: the finalizer may go
+
+
+def test_handler_reverse_index_follows_the_spec_and_forgets_deleted_sources(
+    fake: tuple[FakeKube, list[tuple[str, str, str]]], aws: Any
+) -> None:
+    with pytest.raises(kopf.TemporaryError):
+        call(handlers.reconcile, body("src", SOURCE))
+    assert handlers.Runtime.referrers == {("ns", "Queue", "dlq"): {("Queue", "src")}}
+    other = {"deadLetterQueue": {"ref": {"name": "dlq2"}, "maxReceiveCount": 3}}
+    with pytest.raises(kopf.TemporaryError):
+        call(handlers.reconcile, body("src", other))
+    assert handlers.Runtime.referrers == {("ns", "Queue", "dlq2"): {("Queue", "src")}}
+    call(handlers.delete, body("src", other))  # never created in AWS: deleted at once
+    assert handlers.Runtime.referrers == {} and handlers.Runtime.referring == {}
 
 
 def test_handler_noop_check_of_a_queue_with_a_dead_letter_queue_writes_nothing(
