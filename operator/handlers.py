@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from awsop.reconcilers.engine import Engine, ObjectRef, Outcome, State
+from awsop.reconcilers.engine import Engine, ObjectRef, Outcome, Progress, State
 from awsop.reconcilers.errors import ErrorClass, backoff_delay
 from awsop.reconcilers.kinds import KINDS, VERSION, KindInfo
 
@@ -48,6 +48,7 @@ class Runtime:
     last_check: dict[str, float] = {}
     failures: dict[str, tuple[int, ErrorClass]] = {}  # uid -> consecutive failures, last error class
     applied: dict[str, int] = {}  # uid -> generation applied by this process (bodies can lag behind)
+    progressing: dict[str, int] = {}  # uid -> consecutive reconciles that found the resource busy
     lock = threading.Lock()
 
 
@@ -145,10 +146,15 @@ def reconcile(
         paused=paused,
         create_pending=create_pending,
         before_create=before_create,
+        progress=Progress.from_status(previous.get("progress"), generation),
     )
     uid = meta.get("uid", "")
     with rt.lock:
         rt.last_check[uid] = time.monotonic()
+        if outcome.state is State.PROGRESSING:
+            rt.progressing[uid] = rt.progressing.get(uid, 0) + 1
+        else:
+            rt.progressing.pop(uid, None)
         if outcome.error_class is None:
             rt.failures.pop(uid, None)
             if outcome.state in (State.READY, State.DRIFTED, State.NOT_FOUND):
@@ -206,7 +212,7 @@ def _write(
         if previous.get(key) != value:
             patch.status[key] = value
     for key in previous:
-        if key not in status and key in ("plan", "drift"):
+        if key not in status and key in ("plan", "drift", "progress"):
             patch.status[key] = None
 
 
@@ -223,9 +229,15 @@ def _raise_for(outcome: Outcome, retry: int) -> None:
         )
         raise kopf.TemporaryError(f"{outcome.reason}: {outcome.message}", delay=delay)
     if outcome.state is State.PROGRESSING:
-        raise kopf.TemporaryError(
-            outcome.message or "in progress", delay=backoff_delay(retry, ErrorClass.RECOVERABLE, base=2)
-        )
+        raise kopf.TemporaryError(outcome.message or "in progress", delay=progress_delay(retry))
+
+
+def progress_delay(attempt: int) -> float:
+    """Short, growing, capped: a busy resource is looked at again soon (2 s, 4 s, ... 30 s)."""
+    return float(backoff_delay(attempt, ErrorClass.RECOVERABLE, base=2, cap=PROGRESS_CAP_SECONDS))
+
+
+PROGRESS_CAP_SECONDS = 30.0
 
 
 async def drift_daemon(info: KindInfo, stopped: Any, body: Any, **_: Any) -> None:
@@ -276,10 +288,13 @@ def drift_check(
     with Runtime.lock:
         last = Runtime.last_check.get(uid)
         failed = Runtime.failures.get(uid)
+        busy = Runtime.progressing.get(uid)
         if last is None:
             # first sight after a restart: spread the first checks over one period
             last = Runtime.last_check[uid] = time.monotonic() - random.uniform(0, period)
-    if failed is not None:
+    if busy is not None:
+        period = progress_delay(busy)
+    elif failed is not None:
         period = backoff_delay(
             failed[0],
             failed[1],
@@ -295,6 +310,8 @@ def drift_check(
 
 def _next_period(uid: str, meta: Any) -> float:
     settings = Runtime.settings
+    if (busy := Runtime.progressing.get(uid)) is not None:
+        return progress_delay(busy)
     failed = Runtime.failures.get(uid)
     if failed is not None:
         return float(
@@ -350,7 +367,7 @@ def delete(
     if outcome.state is State.DELETED:
         metrics.CENSUS.forget(uid)
         with Runtime.lock:
-            for memory in (Runtime.last_check, Runtime.failures, Runtime.applied):
+            for memory in (Runtime.last_check, Runtime.failures, Runtime.applied, Runtime.progressing):
                 memory.pop(uid, None)
         return
     _write(patch, dict(status or {}), outcome, ref.generation)
