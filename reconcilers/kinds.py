@@ -14,6 +14,8 @@ from .aws import AwsClients
 from .bucket import IAM_ACTIONS as BUCKET_IAM_ACTIONS
 from .bucket import BucketClient, BucketSpec
 from .model import AwsObjectSpec, AwsObjectStatus
+from .table import IAM_ACTIONS as TABLE_IAM_ACTIONS
+from .table import TableClient, TableSpec, TableStatus
 
 VERSION = "v1alpha1"
 CATEGORY = "aws"
@@ -60,6 +62,22 @@ KINDS: dict[str, KindInfo] = {
         make_client=BucketClient,
         description="An S3 bucket managed by awsop.",
         iam_actions=BUCKET_IAM_ACTIONS,
+    ),
+    "Table": KindInfo(
+        kind="Table",
+        group="dynamodb.awsop.io",
+        plural="tables",
+        singular="table",
+        short_names=("ddb", "ddbt"),
+        spec_model=TableSpec,
+        status_model=TableStatus,
+        make_client=TableClient,
+        description="A DynamoDB table managed by awsop.",
+        iam_actions=TABLE_IAM_ACTIONS,
+        extra_columns=(
+            {"name": "Table Status", "type": "string", "jsonPath": ".status.tableStatus"},
+            {"name": "Step", "type": "string", "jsonPath": ".status.progress.currentStep", "priority": 1},
+        ),
     ),
 }
 
