@@ -152,7 +152,9 @@ def reconcile(
     with rt.lock:
         rt.last_check[uid] = time.monotonic()
         if outcome.state is State.PROGRESSING:
-            rt.progressing[uid] = rt.progressing.get(uid, 0) + 1
+            # the wait grows while the resource stays busy and starts short again after each step
+            started_step = outcome.progress is not None and not outcome.progress.waiting_for
+            rt.progressing[uid] = 0 if started_step else rt.progressing.get(uid, 0) + 1
         else:
             rt.progressing.pop(uid, None)
         if outcome.error_class is None:
@@ -170,7 +172,7 @@ def reconcile(
     _emit(body, outcome)
     _record(info, outcome, uid, meta.get("creationTimestamp"), _is_ready(previous))
     if raise_errors:
-        _raise_for(outcome, retry)
+        _raise_for(outcome, retry, rt.progressing.get(uid, 0))
 
 
 def _log(info: KindInfo, ref: ObjectRef, outcome: Outcome, quiet: bool) -> None:
@@ -216,7 +218,7 @@ def _write(
             patch.status[key] = None
 
 
-def _raise_for(outcome: Outcome, retry: int) -> None:
+def _raise_for(outcome: Outcome, retry: int, busy_rounds: int | None = None) -> None:
     settings = Runtime.settings
     if outcome.error_class is ErrorClass.TERMINAL:
         raise kopf.PermanentError(f"{outcome.reason}: {outcome.message}")
@@ -229,12 +231,15 @@ def _raise_for(outcome: Outcome, retry: int) -> None:
         )
         raise kopf.TemporaryError(f"{outcome.reason}: {outcome.message}", delay=delay)
     if outcome.state is State.PROGRESSING:
-        raise kopf.TemporaryError(outcome.message or "in progress", delay=progress_delay(retry))
+        rounds = retry if busy_rounds is None else busy_rounds
+        raise kopf.TemporaryError(outcome.message or "in progress", delay=progress_delay(rounds))
 
 
-def progress_delay(attempt: int) -> float:
-    """Short, growing, capped: a busy resource is looked at again soon (2 s, 4 s, ... 30 s)."""
-    return float(backoff_delay(attempt, ErrorClass.RECOVERABLE, base=2, cap=PROGRESS_CAP_SECONDS))
+def progress_delay(rounds: int) -> float:
+    """Short, growing, capped: a busy resource is looked at again soon (1 s, 2 s, 4 s, ... 30 s, and never
+    more than AWSOP_MAX_BACKOFF_SECONDS)."""
+    cap = min(PROGRESS_CAP_SECONDS, Runtime.settings.max_backoff_seconds)
+    return float(backoff_delay(rounds, ErrorClass.RECOVERABLE, base=1, cap=cap))
 
 
 PROGRESS_CAP_SECONDS = 30.0
@@ -377,10 +382,10 @@ def delete(
             f"{outcome.reason}: {outcome.message}", delay=Runtime.settings.max_backoff_seconds
         )
     if outcome.state is State.DELETE_BLOCKED:
-        # the user must change the spec (emptyOnDelete) or the policy; look again slowly
-        raise kopf.TemporaryError(
-            outcome.message, delay=max(60.0, backoff_delay(retry, ErrorClass.RECOVERABLE))
-        )
+        # the user must change the spec (emptyOnDelete, deletionProtection) or the policy; look again
+        # slowly, but never slower than the configured cap
+        slowly = max(60.0, backoff_delay(retry, ErrorClass.RECOVERABLE))
+        raise kopf.TemporaryError(outcome.message, delay=min(slowly, Runtime.settings.max_backoff_seconds))
     _raise_for(outcome, retry)
 
 
