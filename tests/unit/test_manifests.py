@@ -139,5 +139,5 @@ def test_examples_folder_loads() -> None:
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
 def test_every_example_loads(example: Path) -> None:
     (manifest,) = load([str(example)])
-    assert manifest.info.kind == "Bucket"
+    assert manifest.info.kind == {"bucket": "Bucket", "table": "Table"}[example.name.split("-")[0]]
     assert manifest.ref.name
