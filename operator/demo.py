@@ -5,7 +5,8 @@ API server for demos and tests (awsop.sandbox, never for production), the real o
 a process, and the real kubectl. The flow: apply the CRDs and examples/, every object becomes Ready; the
 CLI plan agrees with the cluster; two out-of-band changes: one corrected by the operator
 (driftPolicy Correct), one only reported (driftPolicy Report) and shown by `awsop plan`, then fixed with
-`awsop apply`; finally `kubectl delete` honours each object's deletionPolicy.
+`awsop apply`; a DynamoDB table gets two indexes in one edit, planned whole and applied one step at a
+time; finally `kubectl delete` honours each object's deletionPolicy.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import yaml
 from rich.console import Console
 from rich.rule import Rule
 
@@ -63,6 +65,7 @@ class Demo:
         self.operator: subprocess.Popen[bytes] | None = None
         self.kubeconfig = workdir / "kubeconfig"
         self.s3: Any = None
+        self.ddb: Any = None
 
     def kubectl(self, *args: str, show: bool = True, check: bool = True) -> str:
         if show:
@@ -93,6 +96,7 @@ class Demo:
         self.aws.start()
         os.environ["AWSOP_CLUSTER_ID"] = "demo"
         self.s3 = boto3.client("s3", endpoint_url=self.aws.url, region_name="us-east-1")
+        self.ddb = boto3.client("dynamodb", endpoint_url=self.aws.url, region_name="us-east-1")
         self.kube = KubeAPIServer(host="127.0.0.1", port=0).start()
         self.kube.write_kubeconfig(self.kubeconfig)
         console.print(f"AWS (moto): {self.aws.url}   Kubernetes API (sandbox, demo only): {self.kube.url}")
@@ -147,9 +151,10 @@ class Demo:
         self.start()
         examples = str(EXAMPLES)
 
-        step("1. kubectl apply the examples; the operator creates the buckets")
+        step("1. kubectl apply the examples; the operator creates the buckets and the tables")
         self.kubectl("apply", "-f", examples)
         self.kubectl("wait", "--for=condition=Ready", "buckets", "--all", "--timeout=90s")
+        self.kubectl("wait", "--for=condition=Ready", "tables", "--all", "--timeout=90s")
         self.kubectl("get", "aws")
 
         step("2. The CLI plans against the same AWS account: nothing to change (exit 0)")
@@ -204,7 +209,9 @@ class Demo:
         wait_for(lambda: self.condition("web-assets", "Drifted").get("status") == "False", "Drifted=False")
         self.kubectl("get", "aws")
 
-        step("8. kubectl delete: each object's deletionPolicy decides what happens in AWS")
+        self.table_indexes()
+
+        step("9. kubectl delete: each object's deletionPolicy decides what happens in AWS")
         self.s3.put_object(Bucket="awsop-example-access-logs", Key="old.log", Body=b"log line")
         self.kubectl("delete", "-f", examples, "--timeout=90s")
         left = sorted(b["Name"] for b in self.s3.list_buckets()["Buckets"])
@@ -217,6 +224,51 @@ class Demo:
             console.print(f"{bucket:28s} {policy:24s} -> {state}")
         if "awsop-example-access-logs" in left or "default-app-data" not in left:
             raise DemoError("deletion did not honour the policies")
+        tables = self.ddb.list_tables()["TableNames"]
+        console.print(
+            f"{'default-orders':28s} {'Retain (default)':24s} -> "
+            + ("still in AWS" if "default-orders" in tables else "deleted")
+        )
+
+    def table_indexes(self) -> None:
+        step("8. DynamoDB: two more indexes in one edit; AWS takes them one at a time")
+        doc = yaml.safe_load((EXAMPLES / "table-orders.yaml").read_text())
+        doc["spec"]["globalSecondaryIndexes"] += [
+            {"name": "gsi-by-status", "partitionKey": {"name": "status", "type": "S"}},
+            {"name": "gsi-by-customer", "partitionKey": {"name": "customerId", "type": "S"}},
+        ]
+        edited = self.workdir / "table-orders-indexes.yaml"
+        edited.write_text(yaml.safe_dump(doc, sort_keys=False))
+        console.print("the plan shows every step, in order (exit 2):")
+        self.awsop("plan", "-f", str(edited), expect=cli.EXIT_CHANGES)
+        self.kubectl("apply", "-f", str(edited))
+
+        shown: set[str] = set()
+
+        def indexes_ready() -> bool:
+            obj = json.loads(self.kubectl("get", "table", "orders", "-o", "json", show=False))
+            status = obj.get("status", {})
+            progress = status.get("progress") or {}
+            line = f"status.progress: step {progress.get('step')} of {progress.get('steps')}: "
+            line += str(progress.get("currentStep"))
+            if progress.get("currentStep") and line not in shown:
+                shown.add(line)
+                console.print(f"[dim]  {line}[/dim]")
+            generation = obj["metadata"]["generation"]
+            return any(
+                c["type"] == "Ready" and c["status"] == "True" and c.get("observedGeneration") == generation
+                for c in status.get("conditions", [])
+            )
+
+        wait_for(indexes_ready, "the table's new indexes")
+        self.kubectl(
+            "get",
+            "table",
+            "orders",
+            "-o",
+            "custom-columns=NAME:.metadata.name,TABLE:.status.tableStatus,INDEXES:.status.indexes[*].name",
+        )
+        self.kubectl("get", "events", "--field-selector", "involvedObject.name=orders,reason=StepStarted")
 
 
 def main() -> int:
@@ -236,7 +288,7 @@ def main() -> int:
     console.print()
     console.print(
         "[green bold]Demo finished:[/green bold] created, drift corrected and reported, "
-        "plan and apply from the CLI, deletion by policy. Everything was stopped."
+        "plan and apply from the CLI, a multi-step table change, deletion by policy. Everything was stopped."
     )
     return 0
 
