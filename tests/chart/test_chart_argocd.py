@@ -228,7 +228,8 @@ SAMPLES: dict[str, tuple[dict[str, Any], str, str]] = {
                         "Reconciling",
                         "True",
                         "IndexNotActive",
-                        "waiting: index gsi-a is CREATING (step 1 of 2: creating index gsi-a); next: creating index gsi-b",
+                        "waiting: index gsi-a is CREATING (step 1 of 2: creating index gsi-a); "
+                        "next: creating index gsi-b",
                     ),
                 ],
             }
