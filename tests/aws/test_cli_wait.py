@@ -82,3 +82,20 @@ def test_apply_gives_up_after_the_timeout(
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90.0), ("5m", 300.0), ("1h", 3600.0), ("12", 12.0)])
 def test_timeout_durations(text: str, seconds: float) -> None:
     assert cli.parse_timeout(text) == seconds
+
+
+def test_examples_apply_then_plan_clean_then_out_of_band_pitr_named(
+    aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import boto3
+
+    example = str(Path(__file__).resolve().parents[2] / "examples" / "table-orders.yaml")
+    assert cli.main(["apply", "-f", example]) == cli.EXIT_OK
+    assert cli.main(["plan", "-f", example]) == cli.EXIT_OK
+    ddb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws.url)
+    ddb.update_continuous_backups(
+        TableName="default-orders", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False}
+    )
+    capsys.readouterr()
+    assert cli.main(["plan", "-f", example]) == cli.EXIT_CHANGES
+    assert "pointInTimeRecovery: {enabled: false -> true}" in capsys.readouterr().out

@@ -296,3 +296,43 @@ def test_replicas_made_outside_awsop_are_kept_and_never_drift(
     describe(stub, replicated)
     outcome = engine.reconcile(tables, REF, TableSpec.model_validate({**KEYS, "deletionProtection": False}))
     assert outcome.state is State.READY and outcome.reason == "UpToDate"  # no ReplicaUpdates, no drift
+
+
+def test_contributor_insights_read_and_written_only_when_declared(
+    stubbed: tuple[Engine, TableClient, Stubber],
+) -> None:
+    """moto lacks Contributor Insights: the calls are pinned here."""
+    engine, tables, stub = stubbed
+    describe(stub, table("ACTIVE"))
+    assert engine.reconcile(tables, REF, TableSpec.model_validate(KEYS)).calls == [
+        "dynamodb:DescribeTable",
+        "dynamodb:ListTagsOfResource",
+    ]
+    describe(stub, table("ACTIVE"))
+    stub.add_response(
+        "describe_contributor_insights",
+        {"TableName": NAME, "ContributorInsightsStatus": "DISABLED"},
+        {"TableName": NAME},
+    )
+    stub.add_response(
+        "update_contributor_insights",
+        {"TableName": NAME, "ContributorInsightsStatus": "ENABLING"},
+        {"TableName": NAME, "ContributorInsightsAction": "ENABLE"},
+    )
+    outcome = engine.reconcile(tables, REF, TableSpec.model_validate({**KEYS, "contributorInsights": True}))
+    assert outcome.state is State.READY and outcome.message == "contributorInsights: false -> true"
+
+
+def test_table_class_change_is_a_step(stubbed: tuple[Engine, TableClient, Stubber]) -> None:
+    """moto ignores TableClass: the UpdateTable it costs is pinned here."""
+    engine, tables, stub = stubbed
+    describe(stub, table("ACTIVE"))
+    stub.add_response(
+        "update_table",
+        {"TableDescription": table("UPDATING")},
+        {"TableName": NAME, "TableClass": "STANDARD_INFREQUENT_ACCESS"},
+    )
+    outcome = engine.reconcile(
+        tables, REF, TableSpec.model_validate({**KEYS, "tableClass": "STANDARD_INFREQUENT_ACCESS"})
+    )
+    assert outcome.message == "step 1 of 1: changing table class to STANDARD_INFREQUENT_ACCESS"
