@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -95,14 +96,66 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
             outcome = engine.reconcile(
                 client, manifest.ref, manifest.spec, plan_only=plan_only, paused=paused, context=context
             )
+            if not plan_only and getattr(args, "wait", False):
+                outcome = _until_settled(engine, client, manifest, outcome, args.timeout, show, context)
             done[key_of(manifest)] = outcome
             results.append((manifest, outcome))
     failed = any(not outcome.ok for _, outcome in results)
-    if failed:
+    timed_out = getattr(args, "wait", False) and any(o.state is State.PROGRESSING for _, o in results)
+    if failed or timed_out:
         return results, EXIT_ERROR
     if plan_only:
         return results, EXIT_CHANGES if any(o.plan.has_changes for _, o in results) else EXIT_OK
     return results, EXIT_OK
+
+
+def _until_settled(
+    engine: Engine,
+    client: Any,
+    manifest: Manifest,
+    outcome: Outcome,
+    timeout: float,
+    show: bool,
+    context: ReconcileContext,
+) -> Outcome:
+    """Reconcile again while the resource is busy or has steps left (Ready, Stalled, an error or the
+    timeout end it), so one apply converges a multi-step change. The AWS calls of every round add up."""
+    deadline = time.monotonic() + timeout
+    delay, calls = 0.2, list(outcome.calls)
+    while outcome.state is State.PROGRESSING and time.monotonic() < deadline:
+        if show:
+            err.print(f"[dim]  {manifest.info.kind} {manifest.ref.name}: {escape(outcome.message)}[/dim]")
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 10.0)
+        outcome = engine.reconcile(
+            client, manifest.ref, manifest.spec, progress=outcome.progress, context=context
+        )
+        calls += outcome.calls
+    if outcome.state is State.PROGRESSING:
+        outcome.message = f"still in progress after {timeout:.0f}s (--timeout): {outcome.message}"
+    outcome.calls = calls
+    return outcome
+
+
+def parse_timeout(text: str) -> float:
+    """`90s`, `5m`, `1h` or plain seconds."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    raw = text.strip().lower()
+    try:
+        value = float(raw[:-1]) * units[raw[-1]] if raw and raw[-1] in units else float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use 90s, 5m, 1h)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("--timeout must be positive")
+    return value
+
+
+def parse_bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
 
 
 @contextmanager
@@ -150,6 +203,7 @@ _STATE_STYLE = {
     State.ERROR: "red",
     State.PAUSED: "cyan",
     State.NOT_FOUND: "yellow",
+    State.PROGRESSING: "yellow",
 }
 
 
@@ -184,6 +238,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
                         "reason": o.reason,
                         "message": o.message,
                         "status": o.status,
+                        "progress": o.progress.as_status() if o.progress else None,
                         "awsCalls": o.calls,
                     }
                     for _, o in results
@@ -250,6 +305,23 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(func=cmd_plan)
     apply = sub.add_parser("apply", help="converge AWS to manifests without Kubernetes")
     common(apply)
+    apply.add_argument(
+        "--wait",
+        type=parse_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="true|false",
+        help="keep reconciling each object until it is Ready, Stalled or --timeout passes (default true); "
+        "--wait=false returns after the first step of a multi-step change",
+    )
+    apply.add_argument(
+        "--timeout",
+        type=parse_timeout,
+        default=600.0,
+        metavar="DURATION",
+        help="how long --wait waits per object (90s, 5m; default 10m)",
+    )
     apply.set_defaults(func=cmd_apply)
     crds = sub.add_parser("crds", help="print the CustomResourceDefinitions")
     crds.set_defaults(func=cmd_crds)

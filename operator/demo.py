@@ -6,7 +6,8 @@ a process, and the real kubectl. The flow: apply the CRDs and examples/, every o
 listed before its dead-letter queue waits for it, then follows its ARN); the CLI plan agrees with the
 cluster; two out-of-band changes: one corrected by the operator
 (driftPolicy Correct), one only reported (driftPolicy Report) and shown by `awsop plan`, then fixed with
-`awsop apply`; finally `kubectl delete` honours each object's deletionPolicy.
+`awsop apply`; a DynamoDB table gets two indexes in one edit, planned whole and applied one step at a
+time; finally `kubectl delete` honours each object's deletionPolicy.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import yaml
 from rich.console import Console
 from rich.rule import Rule
 
@@ -65,6 +67,7 @@ class Demo:
         self.kubeconfig = workdir / "kubeconfig"
         self.s3: Any = None
         self.sqs: Any = None
+        self.ddb: Any = None
 
     def kubectl(self, *args: str, show: bool = True, check: bool = True) -> str:
         if show:
@@ -96,6 +99,7 @@ class Demo:
         os.environ["AWSOP_CLUSTER_ID"] = "demo"
         self.s3 = boto3.client("s3", endpoint_url=self.aws.url, region_name="us-east-1")
         self.sqs = boto3.client("sqs", endpoint_url=self.aws.url, region_name="us-east-1")
+        self.ddb = boto3.client("dynamodb", endpoint_url=self.aws.url, region_name="us-east-1")
         self.kube = KubeAPIServer(host="127.0.0.1", port=0).start()
         self.kube.write_kubeconfig(self.kubeconfig)
         console.print(f"AWS (moto): {self.aws.url}   Kubernetes API (sandbox, demo only): {self.kube.url}")
@@ -160,10 +164,11 @@ class Demo:
         self.start()
         examples = str(EXAMPLES)
 
-        step("1. kubectl apply the examples; the operator creates the buckets and queues")
+        step("1. kubectl apply the examples; the operator creates the buckets, queues and tables")
         self.kubectl("apply", "-f", examples)
         self.kubectl("wait", "--for=condition=Ready", "buckets", "--all", "--timeout=90s")
         self.kubectl("wait", "--for=condition=Ready", "queues", "--all", "--timeout=90s")
+        self.kubectl("wait", "--for=condition=Ready", "tables", "--all", "--timeout=90s")
         self.kubectl("get", "aws")
         orders, dlq = self.queue_status("orders"), self.queue_status("orders-dlq")
         console.print(
@@ -237,7 +242,9 @@ class Demo:
         wait_for(lambda: self.condition("web-assets", "Drifted").get("status") == "False", "Drifted=False")
         self.kubectl("get", "aws")
 
-        step("8. kubectl delete: each object's deletionPolicy decides what happens in AWS")
+        self.table_indexes()
+
+        step("9. kubectl delete: each object's deletionPolicy decides what happens in AWS")
         self.s3.put_object(Bucket="awsop-example-access-logs", Key="old.log", Body=b"log line")
         self.kubectl("delete", "-f", examples, "--timeout=90s")
         left = sorted(b["Name"] for b in self.s3.list_buckets()["Buckets"])
@@ -257,6 +264,51 @@ class Demo:
         )
         if queues:
             raise DemoError(f"queues left behind: {queues}")
+        tables = self.ddb.list_tables()["TableNames"]
+        console.print(
+            f"{'default-orders':28s} {'Retain (default)':24s} -> "
+            + ("still in AWS" if "default-orders" in tables else "deleted")
+        )
+
+    def table_indexes(self) -> None:
+        step("8. DynamoDB: two more indexes in one edit; AWS takes them one at a time")
+        doc = yaml.safe_load((EXAMPLES / "table-orders.yaml").read_text())
+        doc["spec"]["globalSecondaryIndexes"] += [
+            {"name": "gsi-by-status", "partitionKey": {"name": "status", "type": "S"}},
+            {"name": "gsi-by-customer", "partitionKey": {"name": "customerId", "type": "S"}},
+        ]
+        edited = self.workdir / "table-orders-indexes.yaml"
+        edited.write_text(yaml.safe_dump(doc, sort_keys=False))
+        console.print("the plan shows every step, in order (exit 2):")
+        self.awsop("plan", "-f", str(edited), expect=cli.EXIT_CHANGES)
+        self.kubectl("apply", "-f", str(edited))
+
+        shown: set[str] = set()
+
+        def indexes_ready() -> bool:
+            obj = json.loads(self.kubectl("get", "table", "orders", "-o", "json", show=False))
+            status = obj.get("status", {})
+            progress = status.get("progress") or {}
+            line = f"status.progress: step {progress.get('step')} of {progress.get('steps')}: "
+            line += str(progress.get("currentStep"))
+            if progress.get("currentStep") and line not in shown:
+                shown.add(line)
+                console.print(f"[dim]  {line}[/dim]")
+            generation = obj["metadata"]["generation"]
+            return any(
+                c["type"] == "Ready" and c["status"] == "True" and c.get("observedGeneration") == generation
+                for c in status.get("conditions", [])
+            )
+
+        wait_for(indexes_ready, "the table's new indexes")
+        self.kubectl(
+            "get",
+            "table",
+            "orders",
+            "-o",
+            "custom-columns=NAME:.metadata.name,TABLE:.status.tableStatus,INDEXES:.status.indexes[*].name",
+        )
+        self.kubectl("get", "events", "--field-selector", "involvedObject.name=orders,reason=StepStarted")
 
 
 def main() -> int:
@@ -276,8 +328,8 @@ def main() -> int:
     console.print()
     console.print(
         "[green bold]Demo finished:[/green bold] created (a queue and its dead-letter queue by reference), "
-        "drift corrected and reported, "
-        "plan and apply from the CLI, deletion by policy. Everything was stopped."
+        "drift corrected and reported, plan and apply from the CLI, a multi-step table change, "
+        "deletion by policy. Everything was stopped."
     )
     return 0
 

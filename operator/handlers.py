@@ -19,7 +19,7 @@ import kopf
 from pydantic import ValidationError
 
 from awsop.reconcilers.context import ReconcileContext
-from awsop.reconcilers.engine import Engine, ObjectRef, Outcome, State
+from awsop.reconcilers.engine import Engine, ObjectRef, Outcome, Progress, State
 from awsop.reconcilers.errors import ErrorClass, backoff_delay
 from awsop.reconcilers.kinds import KINDS, VERSION, KindInfo, referrers_of
 from awsop.reconcilers.model import AwsObjectSpec
@@ -57,6 +57,7 @@ class Runtime:
     # reconcile: nudged when it becomes Ready or its ARN changes, so they follow without waiting a resync
     referrers: dict[tuple[str, str, str], set[tuple[str, str]]] = {}
     referring: dict[tuple[str, str, str], set[tuple[str, str, str]]] = {}  # the same index, forwards
+    progressing: dict[str, int] = {}  # uid -> consecutive reconciles that found the resource busy
     lock = threading.Lock()
 
 
@@ -155,10 +156,17 @@ def reconcile(
         create_pending=create_pending,
         before_create=before_create,
         context=ReconcileContext() if paused else resolve_references(info, ref, model),
+        progress=Progress.from_status(previous.get("progress"), generation),
     )
     uid = meta.get("uid", "")
     with rt.lock:
         rt.last_check[uid] = time.monotonic()
+        if outcome.state is State.PROGRESSING:
+            # the wait grows while the resource stays busy and starts short again after each step
+            started_step = outcome.progress is not None and not outcome.progress.waiting_for
+            rt.progressing[uid] = 0 if started_step else rt.progressing.get(uid, 0) + 1
+        else:
+            rt.progressing.pop(uid, None)
         if outcome.error_class is None:
             rt.failures.pop(uid, None)
             if outcome.state in (State.READY, State.DRIFTED, State.NOT_FOUND):
@@ -178,7 +186,7 @@ def reconcile(
     ):
         _nudge_referrers(info, ref)
     if raise_errors:
-        _raise_for(outcome, retry)
+        _raise_for(outcome, retry, rt.progressing.get(uid, 0))
 
 
 def resolve_references(info: KindInfo, ref: ObjectRef, model: AwsObjectSpec) -> ReconcileContext:
@@ -294,11 +302,11 @@ def _write(
         if previous.get(key) != value:
             patch.status[key] = value
     for key in previous:
-        if key not in status and key in ("plan", "drift"):
+        if key not in status and key in ("plan", "drift", "progress"):
             patch.status[key] = None
 
 
-def _raise_for(outcome: Outcome, retry: int) -> None:
+def _raise_for(outcome: Outcome, retry: int, busy_rounds: int | None = None) -> None:
     settings = Runtime.settings
     if outcome.error_class is ErrorClass.TERMINAL:
         raise kopf.PermanentError(f"{outcome.reason}: {outcome.message}")
@@ -312,9 +320,18 @@ def _raise_for(outcome: Outcome, retry: int) -> None:
         )
         raise kopf.TemporaryError(f"{outcome.reason}: {outcome.message}", delay=delay)
     if outcome.state is State.PROGRESSING:
-        raise kopf.TemporaryError(
-            outcome.message or "in progress", delay=backoff_delay(retry, ErrorClass.RECOVERABLE, base=2)
-        )
+        rounds = retry if busy_rounds is None else busy_rounds
+        raise kopf.TemporaryError(outcome.message or "in progress", delay=progress_delay(rounds))
+
+
+def progress_delay(rounds: int) -> float:
+    """Short, growing, capped: a busy resource is looked at again soon (1 s, 2 s, 4 s, ... 30 s, and never
+    more than AWSOP_MAX_BACKOFF_SECONDS)."""
+    cap = min(PROGRESS_CAP_SECONDS, Runtime.settings.max_backoff_seconds)
+    return float(backoff_delay(rounds, ErrorClass.RECOVERABLE, base=1, cap=cap))
+
+
+PROGRESS_CAP_SECONDS = 30.0
 
 
 async def drift_daemon(info: KindInfo, stopped: Any, body: Any, **_: Any) -> None:
@@ -365,10 +382,13 @@ def drift_check(
     with Runtime.lock:
         last = Runtime.last_check.get(uid)
         failed = Runtime.failures.get(uid)
+        busy = Runtime.progressing.get(uid)
         if last is None:
             # first sight after a restart: spread the first checks over one period
             last = Runtime.last_check[uid] = time.monotonic() - random.uniform(0, period)
-    if failed is not None:
+    if busy is not None:
+        period = progress_delay(busy)
+    elif failed is not None:
         period = backoff_delay(
             failed[0],
             failed[1],
@@ -384,6 +404,8 @@ def drift_check(
 
 def _next_period(uid: str, meta: Any) -> float:
     settings = Runtime.settings
+    if (busy := Runtime.progressing.get(uid)) is not None:
+        return progress_delay(busy)
     failed = Runtime.failures.get(uid)
     if failed is not None:
         return float(
@@ -440,7 +462,7 @@ def delete(
     if outcome.state is State.DELETED:
         metrics.CENSUS.forget(uid)
         with Runtime.lock:
-            for memory in (Runtime.last_check, Runtime.failures, Runtime.applied):
+            for memory in (Runtime.last_check, Runtime.failures, Runtime.applied, Runtime.progressing):
                 memory.pop(uid, None)
         _index_references(info, ref, set())
         return
@@ -456,10 +478,10 @@ def delete(
             outcome.message, delay=backoff_delay(retry, ErrorClass.RECOVERABLE, base=2.0, cap=60.0)
         )
     if outcome.state is State.DELETE_BLOCKED:
-        # the user must change the spec (emptyOnDelete) or the policy; look again slowly
-        raise kopf.TemporaryError(
-            outcome.message, delay=max(60.0, backoff_delay(retry, ErrorClass.RECOVERABLE))
-        )
+        # the user must change the spec (emptyOnDelete, deletionProtection) or the policy; look again
+        # slowly, but never slower than the configured cap
+        slowly = max(60.0, backoff_delay(retry, ErrorClass.RECOVERABLE))
+        raise kopf.TemporaryError(outcome.message, delay=min(slowly, Runtime.settings.max_backoff_seconds))
     _raise_for(outcome, retry)
 
 

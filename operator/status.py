@@ -125,6 +125,10 @@ def new_status(
             status["plan"] = previous["plan"]
         return status
     status.pop("plan", None)
+    if outcome.progress is not None:
+        status["progress"] = outcome.progress.as_status()
+    elif outcome.state is not State.ERROR:  # an error mid-way keeps the count; anything else ends it
+        status.pop("progress", None)
     status["conditions"] = merge_conditions(previous.get("conditions", []), outcome, generation)
     if outcome.state is not State.PAUSED:  # a paused object has not observed its spec
         status["observedGeneration"] = generation
@@ -158,6 +162,7 @@ _OWNED = frozenset(
         "lastSyncTime",
         "drift",
         "plan",
+        "progress",
     }
 )
 

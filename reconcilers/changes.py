@@ -23,7 +23,10 @@ class Change:
     """One facet of one AWS resource moving from `actual` to `desired`.
 
     `path` is the spec path of the facet (`versioning`, `tags.team`); `calls` are the AWS operations the
-    change costs, in order (`s3:PutBucketVersioning`).
+    change costs, in order (`s3:PutBucketVersioning`). A non-empty `step` marks a change AWS accepts only
+    on its own, with the resource usable before and after (a DynamoDB index added or removed): the engine
+    applies such steps one per reconcile, in list order, and `step` names it in status and plans
+    (`creating index gsi-by-email`).
     """
 
     path: str
@@ -31,6 +34,7 @@ class Change:
     desired: Any
     action: Action = Action.UPDATE
     calls: tuple[str, ...] = ()
+    step: str = ""
 
     def explain(self) -> str:
         """`versioning: Suspended -> Enabled`; absent sides read `(none)`."""
@@ -45,6 +49,7 @@ class Change:
             "actual": self.actual,
             "desired": self.desired,
             "calls": list(self.calls),
+            **({"step": self.step} if self.step else {}),
         }
 
 
@@ -103,6 +108,10 @@ class Plan:
     def calls(self) -> list[str]:
         return [call for change in self.changes for call in change.calls]
 
+    def steps(self) -> list[Change]:
+        """The changes AWS takes one at a time, in the order they will be applied."""
+        return [change for change in self.changes if change.step]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -123,7 +132,9 @@ class Plan:
             head += f" ({self.note})"
         lines = [head]
         marks = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
+        steps = self.steps()
         for change in self.changes:
             calls = f"  [{', '.join(change.calls)}]" if change.calls else ""
-            lines.append(f"  {marks[change.action]} {change.explain()}{calls}")
+            order = f"  (step {steps.index(change) + 1} of {len(steps)})" if change.step else ""
+            lines.append(f"  {marks[change.action]} {change.explain()}{calls}{order}")
         return lines

@@ -65,6 +65,64 @@ class Target(Generic[S]):
     context: ReconcileContext = EMPTY_CONTEXT
 
 
+@dataclass(frozen=True)
+class Busy:
+    """The resource exists but is not usable yet (a table CREATING, an index backfilling, a group
+    DELETING). `reason` is a CamelCase condition reason, `message` says what it waits for."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a multi-step change stands for one generation of one object.
+
+    `step` counts the steps started so far (the one in flight included), `steps` is that plus the steps
+    still pending; `current` names the step started last, `pending` the ones not started, in order, and
+    `waiting_for` what the resource is busy with. The caller hands the previous value back to the next
+    reconcile of the same generation, so the count survives across reconciles (and processes, via status).
+    """
+
+    generation: int
+    step: int
+    steps: int
+    current: str = ""
+    pending: tuple[str, ...] = ()
+    waiting_for: str = ""
+
+    def as_status(self) -> dict[str, Any]:
+        return {
+            "generation": self.generation,
+            "step": self.step,
+            "steps": self.steps,
+            "currentStep": self.current,
+            "pendingSteps": list(self.pending),
+            "waitingFor": self.waiting_for,
+        }
+
+    @classmethod
+    def from_status(cls, value: Any, generation: int) -> Progress | None:
+        """The progress recorded in status, if it is about `generation` (a new spec starts over)."""
+        if not isinstance(value, Mapping) or value.get("generation") != generation:
+            return None
+        return cls(
+            generation=generation,
+            step=int(value.get("step") or 0),
+            steps=int(value.get("steps") or 0),
+            current=str(value.get("currentStep") or ""),
+            pending=tuple(str(p) for p in value.get("pendingSteps") or ()),
+            waiting_for=str(value.get("waitingFor") or ""),
+        )
+
+
+def busy_of(client: Any, target: Target[Any], observed: Any) -> Busy | None:
+    """Ask the kind whether its observed resource is still busy. Kinds whose resources are usable as
+    soon as they exist do not implement `busy` (the engine treats them as never busy)."""
+    busy = getattr(client, "busy", None)
+    return busy(target, observed) if busy is not None else None
+
+
 class DeleteResult(StrEnum):
     DELETED = "Deleted"
     IN_PROGRESS = "InProgress"
@@ -98,6 +156,9 @@ class ResourceClient(Protocol[S, ObservedT]):
     def delete(self, target: Target[S], observed: ObservedT) -> DeleteOutcome: ...
     def status(self, target: Target[S], observed: ObservedT | None) -> dict[str, Any]: ...
     def classify(self, exc: BaseException) -> ErrorClass: ...
+
+    # Optional: `busy(target, observed) -> Busy | None` for resources that exist before they are usable
+    # (see `busy_of`). While busy, the engine writes nothing and reports State.PROGRESSING.
 
 
 class State(StrEnum):
@@ -138,6 +199,7 @@ class Outcome:
     error_class: ErrorClass | None = None
     calls: list[str] = field(default_factory=list)
     duration: float = 0.0
+    progress: Progress | None = None
 
     @property
     def ok(self) -> bool:
@@ -202,10 +264,12 @@ class Engine:
         create_pending: bool = False,
         before_create: Callable[[], None] | None = None,
         context: ReconcileContext = EMPTY_CONTEXT,
+        progress: Progress | None = None,
     ) -> Outcome:
         """Converge one object. `spec_changed` says the spec moved since the last successful reconcile
         (differences are then the user's intent, not drift); `create_pending` says an earlier attempt may
-        have created the resource before recording ownership (crash recovery)."""
+        have created the resource before recording ownership (crash recovery); `progress` is the previous
+        outcome's progress for this generation (multi-step changes count their steps with it)."""
         started = time.perf_counter()
         try:
             target = self.target(client, ref, spec, check_tags=False, context=context)
@@ -218,7 +282,7 @@ class Engine:
         with self.clients.log.capture() as calls:
             try:
                 outcome = self._reconcile(
-                    client, target, plan, spec_changed, plan_only, create_pending, before_create
+                    client, target, plan, spec_changed, plan_only, create_pending, before_create, progress
                 )
             except Exception as exc:  # classified below; nothing escapes unclassified
                 outcome = self._failed(client, plan, exc, started, [])
@@ -235,6 +299,7 @@ class Engine:
         plan_only: bool,
         create_pending: bool,
         before_create: Callable[[], None] | None,
+        progress: Progress | None = None,
     ) -> Outcome:
         spec = target.spec
         waiting = unresolved(spec.references(), target.context.references, plan_only)
@@ -259,6 +324,16 @@ class Engine:
             if before_create is not None:
                 before_create()
             observed = client.create(target)
+            if busy := busy_of(client, target, observed):  # created, not usable yet: progress, not Ready
+                return Outcome(
+                    State.PROGRESSING,
+                    busy.reason,
+                    f"created {client.kind} {target.aws_name} in {target.region}; waiting: {busy.message}",
+                    plan,
+                    status=client.status(target, observed),
+                    events=[Event("Normal", "Created", f"created {target.aws_name} in {target.region}")],
+                    progress=Progress(target.ref.generation, 0, 0, waiting_for=busy.message),
+                )
             return Outcome(
                 State.READY,
                 "Created",
@@ -271,6 +346,11 @@ class Engine:
         adopting = self._check_owner(client, target, observed, create_pending)
         status = client.status(target, observed)
         changes = client.diff(target, observed)
+        busy = busy_of(client, target, observed)
+        if busy is not None and not plan_only:  # never write to a resource that is not usable yet
+            plan.verb = "update" if changes else "none"
+            plan.changes = changes
+            return self._busy(target, plan, status, busy, progress)
         if not changes:
             plan.verb = "none"
             events = [Event("Normal", "Adopted", f"adopted {target.aws_name}")] if adopting else []
@@ -300,6 +380,10 @@ class Engine:
                 drift=changes,
                 events=[Event("Warning", "DriftDetected", summary)],
             )
+        steps = [change for change in changes if change.step]
+        if steps:  # AWS takes these one at a time: everything else now, then the first step only
+            client.apply(target, observed, [c for c in changes if not c.step] + steps[:1])
+            return self._stepped(target, plan, status, steps, progress, changes if is_drift else [])
         client.apply(target, observed, changes)
         if is_drift:
             event = Event("Normal", "DriftCorrected", summary)
@@ -361,6 +445,70 @@ class Engine:
             plan,
             events=[Event("Normal", "DependencyNotReady", message)],
             error_class=ErrorClass.RECOVERABLE,
+        )
+
+    def _busy(
+        self,
+        target: Target[Any],
+        plan: Plan,
+        status: dict[str, Any],
+        busy: Busy,
+        previous: Progress | None,
+    ) -> Outcome:
+        """The resource is busy: report what it waits for and the steps still to come; write nothing."""
+        pending = tuple(change.step for change in plan.steps())
+        started = previous.step if previous else 0
+        progress = Progress(
+            target.ref.generation,
+            started,
+            started + len(pending),
+            previous.current if previous else "",
+            pending,
+            busy.message,
+        )
+        message = f"waiting: {busy.message}"
+        if progress.current:
+            message += f" (step {started} of {progress.steps}: {progress.current})"
+        if pending:
+            message += f"; next: {', '.join(pending)}"
+        elif plan.changes:
+            message += f"; then: {'; '.join(change.explain() for change in plan.changes)}"
+        return Outcome(State.PROGRESSING, busy.reason, message, plan, status=status, progress=progress)
+
+    def _stepped(
+        self,
+        target: Target[Any],
+        plan: Plan,
+        status: dict[str, Any],
+        steps: list[Change],
+        previous: Progress | None,
+        drift: list[Change],
+    ) -> Outcome:
+        """The first of `steps` was just applied: the resource is busy with it until a later reconcile."""
+        started = (previous.step if previous else 0) + 1
+        progress = Progress(
+            target.ref.generation,
+            started,
+            started - 1 + len(steps),
+            steps[0].step,
+            tuple(change.step for change in steps[1:]),
+        )
+        message = f"step {started} of {progress.steps}: {steps[0].step}"
+        if progress.pending:
+            message += f"; next: {', '.join(progress.pending)}"
+        events = [Event("Normal", "StepStarted", message)]
+        if drift:
+            events.insert(0, Event("Warning", "DriftDetected", "; ".join(c.explain() for c in drift)))
+        return Outcome(
+            State.PROGRESSING,
+            "ApplyingStep",
+            message,
+            plan,
+            status=status,
+            drift=drift,
+            corrected=drift,
+            events=events,
+            progress=progress,
         )
 
     def _planned(self, plan: Plan, status: dict[str, Any] | None = None) -> Outcome:

@@ -16,6 +16,8 @@ from .bucket import BucketClient, BucketSpec
 from .model import AwsObjectSpec, AwsObjectStatus
 from .sqs_queue import IAM_ACTIONS as QUEUE_IAM_ACTIONS
 from .sqs_queue import QueueClient, QueueSpec, QueueStatus
+from .table import IAM_ACTIONS as TABLE_IAM_ACTIONS
+from .table import TableClient, TableSpec, TableStatus
 
 VERSION = "v1alpha1"
 CATEGORY = "aws"
@@ -78,6 +80,22 @@ KINDS: dict[str, KindInfo] = {
         iam_actions=QUEUE_IAM_ACTIONS,
         extra_columns=({"name": "URL", "type": "string", "jsonPath": ".status.url", "priority": 1},),
         refers_to=("Queue",),
+    ),
+    "Table": KindInfo(
+        kind="Table",
+        group="dynamodb.awsop.io",
+        plural="tables",
+        singular="table",
+        short_names=("ddb", "ddbt"),
+        spec_model=TableSpec,
+        status_model=TableStatus,
+        make_client=TableClient,
+        description="A DynamoDB table managed by awsop.",
+        iam_actions=TABLE_IAM_ACTIONS,
+        extra_columns=(
+            {"name": "Table Status", "type": "string", "jsonPath": ".status.tableStatus"},
+            {"name": "Step", "type": "string", "jsonPath": ".status.progress.currentStep", "priority": 1},
+        ),
     ),
 }
 

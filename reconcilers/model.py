@@ -113,6 +113,19 @@ class PlanStatus(Model):
     )
 
 
+class ProgressStatus(Model):
+    """A change that AWS takes one step at a time, while it is under way."""
+
+    generation: int = Field(description="metadata.generation these steps belong to.")
+    step: int = Field(description="Steps started so far (the one in flight included).")
+    steps: int = Field(description="All steps of the change: started plus pending.")
+    current_step: str = Field("", description="The step started last, e.g. creating index gsi-by-email.")
+    pending_steps: list[str] = Field(
+        default_factory=list, description="Steps not started yet, in the order they will run."
+    )
+    waiting_for: str = Field("", description="What the resource is busy with right now, if anything.")
+
+
 class AwsObjectStatus(Model):
     """Status every kind reports; kinds add their own identifiers."""
 
@@ -132,3 +145,6 @@ class AwsObjectStatus(Model):
     last_sync_time: str | None = Field(None, description="Last successful reconcile (RFC 3339).")
     drift: list[DriftEntry] = Field(default_factory=list, description="Current drift; empty when none.")
     plan: PlanStatus | None = Field(None, description="Planned AWS calls (annotation awsop.io/plan-only).")
+    progress: ProgressStatus | None = Field(
+        None, description="A multi-step change or a resource not usable yet: what is done, what waits."
+    )

@@ -200,7 +200,12 @@ SAMPLES: dict[str, tuple[dict[str, Any], str, str]] = {
                         "waiting for Queue orders-dlq (deadLetterQueue)",
                     ),
                     cond("Stalled", "False", "NotStalled", ""),
-                    cond("Reconciling", "True", "DependencyNotReady", "waiting"),
+                    cond(
+                        "Reconciling",
+                        "True",
+                        "DependencyNotReady",
+                        "waiting for Queue orders-dlq (deadLetterQueue)",
+                    ),
                 ],
             }
         ),
@@ -219,6 +224,48 @@ SAMPLES: dict[str, tuple[dict[str, Any], str, str]] = {
         ),
         "Progressing",
         "AccessDenied on PutBucketTagging",
+    ),
+    "table creating": (
+        obj(
+            {
+                "observedGeneration": 2,
+                "tableStatus": "CREATING",
+                "conditions": [
+                    cond("Ready", "False", "TableCreating", "created Table t; waiting: table t is CREATING"),
+                    SYNCED,
+                    cond(
+                        "Reconciling",
+                        "True",
+                        "TableCreating",
+                        "created Table t; waiting: table t is CREATING",
+                    ),
+                ],
+            }
+        ),
+        "Progressing",
+        "waiting: table t is CREATING",
+    ),
+    "multi-step change under way": (
+        obj(
+            {
+                "observedGeneration": 2,
+                "conditions": [
+                    cond("Ready", "False", "IndexNotActive", "waiting"),
+                    SYNCED,
+                    NOT_DRIFTED,
+                    NOT_STALLED,
+                    cond(
+                        "Reconciling",
+                        "True",
+                        "IndexNotActive",
+                        "waiting: index gsi-a is CREATING (step 1 of 2: creating index gsi-a); "
+                        "next: creating index gsi-b",
+                    ),
+                ],
+            }
+        ),
+        "Progressing",
+        "step 1 of 2: creating index gsi-a",
     ),
 }
 
