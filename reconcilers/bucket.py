@@ -360,6 +360,11 @@ def _canon(value: Any) -> Any:
     return value
 
 
+def _by_days(transitions: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Transitions as S3 returns them, ordered by age: the order a spec lists them in is not drift."""
+    return sorted(transitions, key=lambda t: (t[key] or 0, t["storageClass"] or ""))
+
+
 def _lifecycle_desired(rule: LifecycleRule) -> dict[str, Any]:
     return {
         "id": rule.id,
@@ -367,12 +372,17 @@ def _lifecycle_desired(rule: LifecycleRule) -> dict[str, Any]:
         "prefix": rule.prefix,
         "expirationDays": rule.expiration_days,
         "expiredObjectDeleteMarker": rule.expired_object_delete_marker or None,  # false == absent in S3
-        "transitions": [{"days": t.days, "storageClass": t.storage_class} for t in rule.transitions],
+        "transitions": _by_days(
+            [{"days": t.days, "storageClass": t.storage_class} for t in rule.transitions], "days"
+        ),
         "noncurrentVersionExpirationDays": rule.noncurrent_version_expiration_days,
-        "noncurrentVersionTransitions": [
-            {"noncurrentDays": t.noncurrent_days, "storageClass": t.storage_class}
-            for t in rule.noncurrent_version_transitions
-        ],
+        "noncurrentVersionTransitions": _by_days(
+            [
+                {"noncurrentDays": t.noncurrent_days, "storageClass": t.storage_class}
+                for t in rule.noncurrent_version_transitions
+            ],
+            "noncurrentDays",
+        ),
         "abortIncompleteMultipartUploadDays": rule.abort_incomplete_multipart_upload_days,
     }
 
@@ -391,15 +401,21 @@ def _lifecycle_from_aws(rule: dict[str, Any]) -> dict[str, Any]:
         "prefix": prefix,
         "expirationDays": expiration.get("Days"),
         "expiredObjectDeleteMarker": expiration.get("ExpiredObjectDeleteMarker") or None,
-        "transitions": [
-            {"days": t.get("Days"), "storageClass": t.get("StorageClass")}
-            for t in rule.get("Transitions", [])
-        ],
+        "transitions": _by_days(
+            [
+                {"days": t.get("Days"), "storageClass": t.get("StorageClass")}
+                for t in rule.get("Transitions", [])
+            ],
+            "days",
+        ),
         "noncurrentVersionExpirationDays": noncurrent.get("NoncurrentDays"),
-        "noncurrentVersionTransitions": [
-            {"noncurrentDays": t.get("NoncurrentDays"), "storageClass": t.get("StorageClass")}
-            for t in rule.get("NoncurrentVersionTransitions", [])
-        ],
+        "noncurrentVersionTransitions": _by_days(
+            [
+                {"noncurrentDays": t.get("NoncurrentDays"), "storageClass": t.get("StorageClass")}
+                for t in rule.get("NoncurrentVersionTransitions", [])
+            ],
+            "noncurrentDays",
+        ),
         "abortIncompleteMultipartUploadDays": abort.get("DaysAfterInitiation"),
     }
 
