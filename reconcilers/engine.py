@@ -443,10 +443,14 @@ class Engine:
         if owner == target.owner:
             return False
         observe_only = target.spec.management_policy is ManagementPolicy.OBSERVE_ONLY
-        if owner is None and create_pending and not observe_only:
-            # our own create that crashed before tagging, if the resource is not older than the mark
-            if self._created_since(client, target, observed, float(create_pending)):
-                return True
+        # our own create that crashed before tagging, if the resource is not older than the mark
+        if (
+            owner is None
+            and create_pending
+            and not observe_only
+            and self._created_since(client, target, observed, float(create_pending))
+        ):
+            return True
         name = f"{client.kind} {target.aws_name}"
         if observe_only and target.spec.adoption_policy is AdoptionPolicy.ADOPT:
             return False  # watched read-only: it cannot fight its owner, whoever that is
