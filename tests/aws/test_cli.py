@@ -72,7 +72,8 @@ def test_plan_summary_counts_only_writes_apply_would_make(
         (
             "w",
             "ns",
-            "{name: watched-bucket, managementPolicy: ObserveOnly, adoptionPolicy: Adopt, versioning: Enabled}",
+            "{name: watched-bucket, managementPolicy: ObserveOnly, adoptionPolicy: Adopt, "
+            "versioning: Enabled}",
         ),
     )
     assert cli.main(["plan", "-f", path]) == cli.EXIT_OK
@@ -134,15 +135,15 @@ def test_two_concurrent_applies_of_one_owner_both_converge(tmp_path: Path, s3: A
     objects = [(f"b{i}", "conc", "{versioning: Enabled, tags: {team: x}}") for i in range(4)]
     objects.append(("eu", "conc", "{region: eu-west-1}"))
     path = manifest(tmp_path, *objects)
+
+    def run(barrier: threading.Barrier, codes: list[int]) -> None:
+        barrier.wait()
+        codes.append(cli.main(["apply", "-f", path, "-o", "json"]))
+
     for round_ in range(3):
         codes: list[int] = []
         barrier = threading.Barrier(2)
-
-        def run() -> None:
-            barrier.wait()
-            codes.append(cli.main(["apply", "-f", path, "-o", "json"]))
-
-        threads = [threading.Thread(target=run) for _ in range(2)]
+        threads = [threading.Thread(target=run, args=(barrier, codes)) for _ in range(2)]
         for thread in threads:
             thread.start()
         for thread in threads:
