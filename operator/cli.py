@@ -91,13 +91,16 @@ def _check_unique(engine: Engine, manifests: list[Manifest], clients: dict[str, 
             target = engine.target(client, manifest.ref, manifest.spec)
         except AwsopError:
             continue  # reported by its reconcile
-        name = (manifest.info.kind, target.region, target.aws_name)
-        first = seen.setdefault(name, manifest)
+        # S3 bucket names are global: one name in two regions is still one bucket
+        region = "" if getattr(client, "global_names", False) else target.region
+        first = seen.setdefault((manifest.info.kind, region, target.aws_name), manifest)
         if first is not manifest:
+            where = f" in {region}" if region else ""
             problems.append(
                 f"{first.source} {first.ref.kind} {first.ref.namespace}/{first.ref.name} and "
                 f"{manifest.source} {manifest.ref.kind} {manifest.ref.namespace}/{manifest.ref.name} "
-                f"both manage {name[0]} {name[2]} in {name[1]}; remove one, or make one ObserveOnly"
+                f"both manage {manifest.info.kind} {target.aws_name}{where}; remove one, or make one "
+                "ObserveOnly"
             )
     if problems:
         raise ManifestError("\n".join(problems), problems)

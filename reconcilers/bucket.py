@@ -789,6 +789,7 @@ class BucketClient:
 
     kind = KIND
     default_deletion_policy = DeletionPolicy.RETAIN
+    global_names = True  # one namespace for every region and account
 
     def __init__(self, clients: AwsClients) -> None:
         self.clients = clients

@@ -110,6 +110,8 @@ class ResourceClient(Protocol[S, ObservedT]):
       It holds nothing yet; it must never empty anything.
     - `created_at(target, observed) -> float | None`: the resource's creation time (Unix seconds), so a
       create-pending mark only claims an untagged resource created after the mark.
+    - `global_names = True`: the AWS name is unique across regions (S3), so two objects naming it in
+      different regions still name one resource.
     """
 
     kind: str

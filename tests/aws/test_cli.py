@@ -53,12 +53,12 @@ def test_two_objects_managing_one_bucket_reject_the_set_naming_both(
         tmp_path,
         ("one", "team-a", "{name: shared-bucket-x}"),
         ("watch", "team-c", "{name: shared-bucket-x, managementPolicy: ObserveOnly, adoptionPolicy: Adopt}"),
-        ("two", "team-b", "{name: shared-bucket-x, versioning: Enabled}"),
+        ("two", "team-b", "{name: shared-bucket-x, versioning: Enabled, region: eu-west-1}"),
     )
     assert cli.main([command, "-f", path]) == cli.EXIT_ERROR
     err = capsys.readouterr().err.replace("\n", " ")
     assert f"{path}#0 Bucket team-a/one and" in err and f"{path}#2 Bucket team-b/two" in err
-    assert "both manage Bucket shared-bucket-x in us-east-1" in err
+    assert "both manage Bucket shared-bucket-x;" in err  # bucket names are global: regions do not matter
     assert "team-c/watch" not in err, "a read-only watcher never conflicts"
     assert s3.list_buckets()["Buckets"] == []
 
