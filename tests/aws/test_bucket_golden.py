@@ -6,6 +6,7 @@ change adds a call, the golden list here must be edited in the same commit.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -228,8 +229,9 @@ def test_bucket_create_pending_recovers_untagged_bucket_without_duplicate(
     s3,  # type: ignore[no-untyped-def]
 ) -> None:
     """A crash between CreateBucket and PutBucketTagging leaves an untagged bucket: it is ours."""
+    since = time.time() - 1  # the mark recorded before the create
     s3.create_bucket(Bucket=NAME)
-    outcome = engine.reconcile(buckets, REF, spec(**BUDGET_SPEC), create_pending=True)
+    outcome = engine.reconcile(buckets, REF, spec(**BUDGET_SPEC), create_pending=since)
     assert outcome.state is State.READY
     assert "s3:CreateBucket" not in outcome.calls
     assert tags_of(s3, NAME)[OWNER_TAG] == "test-cluster/team-a/data"
