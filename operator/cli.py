@@ -2,7 +2,9 @@
 
 `awsop plan` exits like terraform's -detailed-exitcode: 0 = nothing to change, 2 = changes planned,
 1 = error (invalid manifest, AWS error), so a CI pipeline can gate on it. Objects are found again by
-name and ownership tags, never by local state, so plan and apply can run as separate processes.
+name and ownership tags, never by local state, so plan and apply can run as separate processes. The
+one local file is the journal of creates in flight (`--journal`), which lets a run recognise its own
+create that was interrupted before the ownership tags were confirmed.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -22,12 +26,20 @@ from rich.table import Table
 
 from awsop.reconcilers.context import ReconcileContext
 from awsop.reconcilers.engine import Engine, Outcome, State
+from awsop.reconcilers.errors import AwsopError, ErrorClass
+from awsop.reconcilers.policies import ManagementPolicy
 
+from .journal import Journal, JournalError, default_path
+from .journal import key as journal_key
 from .manifests import Manifest, ManifestError, load
 from .references import key_of, order_manifests, resolution_from_outcome
 from .settings import Settings
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+ATTEMPTS = 3
+"""Reconciles per object in one run: a recoverable failure (throttling, another run's create in transit)
+is tried again after a short jittered wait before the run gives up with exit 1."""
+RETRY_DELAY = 0.5
 
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -65,26 +77,106 @@ def _engine(args: argparse.Namespace) -> Engine:
     return engine
 
 
+def _journal(args: argparse.Namespace) -> Journal:
+    return Journal(Path(args.journal) if getattr(args, "journal", None) else default_path())
+
+
+def _check_unique(engine: Engine, manifests: list[Manifest], clients: dict[str, Any]) -> None:
+    """Two objects that would both manage one AWS resource: reject the set, naming both."""
+    seen: dict[tuple[str, str, str], Manifest] = {}
+    problems = []
+    for manifest in manifests:
+        if manifest.spec.management_policy is ManagementPolicy.OBSERVE_ONLY:
+            continue  # watchers never write: any number may look at one resource
+        client = clients[manifest.info.kind]
+        try:
+            target = engine.target(client, manifest.ref, manifest.spec)
+        except AwsopError:
+            continue  # reported by its reconcile
+        # S3 bucket names are global: one name in two regions is still one bucket
+        region = "" if getattr(client, "global_names", False) else target.region
+        first = seen.setdefault((manifest.info.kind, region, target.aws_name), manifest)
+        if first is not manifest:
+            where = f" in {region}" if region else ""
+            problems.append(
+                f"{first.source} {first.ref.kind} {first.ref.namespace}/{first.ref.name} and "
+                f"{manifest.source} {manifest.ref.kind} {manifest.ref.namespace}/{manifest.ref.name} "
+                f"both manage {manifest.info.kind} {target.aws_name}{where}; remove one, or make one "
+                "ObserveOnly"
+            )
+    if problems:
+        raise ManifestError("\n".join(problems), problems)
+
+
+def _reconcile(
+    engine: Engine,
+    client: Any,
+    manifest: Manifest,
+    journal: Journal,
+    plan_only: bool,
+    context: ReconcileContext,
+) -> Outcome:
+    """One object, with the journal's create mark and a few tries for recoverable failures."""
+    paused = manifest.annotations.get("awsop.io/paused", "").lower() == "true"
+    try:
+        target = engine.target(client, manifest.ref, manifest.spec)
+        entry = journal_key(manifest.info.kind, target.region, target.aws_name, target.owner)
+    except AwsopError:
+        entry = ""  # invalid for the engine too: its reconcile reports why
+    what = f"{manifest.ref.kind} {manifest.ref.namespace}/{manifest.ref.name}"
+
+    def before_create() -> None:
+        journal.record(entry, what)
+
+    outcome: Outcome | None = None
+    for attempt in range(ATTEMPTS):
+        pending = journal.pending(entry) if entry else None
+        outcome = engine.reconcile(
+            client,
+            manifest.ref,
+            manifest.spec,
+            plan_only=plan_only,
+            paused=paused,
+            create_pending=pending,
+            before_create=before_create if entry else None,
+            context=context,
+        )
+        if outcome.ok:
+            if entry and not plan_only and outcome.state not in (State.PLANNED, State.PAUSED):
+                journal.clear(entry)  # confirmed ours: the mark has done its job
+            return outcome
+        # another run of ours may have recorded its create after this attempt looked at the journal
+        raced = outcome.reason == "AlreadyExists" and entry and journal.pending(entry) != pending
+        if outcome.error_class is not ErrorClass.RECOVERABLE and not raced:
+            return outcome
+        if attempt + 1 < ATTEMPTS:
+            time.sleep(RETRY_DELAY * 2**attempt * random.uniform(0.5, 1.5))
+    assert outcome is not None
+    return outcome
+
+
 def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest, Outcome]], int]:
     manifests = load(args.filename)
     if not manifests:
         raise ManifestError(f"no awsop objects found in {', '.join(args.filename)}")
     manifests = order_manifests(manifests)  # targets of references first; cycles and dangling refs fail
     engine = _engine(args)
-    clients: dict[str, Any] = {}  # one client per kind, built on first use
+    journal = _journal(args)
+    clients: dict[str, Any] = {}  # one client per kind
+    for manifest in manifests:
+        if manifest.info.kind not in clients:
+            clients[manifest.info.kind] = manifest.info.make_client(engine.clients)
+    _check_unique(engine, manifests, clients)
     results = []
     done: dict[tuple[str, str, str], Outcome] = {}
     show = sys.stderr.isatty() and args.output != "json"
     with err.status("working...", spinner="dots") if show else _null():
         for manifest in manifests:
-            client = clients.get(manifest.info.kind) or manifest.info.make_client(engine.clients)
-            clients[manifest.info.kind] = client
             if show:
                 err.print(
                     f"[dim]{'planning' if plan_only else 'applying'} {manifest.info.kind} "
                     f"{manifest.ref.namespace}/{manifest.ref.name}[/dim]"
                 )
-            paused = manifest.annotations.get("awsop.io/paused", "").lower() == "true"
             context = ReconcileContext(
                 references={
                     (r.kind, r.name): resolution_from_outcome(
@@ -93,9 +185,8 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
                     for r in manifest.spec.references()
                 }
             )
-            outcome = engine.reconcile(
-                client, manifest.ref, manifest.spec, plan_only=plan_only, paused=paused, context=context
-            )
+            client = clients[manifest.info.kind]
+            outcome = _reconcile(engine, client, manifest, journal, plan_only, context)
             if not plan_only and getattr(args, "wait", False):
                 outcome = _until_settled(engine, client, manifest, outcome, args.timeout, show, context)
             done[key_of(manifest)] = outcome
@@ -191,7 +282,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
             style = {"+": "green", "~": "yellow", "-": "red"}.get(line.strip()[:1], "bold")
             out.print(f"[{style}]{escape(line)}[/{style}]", markup=True)
     changed = sum(1 for _, o in results if o.plan.has_changes)
-    calls = sum(len(o.plan.calls()) for _, o in results)
+    # only writes apply would make: a drifted ObserveOnly object lists changes it never writes
+    calls = sum(len(o.plan.calls()) for _, o in results if o.ok and o.plan.has_changes)
     out.print(f"\nPlan: {changed} of {len(results)} objects to change, {calls} AWS write calls.")
     return code
 
@@ -297,6 +389,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--region", help="default region (overrides AWSOP_DEFAULT_REGION)")
         p.add_argument("--cluster-id", help="ownership identity (overrides AWSOP_CLUSTER_ID)")
+        if files:
+            p.add_argument(
+                "--journal",
+                metavar="PATH",
+                help="local journal of creates in flight (default: $AWSOP_JOURNAL, else "
+                "$XDG_STATE_HOME/awsop/creates.json)",
+            )
 
     plan = sub.add_parser(
         "plan", help="show the AWS changes manifests would make (exit 0 none, 2 changes, 1 error)"
@@ -343,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _aws(args) if args.command in ("plan", "apply") else _null():
             return int(args.func(args))
-    except ManifestError as exc:
+    except (ManifestError, JournalError) as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         return EXIT_ERROR
     except KeyboardInterrupt:

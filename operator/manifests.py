@@ -1,7 +1,9 @@
 """Reads awsop manifests from files and folders (multi-document YAML) for the CLI.
 
 Objects of other kinds (Namespaces, ConfigMaps, ...) are skipped, so a folder of mixed manifests can be
-planned as it is. Invalid awsop objects are reported with the file, the object and pydantic's field path.
+planned as it is. A document that claims one of awsop's API groups is never skipped: without a known
+`kind` it is an error. Every invalid awsop object is reported in one run, one line per problem, with the
+file and document index, the object and pydantic's field path.
 """
 
 from __future__ import annotations
@@ -29,7 +31,19 @@ class Manifest:
 
 
 class ManifestError(Exception):
-    pass
+    """One or more invalid documents; `problems` holds one line per problem."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
+
+
+AWSOP_GROUP_SUFFIX = "awsop.io"
+
+
+def _is_ours(api_version: str) -> bool:
+    group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+    return group == AWSOP_GROUP_SUFFIX or group.endswith("." + AWSOP_GROUP_SUFFIX)
 
 
 def _files(paths: Iterable[str]) -> list[Path]:
@@ -55,14 +69,20 @@ def format_validation_error(exc: ValidationError, prefix: str = "spec") -> str:
 
 
 def parse_object(doc: dict[str, Any], source: str = "<object>") -> Manifest | None:
-    """One awsop manifest, or None for other kinds. Raises ManifestError for an invalid awsop object."""
-    kind, api_version = doc.get("kind", ""), doc.get("apiVersion", "")
+    """One awsop manifest, or None for other kinds. Raises ManifestError (every problem of the object)
+    for an invalid awsop object."""
+    kind, api_version = doc.get("kind") or "", str(doc.get("apiVersion") or "")
     info = by_api_version(api_version, kind)
     if info is None:
         if kind in KINDS:
             raise ManifestError(
                 f"{source}: {kind} must have apiVersion {KINDS[kind].api_version}, not {api_version}"
             )
+        if _is_ours(api_version):
+            same_group = [i for i in KINDS.values() if i.api_version == api_version] or list(KINDS.values())
+            known = ", ".join(f"{i.kind} ({i.api_version})" for i in same_group)
+            what = f"kind {kind!r} is not an awsop kind" if kind else "no kind"
+            raise ManifestError(f"{source}: apiVersion {api_version} with {what}; known kinds: {known}")
         return None
     meta = doc.get("metadata") or {}
     name = meta.get("name")
@@ -72,25 +92,42 @@ def parse_object(doc: dict[str, Any], source: str = "<object>") -> Manifest | No
     try:
         spec = info.spec_model.model_validate(doc.get("spec") or {})
     except ValidationError as exc:
-        raise ManifestError(f"{source}: {kind} {namespace}/{name}: {format_validation_error(exc)}") from None
+        problems = [
+            f"{source}: {kind} {namespace}/{name}: {part}"
+            for part in format_validation_error(exc).split("; ")
+        ]
+        raise ManifestError("\n".join(problems), problems) from None
     ref = ObjectRef(kind, namespace, name, int(meta.get("generation", 1) or 1))
     return Manifest(source, info, ref, spec, dict(meta.get("annotations") or {}))
 
 
 def load(paths: Iterable[str]) -> list[Manifest]:
-    """Every awsop object under `paths`, in file order."""
+    """Every awsop object under `paths`, in file order. Raises one ManifestError naming every invalid
+    document (not just the first)."""
     manifests = []
+    problems: list[str] = []
     for path in _files(paths):
         try:
             docs = list(yaml.safe_load_all(path.read_text()))
         except yaml.YAMLError as exc:
-            raise ManifestError(f"{path}: not valid YAML: {exc}") from None
+            problems.append(f"{path}: not valid YAML: {exc}")
+            continue
         for index, doc in enumerate(docs):
             if not isinstance(doc, dict):
                 continue
-            items = doc.get("items") if doc.get("kind", "").endswith("List") else [doc]
+            items = doc.get("items") if str(doc.get("kind") or "").endswith("List") else [doc]
             for item in items or []:
-                parsed = parse_object(item, f"{path}#{index}")
+                if not isinstance(item, dict):
+                    continue
+                try:
+                    parsed = parse_object(item, f"{path}#{index}")
+                except ManifestError as exc:
+                    problems.extend(exc.problems)
+                    continue
                 if parsed is not None:
                     manifests.append(parsed)
+    if len(problems) == 1:
+        raise ManifestError(problems[0], problems)
+    if problems:
+        raise ManifestError(f"{len(problems)} problems:\n" + "\n".join(problems), problems)
     return manifests

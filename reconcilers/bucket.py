@@ -25,7 +25,15 @@ from pydantic import Field, JsonValue, field_validator, model_validator
 from .aws import AwsClients, RetryingClient
 from .changes import Action, Change
 from .engine import DeleteOutcome, DeleteResult, ObjectRef, Target
-from .errors import AccessError, ErrorClass, RecoverableError, TerminalError, classify, error_code
+from .errors import (
+    AccessError,
+    AlreadyCreatedError,
+    ErrorClass,
+    RecoverableError,
+    TerminalError,
+    classify,
+    error_code,
+)
 from .model import IMMUTABLE, AwsObjectSpec, Model
 from .policies import DeletionPolicy
 from .tags import OWNER_TAG, SYSTEM_TAGS, tag_drift, tags_to_write
@@ -54,7 +62,9 @@ TERMINAL_CODES = frozenset(
 # generated from this table (awsop iam-policy), and a test fails if an operation is called that is not here.
 IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     "HeadBucket": ("s3:ListBucket",),
-    "CreateBucket": ("s3:CreateBucket",),
+    # tags given to CreateBucket (CreateBucketConfiguration.Tags) are authorized by s3:TagResource
+    "CreateBucket": ("s3:CreateBucket", "s3:TagResource"),
+    "ListBuckets": ("s3:ListAllMyBuckets",),
     "DeleteBucket": ("s3:DeleteBucket",),
     "GetBucketTagging": ("s3:GetBucketTagging",),
     "PutBucketTagging": ("s3:PutBucketTagging",),
@@ -350,6 +360,11 @@ def _canon(value: Any) -> Any:
     return value
 
 
+def _by_days(transitions: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Transitions as S3 returns them, ordered by age: the order a spec lists them in is not drift."""
+    return sorted(transitions, key=lambda t: (t[key] or 0, t["storageClass"] or ""))
+
+
 def _lifecycle_desired(rule: LifecycleRule) -> dict[str, Any]:
     return {
         "id": rule.id,
@@ -357,12 +372,17 @@ def _lifecycle_desired(rule: LifecycleRule) -> dict[str, Any]:
         "prefix": rule.prefix,
         "expirationDays": rule.expiration_days,
         "expiredObjectDeleteMarker": rule.expired_object_delete_marker or None,  # false == absent in S3
-        "transitions": [{"days": t.days, "storageClass": t.storage_class} for t in rule.transitions],
+        "transitions": _by_days(
+            [{"days": t.days, "storageClass": t.storage_class} for t in rule.transitions], "days"
+        ),
         "noncurrentVersionExpirationDays": rule.noncurrent_version_expiration_days,
-        "noncurrentVersionTransitions": [
-            {"noncurrentDays": t.noncurrent_days, "storageClass": t.storage_class}
-            for t in rule.noncurrent_version_transitions
-        ],
+        "noncurrentVersionTransitions": _by_days(
+            [
+                {"noncurrentDays": t.noncurrent_days, "storageClass": t.storage_class}
+                for t in rule.noncurrent_version_transitions
+            ],
+            "noncurrentDays",
+        ),
         "abortIncompleteMultipartUploadDays": rule.abort_incomplete_multipart_upload_days,
     }
 
@@ -381,15 +401,21 @@ def _lifecycle_from_aws(rule: dict[str, Any]) -> dict[str, Any]:
         "prefix": prefix,
         "expirationDays": expiration.get("Days"),
         "expiredObjectDeleteMarker": expiration.get("ExpiredObjectDeleteMarker") or None,
-        "transitions": [
-            {"days": t.get("Days"), "storageClass": t.get("StorageClass")}
-            for t in rule.get("Transitions", [])
-        ],
+        "transitions": _by_days(
+            [
+                {"days": t.get("Days"), "storageClass": t.get("StorageClass")}
+                for t in rule.get("Transitions", [])
+            ],
+            "days",
+        ),
         "noncurrentVersionExpirationDays": noncurrent.get("NoncurrentDays"),
-        "noncurrentVersionTransitions": [
-            {"noncurrentDays": t.get("NoncurrentDays"), "storageClass": t.get("StorageClass")}
-            for t in rule.get("NoncurrentVersionTransitions", [])
-        ],
+        "noncurrentVersionTransitions": _by_days(
+            [
+                {"noncurrentDays": t.get("NoncurrentDays"), "storageClass": t.get("StorageClass")}
+                for t in rule.get("NoncurrentVersionTransitions", [])
+            ],
+            "noncurrentDays",
+        ),
         "abortIncompleteMultipartUploadDays": abort.get("DaysAfterInitiation"),
     }
 
@@ -763,6 +789,7 @@ class BucketClient:
 
     kind = KIND
     default_deletion_policy = DeletionPolicy.RETAIN
+    global_names = True  # one namespace for every region and account
 
     def __init__(self, clients: AwsClients) -> None:
         self.clients = clients
@@ -832,7 +859,8 @@ class BucketClient:
 
     def plan_create(self, target: Target[BucketSpec]) -> list[Change]:
         changes = [Change("", None, target.aws_name, Action.CREATE, ("s3:CreateBucket",))]
-        changes.append(Change("tags", None, target.tags, Action.CREATE, ("s3:PutBucketTagging",)))
+        # the tags travel with CreateBucket; PutBucketTagging only follows where they were ignored
+        changes.append(Change("tags", None, target.tags, Action.CREATE))
         for facet in FACETS:
             desired = facet.desired(target.spec)
             if desired is _UNSET or (desired in (None, []) and facet.delete_call):
@@ -841,14 +869,30 @@ class BucketClient:
         return changes
 
     def create(self, target: Target[BucketSpec]) -> BucketObserved:
+        """CreateBucket with the tags, so on AWS the bucket is recognisably ours from its first moment.
+        The engine confirms ownership by reading the tags back before `finish_create` writes the rest."""
         s3 = self._s3(target.region)
-        kwargs: dict[str, Any] = {"Bucket": target.aws_name}
+        config: dict[str, Any] = {"Tags": _tagging(target.tags)["TagSet"]}
         if target.region != "us-east-1":
-            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": target.region}
-        s3.create_bucket(**kwargs)
-        # Ownership first: after a crash from here on, the bucket is recognisably ours.
-        s3.put_bucket_tagging(Bucket=target.aws_name, Tagging=_tagging(target.tags))
-        observed = BucketObserved(target.aws_name, target.region, dict(target.tags))
+            config["LocationConstraint"] = target.region
+        try:
+            s3.create_bucket(Bucket=target.aws_name, CreateBucketConfiguration=config)
+        except ClientError as exc:
+            if error_code(exc) == "BucketAlreadyOwnedByYou":
+                raise AlreadyCreatedError(
+                    "BucketAlreadyOwnedByYou", f"bucket {target.aws_name} is already owned by this account"
+                ) from exc
+            raise
+        return BucketObserved(target.aws_name, target.region, dict(target.tags))
+
+    def tag_owner(self, target: Target[BucketSpec], observed: BucketObserved) -> None:
+        """The tag write after CreateBucket, for APIs that ignored the tags given at create."""
+        tags = tags_to_write(target.tags, observed.tags, target.spec.tags is not None)
+        s3 = self._s3(target.region)
+        s3.put_bucket_tagging(Bucket=target.aws_name, Tagging=_tagging(tags))
+
+    def finish_create(self, target: Target[BucketSpec], observed: BucketObserved) -> BucketObserved:
+        s3 = self._s3(target.region)
         for facet in FACETS:
             desired = facet.desired(target.spec)
             if desired is _UNSET or (desired in (None, []) and facet.delete_call):
@@ -856,6 +900,19 @@ class BucketClient:
             facet.write(s3, target.aws_name, desired)
             observed.facets[facet.path] = desired
         return observed
+
+    def discard(self, target: Target[BucketSpec], observed: BucketObserved) -> None:
+        """Delete the bucket this reconcile just created and could not tag. Never empties it: a bucket
+        that already holds objects is refused by S3 (BucketNotEmpty) and stays."""
+        self._s3(target.region).delete_bucket(Bucket=target.aws_name)
+
+    def created_at(self, target: Target[BucketSpec], observed: BucketObserved) -> float | None:
+        """CreationDate from ListBuckets narrowed by prefix (the name itself sorts first)."""
+        page = self._s3(target.region).list_buckets(Prefix=target.aws_name, MaxBuckets=1)
+        for bucket in page.get("Buckets", []):
+            if bucket.get("Name") == target.aws_name and bucket.get("CreationDate") is not None:
+                return float(bucket["CreationDate"].timestamp())
+        return None
 
     def apply(self, target: Target[BucketSpec], observed: BucketObserved, changes: list[Change]) -> None:
         s3 = self._s3(target.region)

@@ -11,6 +11,7 @@ What it must never do: write to AWS for a paused or ObserveOnly object, touch a 
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,16 @@ from typing import Any, Generic, Protocol, TypeVar
 from .aws import AwsClients
 from .changes import Action, Change, Plan, render_value
 from .context import EMPTY_CONTEXT, ReconcileContext
-from .errors import AwsopError, ErrorClass, TerminalError, error_code, error_message
+from .errors import (
+    AlreadyCreatedError,
+    AwsopError,
+    ErrorClass,
+    RecoverableError,
+    TerminalError,
+    error_code,
+    error_message,
+    error_of_class,
+)
 from .model import AwsObjectSpec
 from .policies import AdoptionPolicy, DeletionPolicy, DriftPolicy, ManagementPolicy
 from .refs import Reference, Resolution, unresolved
@@ -29,6 +39,13 @@ from .tags import MAX_TAGS, desired_tags, owner_value
 
 S = TypeVar("S", bound=AwsObjectSpec)
 ObservedT = TypeVar("ObservedT")
+
+CREATE_PENDING_SKEW = 5.0
+"""Seconds of clock skew allowed between a create-pending mark and AWS's creation time of the resource."""
+CONFIRM_ATTEMPTS = 5
+"""Reads (and ownership tag writes) a create gets to prove ownership before it gives up."""
+CONFIRM_DELAY = 0.25
+"""Base of the jittered exponential wait between two confirmation attempts (capped at 2 s)."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +154,27 @@ class DeleteOutcome:
 
 
 class ResourceClient(Protocol[S, ObservedT]):
-    """What one kind implements. All methods but `diff`, `plan_create` and `status` may call AWS."""
+    """What one kind implements. All methods but `diff`, `plan_create` and `status` may call AWS.
+
+    `create` makes the resource, with the ownership tags wherever the API takes tags at create, and
+    raises `AlreadyCreatedError` when the account already owns it. The engine confirms every create by
+    a read (`observe(facets=False)`) that must show this object's owner tag. Optional methods, found by
+    name, refine that (a kind without them keeps the plain behaviour):
+
+    - `tag_owner(target, observed)`: write the ownership tags when the read-back lacks them (an API or
+      emulator that ignores tags at create, or an earlier tag write that failed).
+    - `finish_create(target, observed) -> observed`: the rest of the configuration, written only after
+      ownership is confirmed (two-phase create: the loser of a race writes nothing more).
+    - `discard(target, observed)`: delete a resource this reconcile just created and could not tag.
+      It holds nothing yet; it must never empty anything.
+    - `created_at(target, observed) -> float | None`: the resource's creation time (Unix seconds), so a
+      create-pending mark only claims an untagged resource created after the mark.
+    - `global_names = True`: the AWS name is unique across regions (S3), so two objects naming it in
+      different regions still name one resource.
+    - `exclusive_create = True`: the create call fails when the resource exists and carries the tags
+      atomically (DynamoDB CreateTable): its answer proves ownership, so no read-back is made and the
+      resource `create` returns is the observation.
+    """
 
     kind: str
     default_deletion_policy: DeletionPolicy
@@ -261,18 +298,20 @@ class Engine:
         spec_changed: bool = True,
         plan_only: bool = False,
         paused: bool = False,
-        create_pending: bool = False,
+        create_pending: float | None = None,
         before_create: Callable[[], None] | None = None,
         context: ReconcileContext = EMPTY_CONTEXT,
         progress: Progress | None = None,
     ) -> Outcome:
         """Converge one object. `spec_changed` says the spec moved since the last successful reconcile
-        (differences are then the user's intent, not drift); `create_pending` says an earlier attempt may
-        have created the resource before recording ownership (crash recovery); `progress` is the previous
-        outcome's progress for this generation (multi-step changes count their steps with it)."""
+        (differences are then the user's intent, not drift); `create_pending` is the Unix time an earlier
+        attempt recorded before creating (crash recovery): an untagged resource created at or after it
+        (give or take `CREATE_PENDING_SKEW`) is taken as that attempt's own. None: no create pending.
+        `progress` is the previous outcome's progress for this generation (multi-step changes count their
+        steps with it)."""
         started = time.perf_counter()
         try:
-            target = self.target(client, ref, spec, check_tags=False, context=context)
+            target = self.target(client, ref, spec, context=context)
         except AwsopError as exc:
             plan = Plan(ref.kind, ref.namespace, ref.name, "", spec.region or "", "blocked")
             return self._failed(client, plan, exc, started, [])
@@ -297,7 +336,7 @@ class Engine:
         plan: Plan,
         spec_changed: bool,
         plan_only: bool,
-        create_pending: bool,
+        create_pending: float | None,
         before_create: Callable[[], None] | None,
         progress: Progress | None = None,
     ) -> Outcome:
@@ -323,25 +362,44 @@ class Engine:
                 return self._planned(plan)
             if before_create is not None:
                 before_create()
-            observed = client.create(target)
-            if busy := busy_of(client, target, observed):  # created, not usable yet: progress, not Ready
+            try:
+                created_now = client.create(target)
+                made_here = True
+            except AlreadyCreatedError:
+                made_here = False  # the account owns it already: another run of ours, or a race
+            if made_here and getattr(client, "exclusive_create", False):
+                observed = created_now  # the create itself proved it new and ours
+            else:
+                observed = self._confirm_create(client, target, made_here)
+            if made_here:
+                finish = getattr(client, "finish_create", None)
+                if finish is not None:
+                    observed = finish(target, observed)
+                created = f"created {client.kind} {target.aws_name} in {target.region}"
+                events = [Event("Normal", "Created", f"created {target.aws_name} in {target.region}")]
+                if busy := busy_of(client, target, observed):  # created, not usable yet: progress
+                    return Outcome(
+                        State.PROGRESSING,
+                        busy.reason,
+                        f"{created}; waiting: {busy.message}",
+                        plan,
+                        status=client.status(target, observed),
+                        events=events,
+                        progress=Progress(target.ref.generation, 0, 0, waiting_for=busy.message),
+                    )
                 return Outcome(
-                    State.PROGRESSING,
-                    busy.reason,
-                    f"created {client.kind} {target.aws_name} in {target.region}; waiting: {busy.message}",
+                    State.READY,
+                    "Created",
+                    created,
                     plan,
                     status=client.status(target, observed),
-                    events=[Event("Normal", "Created", f"created {target.aws_name} in {target.region}")],
-                    progress=Progress(target.ref.generation, 0, 0, waiting_for=busy.message),
+                    events=events,
                 )
-            return Outcome(
-                State.READY,
-                "Created",
-                f"created {client.kind} {target.aws_name} in {target.region}",
-                plan,
-                status=client.status(target, observed),
-                events=[Event("Normal", "Created", f"created {target.aws_name} in {target.region}")],
-            )
+            # created meanwhile by another run with our owner: converge it like any existing resource
+            plan.verb, plan.changes = "none", []
+            observed = client.observe(target)
+            if observed is None:
+                raise RecoverableError("CreateInProgress", f"{client.kind} {target.aws_name} vanished")
 
         adopting = self._check_owner(client, target, observed, create_pending)
         status = client.status(target, observed)
@@ -402,21 +460,98 @@ class Engine:
             State.READY, reason, summary, plan, status=status, events=[Event("Normal", reason, summary)]
         )
 
+    def _confirm_create(
+        self, client: ResourceClient[S, ObservedT], target: Target[S], made_here: bool
+    ) -> ObservedT:
+        """The resource, once a read after the create (and after any ownership tag write) shows our owner.
+
+        Another owner on that read means another cluster won a race for the name: OwnedByAnother, and
+        nothing more is written. No owner: write the ownership tags (when this reconcile created it) and
+        read again, a bounded number of times with jittered backoff. If the tags still cannot be
+        written, the resource this reconcile created (empty by construction) is deleted again rather
+        than left behind unowned, and the outcome is Recoverable.
+        """
+        name = f"{client.kind} {target.aws_name}"
+        tag_owner = getattr(client, "tag_owner", None)
+        observed: ObservedT | None = None
+        failure: BaseException | None = None
+        for attempt in range(CONFIRM_ATTEMPTS):
+            observed = client.observe(target, facets=False)
+            owner = None if observed is None else client.owner_of(observed)
+            if observed is not None and owner == target.owner:
+                return observed
+            if owner is not None:
+                raise TerminalError(
+                    "OwnedByAnother",
+                    f"{name} was created at the same time for {owner}, which owns it now; "
+                    "nothing more was written to it",
+                )
+            if observed is not None and made_here and tag_owner is not None:
+                try:
+                    tag_owner(target, observed)
+                    continue  # read again at once: only a read shows whose tags won
+                except Exception as exc:
+                    failure = exc
+                    if client.classify(exc) is not ErrorClass.RECOVERABLE:
+                        break  # retrying cannot help (access, invalid tag): clean up now
+            if attempt + 1 < CONFIRM_ATTEMPTS:
+                time.sleep(min(2.0, CONFIRM_DELAY * 2**attempt) * random.uniform(0.5, 1.5))
+        discard = getattr(client, "discard", None)
+        if made_here and observed is not None and failure is not None and discard is not None:
+            why = error_message(failure)
+            error_class = client.classify(failure)
+            try:
+                discard(target, observed)
+            except Exception as exc:
+                raise RecoverableError(
+                    "TaggingFailed",
+                    f"{name} was created but its ownership tags could not be written ({why}), and "
+                    f"deleting it again failed too ({error_message(exc)}); the next attempt recognises "
+                    "it by the create-pending mark",
+                ) from exc
+            reason = error_code(failure) if error_class is not ErrorClass.RECOVERABLE else "TaggingFailed"
+            raise error_of_class(
+                error_class,
+                reason,
+                f"{name} was created but its ownership tags could not be written ({why}); it was "
+                "deleted again (it was empty) rather than left behind without an owner",
+            ) from failure
+        raise RecoverableError(
+            "CreateInProgress",
+            f"{name} exists in this account without awsop's owner tag yet: another run is probably "
+            "creating it; looking again shortly",
+        )
+
+    def _created_since(
+        self, client: ResourceClient[S, ObservedT], target: Target[S], observed: ObservedT, since: float
+    ) -> bool:
+        created_at = getattr(client, "created_at", None)
+        if created_at is None:
+            return True  # the kind cannot tell: the pending mark alone decides, as it always did
+        when = created_at(target, observed)
+        return when is not None and float(when) >= since - CREATE_PENDING_SKEW
+
     def _check_owner(
         self,
         client: ResourceClient[S, ObservedT],
         target: Target[S],
         observed: ObservedT,
-        create_pending: bool,
+        create_pending: float | None,
     ) -> bool:
         """True when this reconcile takes the resource over; raises when it may not."""
         owner = client.owner_of(observed)
         if owner == target.owner:
             return False
-        if owner is None and create_pending:
-            return True  # our own create that crashed before tagging
-        name = f"{client.kind} {target.aws_name}"
         observe_only = target.spec.management_policy is ManagementPolicy.OBSERVE_ONLY
+        # our own create that crashed before tagging, if the resource is not older than the mark
+        if (
+            owner is None
+            and create_pending
+            and not observe_only
+            and self._created_since(client, target, observed, float(create_pending))
+        ):
+            return True
+        name = f"{client.kind} {target.aws_name}"
         if observe_only and target.spec.adoption_policy is AdoptionPolicy.ADOPT:
             return False  # watched read-only: it cannot fight its owner, whoever that is
         if owner is not None:
@@ -550,13 +685,15 @@ class Engine:
         spec: S,
         *,
         paused: bool = False,
-        create_pending: bool = False,
+        create_pending: float | None = None,
         context: ReconcileContext = EMPTY_CONTEXT,
     ) -> Outcome:
-        """Run the deletion policy. State DELETED means the finalizer may go; anything else keeps it."""
+        """Run the deletion policy. State DELETED means the finalizer may go; anything else keeps it.
+        `create_pending` as for `reconcile`."""
         started = time.perf_counter()
         try:
-            target = self.target(client, ref, spec, context=context)
+            # tag limits do not matter here: a resource created before the defaults grew is still deleted
+            target = self.target(client, ref, spec, check_tags=False, context=context)
         except AwsopError:
             plan = Plan(ref.kind, ref.namespace, ref.name, "", spec.region or "", "none")
             return Outcome(State.DELETED, "Invalid", "spec never valid: nothing was created in AWS", plan)
@@ -582,7 +719,11 @@ class Engine:
         return outcome
 
     def _delete(
-        self, client: ResourceClient[S, ObservedT], target: Target[S], plan: Plan, create_pending: bool
+        self,
+        client: ResourceClient[S, ObservedT],
+        target: Target[S],
+        plan: Plan,
+        create_pending: float | None,
     ) -> Outcome:
         manage = target.spec.management_policy is ManagementPolicy.MANAGE
         observed = client.observe(target, facets=False) if manage else None  # ownership is all it needs
@@ -594,7 +735,12 @@ class Engine:
                 return Outcome(State.DELETED, "ObserveOnly", message, plan)
             return Outcome(State.DELETED, "NotFound", f"nothing to delete in AWS for {name}", plan)
         owner = client.owner_of(observed)
-        if owner != target.owner and not (owner is None and create_pending):
+        pending_ours = (
+            owner is None
+            and bool(create_pending)
+            and self._created_since(client, target, observed, float(create_pending or 0))
+        )
+        if owner != target.owner and not pending_ours:
             plan.verb = "none"
             message = f"{name} is not owned by this object (owner: {owner or 'none'}); left untouched"
             return Outcome(

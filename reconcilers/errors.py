@@ -65,6 +65,21 @@ class RecoverableError(AwsopError):
     error_class = ErrorClass.RECOVERABLE
 
 
+class AlreadyCreatedError(RecoverableError):
+    """A create found the resource already owned by this AWS account (S3's BucketAlreadyOwnedByYou):
+    another run of ours may be creating it. The engine then checks ownership instead of failing."""
+
+
+def error_of_class(error_class: ErrorClass, reason: str, message: str) -> AwsopError:
+    """An awsop error of the given class, for re-raising a failure with a better message."""
+    by_class: dict[ErrorClass, type[AwsopError]] = {
+        ErrorClass.TERMINAL: TerminalError,
+        ErrorClass.ACCESS: AccessError,
+        ErrorClass.RECOVERABLE: RecoverableError,
+    }
+    return by_class[error_class](reason, message)
+
+
 THROTTLING_CODES = frozenset(
     {
         "Throttling",

@@ -558,6 +558,9 @@ class TableClient:
 
     kind = KIND
     default_deletion_policy = DeletionPolicy.RETAIN
+    # CreateTable fails with ResourceInUseException when the table exists and takes the tags atomically:
+    # its answer proves the table new and ours, so the engine makes no read-back
+    exclusive_create = True
 
     def __init__(self, clients: AwsClients) -> None:
         self.clients = clients

@@ -6,8 +6,12 @@ change adds a call, the golden list here must be edited in the same commit.
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 
+from awsop.reconcilers.aws import AwsClients
 from awsop.reconcilers.bucket import BucketClient, BucketSpec
 from awsop.reconcilers.engine import Engine, ObjectRef, State
 from awsop.reconcilers.errors import ErrorClass
@@ -33,13 +37,39 @@ def tags_of(s3, bucket: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {t["Key"]: t["Value"] for t in tag_set}
 
 
+def honour_tags_at_create(clients: AwsClients, s3) -> None:  # type: ignore[no-untyped-def]
+    """Make the emulator behave like AWS: moto 5.2.5 ignores CreateBucketConfiguration.Tags, so the
+    tags of a successful CreateBucket are written out of band (not in the call log)."""
+    sent: dict[str, Any] = {}
+
+    def before(params: dict[str, Any], **_: Any) -> None:
+        sent.clear()
+        tags = (params.get("CreateBucketConfiguration") or {}).get("Tags")
+        if tags:
+            sent.update(Bucket=params["Bucket"], Tags=tags)
+
+    def after(parsed: dict[str, Any], **_: Any) -> None:
+        if sent and parsed.get("ResponseMetadata", {}).get("HTTPStatusCode") == 200:
+            s3.put_bucket_tagging(Bucket=sent["Bucket"], Tagging={"TagSet": sent["Tags"]})
+
+    events = clients.client("s3").meta.events
+    events.register("provide-client-params.s3.CreateBucket", before)
+    events.register("after-call.s3.CreateBucket", after)
+
+
 def test_bucket_create_calls(engine: Engine, buckets: BucketClient, s3) -> None:  # type: ignore[no-untyped-def]
+    """Against moto, which ignores tags at create: the read-back finds no owner tag, so the tags are
+    written and read again before any other facet is written."""
     outcome = engine.reconcile(buckets, REF, spec(**BUDGET_SPEC))
     assert outcome.state is State.READY, outcome.message
     assert outcome.calls == [
         "s3:HeadBucket",
         "s3:CreateBucket",
+        "s3:HeadBucket",
+        "s3:GetBucketTagging",
         "s3:PutBucketTagging",
+        "s3:HeadBucket",
+        "s3:GetBucketTagging",
         "s3:PutBucketVersioning",
         "s3:PutBucketEncryption",
     ]
@@ -50,6 +80,24 @@ def test_bucket_create_calls(engine: Engine, buckets: BucketClient, s3) -> None:
         "team": "a",
     }
     assert s3.get_bucket_versioning(Bucket=NAME)["Status"] == "Enabled"
+
+
+def test_bucket_create_calls_where_tags_at_create_are_honoured(
+    engine: Engine, buckets: BucketClient, s3
+) -> None:  # type: ignore[no-untyped-def]
+    """As on AWS: the owner tag exists from the first moment, the read-back confirms it, no tag write."""
+    honour_tags_at_create(engine.clients, s3)
+    outcome = engine.reconcile(buckets, REF, spec(**BUDGET_SPEC))
+    assert outcome.state is State.READY and outcome.reason == "Created", outcome.message
+    assert outcome.calls == [
+        "s3:HeadBucket",
+        "s3:CreateBucket",
+        "s3:HeadBucket",
+        "s3:GetBucketTagging",
+        "s3:PutBucketVersioning",
+        "s3:PutBucketEncryption",
+    ]
+    assert tags_of(s3, NAME)[OWNER_TAG] == "test-cluster/team-a/data"
 
 
 def test_bucket_noop_resync_within_budget(engine: Engine, buckets: BucketClient) -> None:
@@ -135,8 +183,7 @@ def test_bucket_plan_only_never_writes(engine: Engine, buckets: BucketClient, s3
     assert outcome.state is State.PLANNED and outcome.plan.verb == "create"
     assert outcome.calls == ["s3:HeadBucket"]
     assert outcome.plan.calls() == [
-        "s3:CreateBucket",
-        "s3:PutBucketTagging",
+        "s3:CreateBucket",  # with the tags
         "s3:PutBucketVersioning",
         "s3:PutBucketEncryption",
     ]
@@ -182,8 +229,9 @@ def test_bucket_create_pending_recovers_untagged_bucket_without_duplicate(
     s3,  # type: ignore[no-untyped-def]
 ) -> None:
     """A crash between CreateBucket and PutBucketTagging leaves an untagged bucket: it is ours."""
+    since = time.time() - 1  # the mark recorded before the create
     s3.create_bucket(Bucket=NAME)
-    outcome = engine.reconcile(buckets, REF, spec(**BUDGET_SPEC), create_pending=True)
+    outcome = engine.reconcile(buckets, REF, spec(**BUDGET_SPEC), create_pending=since)
     assert outcome.state is State.READY
     assert "s3:CreateBucket" not in outcome.calls
     assert tags_of(s3, NAME)[OWNER_TAG] == "test-cluster/team-a/data"

@@ -80,9 +80,11 @@ def test_queue_pair_created_in_one_apply_given_in_reverse_order(
     path.write_text(PAIR_YAML)
     code, results = run_cli(capsys, "apply", "-f", str(path))
     assert code == 0, results
+    # CreateQueue answers an existing queue's URL when the attributes match: each create is confirmed by
+    # reading its owner tag back (ListQueueTags)
     assert [(r["name"], r["state"], r["awsCalls"]) for r in results] == [
-        ("orders-dlq", "Ready", ["sqs:GetQueueUrl", "sqs:CreateQueue"]),
-        ("orders", "Ready", ["sqs:GetQueueUrl", "sqs:CreateQueue"]),
+        ("orders-dlq", "Ready", ["sqs:GetQueueUrl", "sqs:CreateQueue", "sqs:ListQueueTags"]),
+        ("orders", "Ready", ["sqs:GetQueueUrl", "sqs:CreateQueue", "sqs:ListQueueTags"]),
     ]
     redrive = json.loads(attrs_of(sqs, "team-a-orders")["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"] == attrs_of(sqs, "team-a-orders-dlq")["QueueArn"]
@@ -111,7 +113,7 @@ def test_queue_create_passes_tags_and_attributes_to_create_queue(
     context = resolved(engine, queues)
     outcome = engine.reconcile(queues, SRC_REF, spec(**SOURCE), context=context)
     assert outcome.state is State.READY, outcome.message
-    assert outcome.calls == ["sqs:GetQueueUrl", "sqs:CreateQueue"]
+    assert outcome.calls == ["sqs:GetQueueUrl", "sqs:CreateQueue", "sqs:ListQueueTags"]  # read-back
     tags = sqs.list_queue_tags(QueueUrl=url_of(sqs, "team-a-orders"))["Tags"]
     assert tags == {
         OWNER_TAG: "test-cluster/team-a/orders",
@@ -253,4 +255,5 @@ def test_queue_deleted_out_of_band_is_created_again(engine: Engine, queues: Queu
         "sqs:GetQueueAttributes",  # the cached URL answers NonExistentQueue
         "sqs:GetQueueUrl",
         "sqs:CreateQueue",
+        "sqs:ListQueueTags",  # the create is confirmed by its owner tag
     ]

@@ -242,14 +242,16 @@ def test_bucket_in_another_region_is_terminal(engine: Engine, client: BucketClie
     assert "immutable" in info.value.message
 
 
-def test_plan_create_starts_with_create_bucket_then_tagging(engine: Engine, client: BucketClient) -> None:
+def test_plan_create_starts_with_create_bucket_carrying_the_tags(
+    engine: Engine, client: BucketClient
+) -> None:
     target = make_target(
         engine, client, versioning="Enabled", encryption={"algorithm": "AES256"}, cors=[], policy=""
     )
     changes = client.plan_create(target)
     assert [c.calls for c in changes] == [
         ("s3:CreateBucket",),
-        ("s3:PutBucketTagging",),
+        (),  # the tags travel with CreateBucket
         ("s3:PutBucketVersioning",),
         ("s3:PutBucketEncryption",),
     ]
@@ -279,3 +281,34 @@ def test_target_makes_no_aws_calls(engine: Engine, client: BucketClient) -> None
     make_target(engine, client, versioning="Enabled")
     assert engine.clients.log.calls == []
     assert client.clients.log.calls == []
+
+
+@pytest.mark.parametrize(
+    ("field", "aws_key", "day_key"),
+    [
+        ("transitions", "Transitions", "Days"),
+        ("noncurrentVersionTransitions", "NoncurrentVersionTransitions", "NoncurrentDays"),
+    ],
+    ids=["transitions", "noncurrent-transitions"],
+)
+def test_lifecycle_transitions_in_another_order_than_aws_returns_are_not_drift(
+    engine: Engine, client: BucketClient, field: str, aws_key: str, day_key: str
+) -> None:
+    from awsop.reconcilers.bucket import _lifecycle_from_aws
+
+    spec_key = "days" if day_key == "Days" else "noncurrentDays"
+    listed = [{spec_key: 365, "storageClass": "DEEP_ARCHIVE"}, {spec_key: 30, "storageClass": "STANDARD_IA"}]
+    target = make_target(engine, client, lifecycleRules=[{"id": "age", field: listed}])
+    aws_rule = {  # S3 returns transitions ordered by age
+        "ID": "age",
+        "Status": "Enabled",
+        "Filter": {"Prefix": ""},
+        aws_key: [
+            {day_key: 30, "StorageClass": "STANDARD_IA"},
+            {day_key: 365, "StorageClass": "DEEP_ARCHIVE"},
+        ],
+    }
+    assert client.diff(target, observed(lifecycleRules=[_lifecycle_from_aws(aws_rule)])) == []
+    aws_rule[aws_key][0]["StorageClass"] = "GLACIER"
+    changes = client.diff(target, observed(lifecycleRules=[_lifecycle_from_aws(aws_rule)]))
+    assert [c.path for c in changes] == ["lifecycleRules"]

@@ -145,3 +145,53 @@ def test_every_example_loads(example: Path) -> None:
     for manifest in manifests:
         assert manifest.info.kind == example.name.split("-")[0].capitalize()
         assert manifest.ref.name
+
+
+@pytest.mark.parametrize(
+    ("doc", "reason"),
+    [
+        pytest.param(
+            "apiVersion: s3.awsop.io/v1alpha1\nmetadata: {name: x}\nspec: {}\n", "no kind", id="no-kind"
+        ),
+        pytest.param(
+            "apiVersion: s3.awsop.io/v1alpha1\nkind: Buckett\nmetadata: {name: x}\n",
+            "kind 'Buckett' is not an awsop kind",
+            id="unknown-kind",
+        ),
+    ],
+)
+def test_document_of_our_api_group_without_a_known_kind_is_never_skipped(
+    tmp_path: Path, doc: str, reason: str
+) -> None:
+    """Beside a valid object it used to be skipped silently."""
+    path = write(tmp_path / "mixed.yaml", BUCKET.format(name="good") + "---\n" + doc)
+    with pytest.raises(ManifestError) as info:
+        load([path])
+    assert str(info.value) == (
+        f"{path}#1: apiVersion s3.awsop.io/v1alpha1 with {reason}; known kinds: Bucket (s3.awsop.io/v1alpha1)"
+    )
+
+
+def test_every_invalid_document_is_reported_in_one_run(tmp_path: Path) -> None:
+    head = "apiVersion: s3.awsop.io/v1alpha1\nkind: Bucket\nmetadata:\n  name: {name}\n  namespace: ns\n"
+    first = write(
+        tmp_path / "a.yaml",
+        head.format(name="one") + "spec:\n  versoning: Enabled\n  region: mars\n"
+        "---\n"
+        + BUCKET.format(name="fine")
+        + "---\n"
+        + head.format(name="two")
+        + "spec:\n  name: Bad_Name\n",
+    )
+    second = write(tmp_path / "b.yaml", "apiVersion: s3.awsop.io/v1alpha1\nkind: Bucket\nspec: {}\n")
+    with pytest.raises(ManifestError) as info:
+        load([str(tmp_path)])
+    problems = info.value.problems
+    assert [p.split(": ")[0] for p in problems] == [f"{first}#0", f"{first}#0", f"{first}#2", f"{second}#0"]
+    assert problems[0].startswith(f"{first}#0: Bucket ns/one: spec.")
+    assert any("spec.versoning:" in p for p in problems[:2]) and any(
+        "spec.region:" in p for p in problems[:2]
+    )
+    assert problems[2].startswith(f"{first}#2: Bucket ns/two: spec.name: ")
+    assert problems[3] == f"{second}#0: Bucket without metadata.name"
+    assert str(info.value).startswith("4 problems:\n")

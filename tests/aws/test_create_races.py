@@ -1,0 +1,156 @@
+"""A create is confirmed only by a read that shows our owner tag: failed tag writes, races between two
+clusters and between two runs of one owner, and the create-pending timestamp, against moto over HTTP."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from test_faults import Faults
+
+from awsop.reconcilers import engine as engine_module
+from awsop.reconcilers.aws import AwsClients, AwsConfig
+from awsop.reconcilers.bucket import BucketClient, BucketSpec
+from awsop.reconcilers.engine import Engine, EngineConfig, ObjectRef, State
+from awsop.reconcilers.errors import ErrorClass
+from awsop.reconcilers.tags import OWNER_TAG
+
+pytestmark = pytest.mark.aws
+
+REF = ObjectRef("Bucket", "race", "data", 1)
+NAME = "race-data"
+SPEC = BucketSpec.model_validate({"versioning": "Enabled", "tags": {"team": "a"}})
+
+
+@pytest.fixture(autouse=True)
+def quick_confirm(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_module, "CONFIRM_DELAY", 0.01, raising=False)
+
+
+def tags_of(s3: Any, bucket: str) -> dict[str, str]:
+    try:
+        return {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+    except s3.exceptions.ClientError:
+        return {}
+
+
+def names(s3: Any) -> list[str]:
+    return [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def new_engine(cluster_id: str) -> Engine:
+    clients = AwsClients(AwsConfig(default_region="us-east-1", default_rate_limit=0, max_attempts=3))
+    return Engine(clients, EngineConfig(cluster_id=cluster_id))
+
+
+def before_create_run(engine: Engine, action: Any) -> None:
+    """Run `action` just before this engine's CreateBucket goes out: the other side of a race."""
+    done = {"ran": False}
+
+    def hook(**_: Any) -> None:
+        if not done["ran"]:
+            done["ran"] = True
+            action()
+
+    engine.clients.client("s3").meta.events.register_first("before-call.s3.CreateBucket", hook)
+    engine.clients.client("s3", "eu-west-1").meta.events.register_first("before-call.s3.CreateBucket", hook)
+
+
+def test_tag_write_failing_after_create_is_retried_within_the_reconcile(
+    engine: Engine, buckets: BucketClient, s3: Any
+) -> None:
+    faults = Faults(engine.clients, "5xx", count=4, operation="PutBucketTagging")
+    outcome = engine.reconcile(buckets, REF, SPEC)
+    assert outcome.state is State.READY and outcome.reason == "Created", outcome.message
+    assert faults.injected == 4
+    assert tags_of(s3, NAME)[OWNER_TAG] == "test-cluster/race/data"
+
+
+def test_tag_write_that_keeps_failing_deletes_the_bucket_it_just_created(
+    engine: Engine, buckets: BucketClient, s3: Any
+) -> None:
+    Faults(engine.clients, "5xx", count=1000, operation="PutBucketTagging")
+    outcome = engine.reconcile(buckets, REF, SPEC)
+    assert outcome.state is State.ERROR and outcome.error_class is ErrorClass.RECOVERABLE
+    assert outcome.reason == "TaggingFailed" and "deleted again" in outcome.message
+    assert NAME not in names(s3), "no untagged orphan is left behind"
+    assert outcome.calls[-1] == "s3:DeleteBucket"
+    assert "s3:PutBucketVersioning" not in outcome.calls, "nothing is configured on an unconfirmed bucket"
+
+
+def test_tag_write_denied_after_create_deletes_the_bucket_and_reports_access(
+    engine: Engine, buckets: BucketClient, s3: Any
+) -> None:
+    def deny(request: Any, **_: Any) -> Any:
+        from test_faults import _error_response
+
+        return _error_response(403, "AccessDenied")
+
+    engine.clients.client("s3").meta.events.register_first("before-send.s3.PutBucketTagging", deny)
+    outcome = engine.reconcile(buckets, REF, SPEC)
+    assert outcome.error_class is ErrorClass.ACCESS, outcome.message
+    assert NAME not in names(s3)
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1"])
+def test_two_clusters_racing_for_one_name_one_wins_the_loser_writes_nothing(s3: Any, region: str) -> None:
+    winner, loser = new_engine("cluster-a"), new_engine("cluster-b")
+    spec = SPEC.model_copy(update={"region": region})
+    first: dict[str, Any] = {}
+    before_create_run(
+        loser, lambda: first.setdefault("o", winner.reconcile(BucketClient(winner.clients), REF, spec))
+    )
+    lost = loser.reconcile(BucketClient(loser.clients), REF, spec)
+    assert first["o"].state is State.READY and first["o"].reason == "Created"
+    assert lost.state is State.STALLED and lost.reason == "OwnedByAnother", lost.message
+    create_at = lost.calls.index("s3:CreateBucket")
+    assert not [c for c in lost.calls[create_at + 1 :] if ":Put" in c or ":Delete" in c], lost.calls
+    assert tags_of(s3, NAME)[OWNER_TAG] == "cluster-a/race/data"
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1"])
+def test_two_runs_of_one_owner_creating_at_once_both_converge(s3: Any, region: str) -> None:
+    """eu-west-1 answers BucketAlreadyOwnedByYou, us-east-1 answers 200: both end Ready, one bucket."""
+    one, two = new_engine("same"), new_engine("same")
+    spec = SPEC.model_copy(update={"region": region})
+    first: dict[str, Any] = {}
+    before_create_run(two, lambda: first.setdefault("o", one.reconcile(BucketClient(one.clients), REF, spec)))
+    second = two.reconcile(BucketClient(two.clients), REF, spec)
+    assert first["o"].state is State.READY
+    assert second.state is State.READY, f"{second.reason}: {second.message}"
+    assert names(s3) == [NAME]
+    assert tags_of(s3, NAME)[OWNER_TAG] == "same/race/data"
+
+
+def test_create_pending_claims_an_untagged_bucket_created_after_the_mark(
+    engine: Engine, buckets: BucketClient, s3: Any
+) -> None:
+    since = time.time() - 1
+    s3.create_bucket(Bucket=NAME)  # the crashed create: untagged
+    outcome = engine.reconcile(buckets, REF, SPEC, create_pending=since)
+    assert outcome.state is State.READY and outcome.reason == "Adopted", outcome.message
+    assert "s3:ListBuckets" in outcome.calls and "s3:CreateBucket" not in outcome.calls
+
+
+def test_create_pending_never_claims_a_bucket_older_than_the_mark(
+    engine: Engine, buckets: BucketClient, s3: Any
+) -> None:
+    s3.create_bucket(Bucket=NAME)  # someone else's untagged bucket, there before our mark
+    later = time.time() + 3600
+    outcome = engine.reconcile(buckets, REF, SPEC, create_pending=later)
+    assert outcome.state is State.STALLED and outcome.reason == "AlreadyExists", outcome.message
+    assert tags_of(s3, NAME) == {}
+    deleted = engine.delete(
+        buckets, REF, SPEC.model_copy(update={"deletion_policy": "Delete"}), create_pending=later
+    )
+    assert deleted.reason == "NotOwned" and NAME in names(s3)
+
+
+def test_default_tags_count_toward_the_tag_limit(clients: AwsClients, buckets: BucketClient, s3: Any) -> None:
+    engine = Engine(clients, EngineConfig(cluster_id="c", default_tags={"cost-center": "42"}))
+    spec = BucketSpec.model_validate({"tags": {f"k{i}": "v" for i in range(48)}})
+    outcome = engine.reconcile(buckets, REF, spec)
+    assert outcome.state is State.STALLED and outcome.reason == "TooManyTags", outcome.message
+    assert "51 tags" in outcome.message and outcome.calls == []
+    assert NAME not in names(s3)

@@ -1,0 +1,54 @@
+"""The CLI's journal of creates in flight: marks survive a process, updates are atomic, a broken file is
+an error (never silently an empty journal that would forget a pending create)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from awsop.operator.journal import Journal, JournalError, default_path, key
+
+
+def test_mark_is_recorded_read_back_by_another_instance_and_cleared(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "creates.json"
+    entry = key("Bucket", "us-east-1", "data", "c/ns/data")
+    before = time.time()
+    Journal(path).record(entry, "Bucket ns/data")
+    since = Journal(path).pending(entry)  # a new process reads the same file
+    assert since is not None and before <= since <= time.time()
+    assert Journal(path).pending(key("Bucket", "us-east-1", "data", "other/ns/data")) is None
+    Journal(path).clear(entry)
+    assert Journal(path).pending(entry) is None
+    assert not list(path.parent.glob(".*.tmp")), "no temporary file is left behind"
+
+
+def test_missing_journal_reads_as_empty_without_creating_it(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "none" / "creates.json")
+    assert journal.pending("x") is None
+    journal.clear("x")
+    assert not (tmp_path / "none").exists()
+
+
+def test_unreadable_journal_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "creates.json"
+    path.write_text("{not json")
+    with pytest.raises(JournalError, match="unreadable"):
+        Journal(path).pending("x")
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        pytest.param({"AWSOP_JOURNAL": "/j/creates.json"}, "/j/creates.json", id="explicit"),
+        pytest.param({"XDG_STATE_HOME": "/state"}, "/state/awsop/creates.json", id="xdg"),
+        pytest.param({"HOME": "/home/u"}, "/home/u/.local/state/awsop/creates.json", id="home"),
+    ],
+)
+def test_default_path(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str) -> None:
+    for name in ("AWSOP_JOURNAL", "XDG_STATE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert str(default_path()) == expected
