@@ -15,7 +15,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from awsop.reconcilers.account import AccountRef, ResolvedAccount, resolve_account
 from awsop.reconcilers.context import ReconcileContext
 from awsop.reconcilers.engine import Engine, Outcome, State
 from awsop.reconcilers.errors import AwsopError, ErrorClass
@@ -31,7 +32,7 @@ from awsop.reconcilers.policies import ManagementPolicy
 
 from .journal import Journal, JournalError, default_path
 from .journal import key as journal_key
-from .manifests import Manifest, ManifestError, load
+from .manifests import AccountManifests, Manifest, ManifestError, load, load_accounts
 from .references import key_of, order_manifests, resolution_from_outcome
 from .settings import Settings
 
@@ -81,21 +82,32 @@ def _journal(args: argparse.Namespace) -> Journal:
     return Journal(Path(args.journal) if getattr(args, "journal", None) else default_path())
 
 
-def _check_unique(engine: Engine, manifests: list[Manifest], clients: dict[str, Any]) -> None:
-    """Two objects that would both manage one AWS resource: reject the set, naming both."""
-    seen: dict[tuple[str, str, str], Manifest] = {}
+def _check_unique(
+    engine: Engine,
+    manifests: list[Manifest],
+    clients: dict[str, Any],
+    account_of: Callable[[Manifest], ResolvedAccount] | None = None,
+) -> None:
+    """Two objects that would both manage one AWS resource (same account, region and name): reject the
+    set, naming both."""
+    seen: dict[tuple[str, str, str, str], Manifest] = {}
     problems = []
     for manifest in manifests:
         if manifest.spec.management_policy is ManagementPolicy.OBSERVE_ONLY:
             continue  # watchers never write: any number may look at one resource
         client = clients[manifest.info.kind]
+        account = account_of(manifest) if account_of is not None else None
         try:
-            target = engine.target(client, manifest.ref, manifest.spec)
+            target = engine.target(
+                client, manifest.ref, manifest.spec, context=ReconcileContext(account=account)
+            )
         except AwsopError:
             continue  # reported by its reconcile
-        # S3 bucket names are global: one name in two regions is still one bucket
-        region = "" if getattr(client, "global_names", False) else target.region
-        first = seen.setdefault((manifest.info.kind, region, target.aws_name), manifest)
+        # S3 bucket names are global: one name in two regions (or two accounts) is still one bucket
+        global_names = getattr(client, "global_names", False)
+        region = "" if global_names else target.region
+        where_account = "" if global_names or account is None else account.account_id or account.name
+        first = seen.setdefault((manifest.info.kind, region, where_account, target.aws_name), manifest)
         if first is not manifest:
             where = f" in {region}" if region else ""
             problems.append(
@@ -160,13 +172,18 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
     if not manifests:
         raise ManifestError(f"no awsop objects found in {', '.join(args.filename)}")
     manifests = order_manifests(manifests)  # targets of references first; cycles and dangling refs fail
+    found = load_accounts(args.filename)
+    chosen = getattr(args, "account", None)
+    if chosen and chosen not in found.accounts:
+        raise ManifestError(f"--account {chosen}: no AWSAccount of that name in the manifests")
+    require = _settings(args).require_account
     engine = _engine(args)
     journal = _journal(args)
     clients: dict[str, Any] = {}  # one client per kind
     for manifest in manifests:
         if manifest.info.kind not in clients:
             clients[manifest.info.kind] = manifest.info.make_client(engine.clients)
-    _check_unique(engine, manifests, clients)
+    _check_unique(engine, manifests, clients, lambda m: _account(m, found, chosen, require))
     results = []
     done: dict[tuple[str, str, str], Outcome] = {}
     show = sys.stderr.isatty() and args.output != "json"
@@ -183,7 +200,8 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
                         r, done[(manifest.ref.namespace, r.kind, r.name)]
                     )
                     for r in manifest.spec.references()
-                }
+                },
+                account=_account(manifest, found, chosen, require),
             )
             client = clients[manifest.info.kind]
             outcome = _reconcile(engine, client, manifest, journal, plan_only, context)
@@ -247,6 +265,21 @@ def parse_bool(text: str) -> bool:
     if text.lower() in ("false", "0", "no"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+
+
+def _account(
+    manifest: Manifest, found: AccountManifests, chosen: str | None, require: bool
+) -> ResolvedAccount:
+    """The object's account as the operator would choose it, from the manifests: spec.accountRef, else
+    --account, else its Namespace's annotation; the AWSAccount's grants apply as in the cluster."""
+    labels, annotations = found.namespaces.get(manifest.ref.namespace, ({}, {}))
+    ref: AccountRef | None = getattr(manifest.spec, "account_ref", None)
+    if ref is None and chosen:
+        ref = AccountRef(name=chosen)
+    account = resolve_account(manifest.ref.namespace, ref, annotations, labels, found.accounts, require)
+    if account.denial is not None and account.denial.reason == "AccountNotFound":
+        account.denial.message += " among the manifests given (AWSAccount documents are read from -f)"
+    return account
 
 
 @contextmanager
@@ -358,7 +391,17 @@ def cmd_iam_policy(args: argparse.Namespace) -> int:
     if unknown:
         err.print(f"[red]error:[/red] unknown kind(s): {', '.join(unknown)}; known: {', '.join(KINDS)}")
         return EXIT_ERROR
-    print(json.dumps(iam_policy(args.kind or None), indent=2))
+    policy = iam_policy(args.kind or None)
+    if args.assume_role:  # the operator's own role, when AWSAccounts name roles in other accounts
+        policy["Statement"].append(
+            {
+                "Sid": "AwsopAssumeAccountRoles",
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Resource": sorted(set(args.assume_role)),
+            }
+        )
+    print(json.dumps(policy, indent=2))
     return EXIT_OK
 
 
@@ -396,6 +439,12 @@ def build_parser() -> argparse.ArgumentParser:
                 help="local journal of creates in flight (default: $AWSOP_JOURNAL, else "
                 "$XDG_STATE_HOME/awsop/creates.json)",
             )
+            p.add_argument(
+                "--account",
+                metavar="NAME",
+                help="AWSAccount (from the manifests) for objects whose spec names none; its role is "
+                "assumed with your credentials and its namespace grants apply",
+            )
 
     plan = sub.add_parser(
         "plan", help="show the AWS changes manifests would make (exit 0 none, 2 changes, 1 error)"
@@ -426,6 +475,13 @@ def build_parser() -> argparse.ArgumentParser:
     crds.set_defaults(func=cmd_crds)
     iam = sub.add_parser("iam-policy", help="print the least-privilege IAM policy for the kinds")
     iam.add_argument("--kind", action="append", default=[], help="only this kind (repeatable); default all")
+    iam.add_argument(
+        "--assume-role",
+        action="append",
+        default=[],
+        metavar="ARN",
+        help="also allow sts:AssumeRole on this AWSAccount role (repeatable): the operator's own policy",
+    )
     iam.set_defaults(func=cmd_iam_policy)
     run = sub.add_parser("run", help="run the operator (kopf)")
     common(run, files=False)

@@ -3,11 +3,11 @@
 Everything runs on this machine and is stopped at the end: embedded AWS (moto on 127.0.0.1), a Kubernetes
 API server for demos and tests (awsop.sandbox, never for production), the real operator (`awsop run`) as
 a process, and the real kubectl. The flow: apply the CRDs and examples/, every object becomes Ready (a queue
-listed before its dead-letter queue waits for it, then follows its ARN); the CLI plan agrees with the
-cluster; two out-of-band changes: one corrected by the operator
-(driftPolicy Correct), one only reported (driftPolicy Report) and shown by `awsop plan`, then fixed with
-`awsop apply`; a DynamoDB table gets two indexes in one edit, planned whole and applied one step at a
-time; finally `kubectl delete` honours each object's deletionPolicy.
+listed before its dead-letter queue waits for it, then follows its ARN; one bucket lives in another AWS
+account, through an AWSAccount); the CLI plan agrees with the cluster; two out-of-band changes: one
+corrected by the operator (driftPolicy Correct), one only reported (driftPolicy Report) and shown by
+`awsop plan`, then fixed with `awsop apply`; a DynamoDB table gets two indexes in one edit, planned whole
+and applied one step at a time; finally `kubectl delete` honours each object's deletionPolicy.
 """
 
 from __future__ import annotations
@@ -180,6 +180,12 @@ class Demo:
         )
         if orders.get("deadLetterQueueArn") != dlq.get("arn"):
             raise DemoError("the source queue does not use its dead-letter queue's ARN")
+        self.kubectl("wait", "--for=condition=Ready", "awsaccount/payments-dev", "--timeout=30s", show=False)
+        ledger = json.loads(self.kubectl("get", "bucket", "ledger", "-o", "json", show=False))["status"]
+        console.print(
+            f"ledger names AWSAccount payments-dev: it lives in account {ledger['accountId']} (the role's), "
+            "the other buckets in the operator's own account."
+        )
 
         step("2. The CLI plans against the same AWS account: nothing to change (exit 0)")
         self.awsop("plan", "-f", examples, expect=cli.EXIT_OK)

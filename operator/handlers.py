@@ -13,11 +13,13 @@ import logging
 import random
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import kopf
 from pydantic import ValidationError
 
+from awsop.reconcilers.account import ResolvedAccount
 from awsop.reconcilers.context import ReconcileContext
 from awsop.reconcilers.engine import Engine, ObjectRef, Outcome, Progress, State
 from awsop.reconcilers.errors import ErrorClass, backoff_delay
@@ -26,6 +28,7 @@ from awsop.reconcilers.model import AwsObjectSpec
 from awsop.reconcilers.refs import Reference
 
 from . import kube, metrics
+from .accounts import AccountDirectory
 from .manifests import format_validation_error
 from .references import resolution_from_body
 from .settings import Settings
@@ -50,6 +53,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     clients: dict[str, Any]
+    accounts: AccountDirectory | None = None  # None: every object uses the operator's own credentials
     last_check: dict[str, float] = {}
     failures: dict[str, tuple[int, ErrorClass]] = {}  # uid -> consecutive failures, last error class
     applied: dict[str, int] = {}  # uid -> generation applied by this process (bodies can lag behind)
@@ -79,6 +83,14 @@ def _ref(info: KindInfo, meta: Any) -> ObjectRef:
 
 def _annotation(meta: Any, key: str) -> str:
     return str((meta.get("annotations") or {}).get(key, ""))
+
+
+def _account(ref: ObjectRef, model: Any, uid: str, deleting: bool = False) -> ResolvedAccount | None:
+    """The object's AWS account, resolved through the Kubernetes API (None: the operator's own)."""
+    directory = Runtime.accounts
+    if directory is None:
+        return None
+    return directory.resolve(ref.namespace, model.account_ref, uid, deleting, ref)
 
 
 def _emit(body: Any, outcome: Outcome) -> None:
@@ -155,7 +167,10 @@ def reconcile(
         paused=paused,
         create_pending=create_pending,
         before_create=before_create,
-        context=ReconcileContext() if paused else resolve_references(info, ref, model),
+        context=replace(
+            ReconcileContext() if paused else resolve_references(info, ref, model),
+            account=_account(ref, model, meta.get("uid", "")),
+        ),
         progress=Progress.from_status(previous.get("progress"), generation),
     )
     uid = meta.get("uid", "")
@@ -454,13 +469,17 @@ def delete(
         model,
         paused=paused,
         create_pending=bool(_annotation(meta, CREATE_PENDING)),
-        context=ReconcileContext(referenced_by=referenced_by(info, ref)),
+        context=ReconcileContext(
+            referenced_by=referenced_by(info, ref), account=_account(ref, model, "", deleting=True)
+        ),
     )
     _emit_once(body, dict(status or {}), outcome)
     _log(info, ref, outcome, quiet=False)
     log.debug("delete %s/%s calls: %s", ref.namespace, ref.name, ", ".join(outcome.calls))
     if outcome.state is State.DELETED:
         metrics.CENSUS.forget(uid)
+        if Runtime.accounts is not None:
+            Runtime.accounts.forget(uid)
         with Runtime.lock:
             for memory in (Runtime.last_check, Runtime.failures, Runtime.applied, Runtime.progressing):
                 memory.pop(uid, None)

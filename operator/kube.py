@@ -9,9 +9,10 @@ nudge a referring object when its target becomes Ready or changes its ARN.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from awsop.reconcilers.kinds import VERSION, KindInfo
+from awsop.reconcilers.kinds import VERSION, ConfigKindInfo, KindInfo
 
 _lock = threading.Lock()
 _api: Any = None
@@ -31,7 +32,9 @@ def _custom_objects() -> Any:
         return _api
 
 
-def annotate(info: KindInfo, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
+def annotate(
+    info: KindInfo | ConfigKindInfo, namespace: str, name: str, annotations: dict[str, str | None]
+) -> None:
     body = {"metadata": {"annotations": annotations}}
     api = _custom_objects()
     if info.scope == "Namespaced":
@@ -40,7 +43,7 @@ def annotate(info: KindInfo, namespace: str, name: str, annotations: dict[str, s
         api.patch_cluster_custom_object(info.group, VERSION, info.plural, name, body)
 
 
-def patch(info: KindInfo, namespace: str, name: str, body: dict[str, Any]) -> None:
+def patch(info: KindInfo | ConfigKindInfo, namespace: str, name: str, body: dict[str, Any]) -> None:
     """Apply a kopf-style patch ({"status": ..., "metadata": ...}) outside a kopf handler: the status
     part through the /status subresource, the rest to the object (JSON merge patch both)."""
     api = _custom_objects()
@@ -61,7 +64,7 @@ def patch(info: KindInfo, namespace: str, name: str, body: dict[str, Any]) -> No
             api.patch_cluster_custom_object(info.group, VERSION, info.plural, name, rest)
 
 
-def get(info: KindInfo, namespace: str, name: str) -> dict[str, Any] | None:
+def get(info: KindInfo | ConfigKindInfo, namespace: str, name: str) -> dict[str, Any] | None:
     """One object of `info`'s kind, or None when it does not exist (references resolve through this)."""
     from kubernetes.client.exceptions import ApiException
 
@@ -83,3 +86,26 @@ def list_objects(info: KindInfo, namespace: str) -> list[dict[str, Any]]:
     api = _custom_objects()
     answer = api.list_namespaced_custom_object(info.group, VERSION, namespace, info.plural)
     return [dict(item) for item in answer.get("items", [])]
+
+
+def read_namespace(name: str) -> tuple[dict[str, str], dict[str, str]] | None:
+    """A namespace's (labels, annotations); None when it does not exist."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    _custom_objects()  # loads the configuration once
+    try:
+        ns = client.CoreV1Api().read_namespace(name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    meta = ns.metadata
+    if meta is None:
+        return {}, {}
+    return dict(meta.labels or {}), dict(meta.annotations or {})
+
+
+def read_cluster_object(info: ConfigKindInfo) -> Callable[[str], dict[str, Any] | None]:
+    """A reader of one cluster-scoped awsop object by name (None when it does not exist)."""
+    return lambda name: get(info, "", name)

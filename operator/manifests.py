@@ -16,8 +16,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from awsop.reconcilers.account import AWSAccountSpec
 from awsop.reconcilers.engine import ObjectRef
-from awsop.reconcilers.kinds import KINDS, KindInfo, by_api_version
+from awsop.reconcilers.kinds import CONFIG_KINDS, KINDS, KindInfo, by_api_version
 from awsop.reconcilers.model import AwsObjectSpec
 
 
@@ -78,6 +79,9 @@ def parse_object(doc: dict[str, Any], source: str = "<object>") -> Manifest | No
             raise ManifestError(
                 f"{source}: {kind} must have apiVersion {KINDS[kind].api_version}, not {api_version}"
             )
+        config = CONFIG_KINDS.get(kind)
+        if config is not None and config.api_version == api_version:
+            return None  # a configuration kind (AWSAccount): read by load_accounts, not an AWS object
         if _is_ours(api_version):
             same_group = [i for i in KINDS.values() if i.api_version == api_version] or list(KINDS.values())
             known = ", ".join(f"{i.kind} ({i.api_version})" for i in same_group)
@@ -131,3 +135,48 @@ def load(paths: Iterable[str]) -> list[Manifest]:
     if problems:
         raise ManifestError(f"{len(problems)} problems:\n" + "\n".join(problems), problems)
     return manifests
+
+
+def _documents(paths: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
+    out: list[tuple[str, dict[str, Any]]] = []
+    for path in _files(paths):
+        try:
+            docs = list(yaml.safe_load_all(path.read_text()))
+        except yaml.YAMLError as exc:
+            raise ManifestError(f"{path}: not valid YAML: {exc}") from None
+        for index, doc in enumerate(docs):
+            if not isinstance(doc, dict):
+                continue
+            items = doc.get("items") if str(doc.get("kind") or "").endswith("List") else [doc]
+            out.extend((f"{path}#{index}", item) for item in items or [] if isinstance(item, dict))
+    return out
+
+
+@dataclass
+class AccountManifests:
+    """The AWSAccount objects and Namespaces (labels, annotations) among the manifests."""
+
+    accounts: dict[str, AWSAccountSpec]
+    namespaces: dict[str, tuple[dict[str, str], dict[str, str]]]
+
+
+def load_accounts(paths: Iterable[str]) -> AccountManifests:
+    """AWSAccounts and Namespaces under `paths`; an invalid AWSAccount is a ManifestError."""
+    found = AccountManifests({}, {})
+    for source, item in _documents(paths):
+        meta = item.get("metadata") or {}
+        if item.get("kind") == "Namespace" and item.get("apiVersion") == "v1" and meta.get("name"):
+            found.namespaces[meta["name"]] = (
+                {str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
+                {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
+            )
+        elif item.get("kind") == "AWSAccount" and item.get("apiVersion") == "awsop.io/v1alpha1":
+            if not meta.get("name"):
+                raise ManifestError(f"{source}: AWSAccount without metadata.name")
+            try:
+                found.accounts[meta["name"]] = AWSAccountSpec.model_validate(item.get("spec") or {})
+            except ValidationError as exc:
+                raise ManifestError(
+                    f"{source}: AWSAccount {meta['name']}: {format_validation_error(exc)}"
+                ) from None
+    return found

@@ -8,7 +8,7 @@ from typing import Any
 
 import kopf
 
-from . import handlers, metrics
+from . import accounts, handlers, metrics
 from .runtime import build_engine
 from .settings import Settings
 
@@ -34,6 +34,12 @@ def run_operator(
     }
     registry = kopf.get_default_registry()
     handlers.register(settings, registry)
+    if not settings.kinds or "AWSAccount" in settings.kinds:  # else: the operator's own credentials only
+        handlers.Runtime.accounts = accounts.kube_directory(settings)
+        accounts.AccountRuntime.directory = handlers.Runtime.accounts
+        accounts.AccountRuntime.clients = clients
+        accounts.AccountRuntime.settings = settings
+        accounts.register(settings, registry)
 
     @kopf.on.startup(registry=registry)
     def startup(settings: kopf.OperatorSettings, **_: Any) -> None:

@@ -22,6 +22,8 @@ def build_engine(
             default_rate_limit=settings.default_rate_limit,
             retry_mode=settings.aws_retry_mode,
             max_attempts=settings.aws_max_attempts,
+            session_name=f"awsop-{settings.cluster_id}"[:64],
+            lookup_account_id=True,
         ),
         listeners=listeners,
     )

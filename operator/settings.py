@@ -71,6 +71,14 @@ class Settings(BaseSettings):
         default_factory=list,
         description='Kinds to serve (JSON list, e.g. ["Bucket"]); empty = every kind awsop implements.',
     )
+    require_account: bool = Field(
+        False,
+        description="Forbid the operator's own AWS credentials for objects: every object must use an "
+        "AWSAccount (spec.accountRef or the namespace annotation awsop.io/account).",
+    )
+    account_check_seconds: float = Field(
+        300.0, gt=0, description="How often each AWSAccount's role is assumed again to report its health."
+    )
     peering: str = Field(
         "", description="kopf peering name for high availability (one active replica); empty = standalone."
     )

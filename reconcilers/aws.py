@@ -4,6 +4,9 @@ Every AWS call of every kind goes through `AwsClients.client(service, region)`, 
 
 - region / endpoint / credential resolution from boto3's normal chain (`AWS_ENDPOINT_URL` and the
   per-service `AWS_ENDPOINT_URL_<SERVICE>` point it at an emulator);
+- per-account credentials: for an object that uses an AWSAccount, clients sign with an assumed-role
+  session (STS AssumeRole from the operator's own credentials), one session per account, renewed before
+  it expires; the AssumeRole call itself goes through this factory (counted, rate limited, classified);
 - a token-bucket rate limiter shared per (account, region, service) that never lets more than the
   configured rate through, and halves its rate for a while after a throttle (adaptive backoff);
 - a botocore event hook that records every operation (service, operation, outcome), which feeds the
@@ -11,7 +14,8 @@ Every AWS call of every kind goes through `AwsClients.client(service, region)`, 
 - bounded retries with exponential backoff and jitter (tenacity) for transient errors inside one call.
   botocore's own retries are set to a single attempt, so every attempt is seen, limited and counted here.
 
-This module never decides what an error means for an object: that is `errors.classify`.
+This module never decides what an error means for an object: that is `errors.classify`. It never logs
+credentials.
 """
 
 from __future__ import annotations
@@ -21,11 +25,20 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import (
+    CredentialProvider,
+    CredentialResolver,
+    DeferredRefreshableCredentials,
+)
+from botocore.exceptions import ClientError
 from tenacity import (
     Retrying,
     retry_if_exception,
@@ -33,7 +46,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from .errors import is_throttle, is_transient
+from .account import ResolvedAccount
+from .errors import AccessError, ErrorClass, classify, error_message, is_throttle, is_transient
 
 CallListener = Callable[[str, str, str], None]
 """Called as listener(service, operation, outcome) with outcome ok | error | throttled."""
@@ -48,6 +62,7 @@ class RateLimiter:
 
     def __init__(self, rates: dict[str, float], default_rate: float, recovery: float = 60.0) -> None:
         self._rates = dict(rates)
+        self._account_rates: dict[str, dict[str, float]] = {}
         self._default = default_rate
         self._recovery = recovery
         self._lock = threading.Lock()
@@ -55,13 +70,23 @@ class RateLimiter:
         self._sleep: Callable[[float], None] = time.sleep
         self._clock: Callable[[], float] = time.monotonic
 
-    def rate_for(self, service: str) -> float:
-        return float(self._rates.get(service, self._default))
+    def rate_for(self, service: str, account: str | None = None) -> float:
+        overrides = self._account_rates.get(account or "", {})
+        return float(overrides.get(service, self._rates.get(service, self._default)))
+
+    def set_account_rates(self, account: str, rates: dict[str, float]) -> None:
+        """Per-service rates for one account (an AWSAccount's rateLimits), over the operator's own."""
+        with self._lock:
+            if self._account_rates.get(account, {}) == rates:
+                return
+            self._account_rates[account] = dict(rates)
+            for key in [k for k in self._buckets if k[0] == account]:
+                del self._buckets[key]
 
     def _bucket(self, key: tuple[str, str, str]) -> _Bucket:
         bucket = self._buckets.get(key)
         if bucket is None:
-            rate = self.rate_for(key[2])
+            rate = self.rate_for(key[2], key[0])
             bucket = self._buckets[key] = _Bucket(rate=rate, tokens=max(1.0, rate), stamp=self._clock())
         return bucket
 
@@ -71,7 +96,7 @@ class RateLimiter:
 
     def acquire(self, key: tuple[str, str, str]) -> float:
         """Take one token for `key`, sleeping as long as needed; returns the time slept."""
-        if self.rate_for(key[2]) <= 0:
+        if self.rate_for(key[2], key[0]) <= 0:
             return 0.0
         slept = 0.0
         while True:
@@ -166,8 +191,21 @@ class AwsConfig:
     retry_mode: str = "standard"
     max_attempts: int = 3
     account: str = "default"
+    """Rate-limiter key of the operator's own credentials."""
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    session_name: str = "awsop"
+    """RoleSessionName of assumed-role sessions (shows in the target account's CloudTrail)."""
+    account_id: str | None = None
+    """The operator's own account id when known in advance."""
+    lookup_account_id: bool = False
+    """Ask sts:GetCallerIdentity once for the operator's own account id (the operator and the CLI do;
+    a bare factory in a test makes no call it was not asked for)."""
+
+
+_CURRENT_ACCOUNT: ContextVar[ResolvedAccount | None] = ContextVar("awsop_account", default=None)
+_UNSET: Any = object()
+OWN_ACCOUNT_RETRY_SECONDS = 60.0
 
 
 # Operation names as the service signs them, for the hook: botocore gives us the model name.
@@ -175,35 +213,145 @@ _SERVICE_IDS = {"s3": "s3", "sqs": "sqs", "dynamodb": "dynamodb", "autoscaling":
 
 
 class AwsClients:
-    """Creates and caches wrapped boto3 clients per (service, region); thread-safe."""
+    """Creates and caches wrapped boto3 clients per (account, region, service); thread-safe.
+
+    The account is the one passed to `client`, else the one the engine set with `using` for the object
+    it reconciles, else the operator's own credentials."""
 
     def __init__(
         self,
         config: AwsConfig | None = None,
         session: boto3.Session | None = None,
         listeners: list[CallListener] | None = None,
+        session_clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """`session_clock` replaces the wall clock assumed-role sessions judge their expiry by (tests)."""
         self.config = config or AwsConfig()
+        self._session_clock = session_clock
         self._session = session or boto3.Session()
         self.limiter = RateLimiter(self.config.rate_limits, self.config.default_rate_limit)
         self.log = CallLog()
         self.listeners: list[CallListener] = list(listeners or [])
-        self._clients: dict[tuple[str, str], RetryingClient] = {}
+        self._clients: dict[tuple[Any, str, str], RetryingClient] = {}
+        self._sessions: dict[tuple[str, str, str, int], boto3.Session] = {}
         self._lock = threading.Lock()
+        self._own_account: str | None = self.config.account_id
+        self._own_failed_at: float | None = None
 
-    def default_region(self) -> str:
+    def default_region(self, account: ResolvedAccount | None = None) -> str:
+        if account is not None and account.default_region:
+            return account.default_region
         return self.config.default_region or self._session.region_name or "us-east-1"
 
-    def client(self, service: str, region: str | None = None) -> RetryingClient:
-        region = region or self.default_region()
-        key = (service, region)
+    @contextmanager
+    def using(self, account: ResolvedAccount | None) -> Iterator[None]:
+        """Clients asked for inside the block (in this thread or task) use `account`'s credentials."""
+        token = _CURRENT_ACCOUNT.set(account)
+        try:
+            yield
+        finally:
+            _CURRENT_ACCOUNT.reset(token)
+
+    def client(self, service: str, region: str | None = None, account: Any = _UNSET) -> RetryingClient:
+        """The client for (account, region, service); `account` defaults to the one set by `using`."""
+        chosen: ResolvedAccount | None = _CURRENT_ACCOUNT.get() if account is _UNSET else account
+        if chosen is not None and not chosen.role_arn:
+            chosen = None  # the operator's own credentials, whatever the object's source was
+        region = region or self.default_region(chosen)
+        key = (chosen.session_key if chosen else None, region, service)
+        with self._lock:
+            cached = self._clients.get(key)
+        if cached is not None:
+            return cached
+        session = self._session_for(chosen)
         with self._lock:
             cached = self._clients.get(key)
             if cached is None:
-                cached = self._clients[key] = self._make(service, region)
+                cached = self._clients[key] = self._make(service, region, session, self._limiter_key(chosen))
             return cached
 
-    def _make(self, service: str, region: str) -> RetryingClient:
+    def _limiter_key(self, account: ResolvedAccount | None) -> str:
+        if account is None:
+            return self.config.account
+        key = account.account_id or account.name
+        self.limiter.set_account_rates(key, dict(account.rate_limits))
+        return key
+
+    # -- accounts -----------------------------------------------------------------------------------
+
+    def account_id(self, account: ResolvedAccount | None = None, lookup: bool = True) -> str | None:
+        """The AWS account id objects using `account` live in: from the role ARN (no call), or for the
+        operator's own credentials one sts:GetCallerIdentity per process when the configuration asks for
+        it and `lookup` allows it (retried a minute after a failure). None when not known (yet)."""
+        if account is not None and account.role_arn:
+            return account.account_id
+        if self._own_account is not None or not (lookup and self.config.lookup_account_id):
+            return self._own_account
+        now = time.monotonic()
+        if self._own_failed_at is not None and now - self._own_failed_at < OWN_ACCOUNT_RETRY_SECONDS:
+            return None
+        try:
+            identity = self.caller_identity(None)
+        except Exception:  # no credentials yet, STS unreachable: the id is simply not known yet
+            self._own_failed_at = now
+            return None
+        self._own_account = str(identity["Account"])
+        return self._own_account
+
+    def caller_identity(self, account: ResolvedAccount | None) -> dict[str, Any]:
+        """sts:GetCallerIdentity with `account`'s credentials (assuming its role first if needed)."""
+        response = self.client("sts", account=account).get_caller_identity()
+        return {k: response[k] for k in ("Account", "Arn", "UserId")}
+
+    def _session_for(self, account: ResolvedAccount | None) -> boto3.Session:
+        if account is None:
+            return self._session
+        key = account.session_key
+        with self._lock:
+            session = self._sessions.get(key)
+            if session is None:
+                credentials = SessionCredentials(
+                    lambda: self._assume(account), account.session_duration_seconds, self._session_clock
+                )
+                core = botocore.session.Session()
+                # share the parsed service models with the operator's own session (loading them again
+                # costs about a second of CPU per account)
+                core.register_component("data_loader", self._session._session.get_component("data_loader"))
+                core.register_component("credential_provider", CredentialResolver([_Fixed(credentials)]))
+                session = self._sessions[key] = boto3.Session(botocore_session=core)
+            return session
+
+    def _assume(self, account: ResolvedAccount) -> dict[str, str]:
+        """One sts:AssumeRole with the operator's own credentials: botocore's refresh callback."""
+        assert account.role_arn is not None
+        kwargs: dict[str, Any] = {
+            "RoleArn": account.role_arn,
+            "RoleSessionName": self.config.session_name[:64],
+            "DurationSeconds": account.session_duration_seconds,
+        }
+        if account.external_id:
+            kwargs["ExternalId"] = account.external_id
+        sts = self.client("sts", self.default_region(account), account=None)
+        try:
+            response = sts.assume_role(**kwargs)
+        except ClientError as exc:
+            if classify(exc) is ErrorClass.ACCESS:
+                raise AccessError(
+                    "AccessDenied.AssumeRole",
+                    f"AWSAccount {account.name}: the operator may not assume {account.role_arn}: "
+                    f"{error_message(exc)}",
+                ) from None
+            raise
+        creds = response["Credentials"]
+        expiration = creds["Expiration"]
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": expiration.isoformat() if isinstance(expiration, datetime) else str(expiration),
+        }
+
+    def _make(self, service: str, region: str, session: boto3.Session, account_key: str) -> RetryingClient:
         config = Config(
             region_name=region,
             retries={"mode": self.config.retry_mode, "total_max_attempts": 1},  # type: ignore[arg-type]
@@ -212,8 +360,8 @@ class AwsClients:
             s3={"addressing_style": "path"},
             user_agent_extra="awsop/0.1",
         )
-        raw = self._session.client(service, config=config)  # type: ignore[call-overload]
-        limiter_key = (self.config.account, region, service)
+        raw = session.client(service, config=config)  # type: ignore[call-overload]
+        limiter_key = (account_key, region, service)
 
         def before_call(model: Any, context: dict[str, Any] | None = None, **_: Any) -> None:
             if context is not None:
@@ -252,6 +400,47 @@ class AwsClients:
                 listener(service, "__retry__", "throttled" if is_throttle(exc) else "error")
 
         return on_retry
+
+
+class SessionCredentials(DeferredRefreshableCredentials):
+    """Assumed-role credentials fetched on first use and renewed before they expire.
+
+    botocore renews 15 minutes (advisory) / 10 minutes (mandatory) before expiry, which for a 15-minute
+    session would mean a new AssumeRole on every call; here the windows shrink with the session (a quarter
+    and a sixth of it, at most botocore's), so a session is renewed about once per lifetime and a call
+    never signs with an expired token."""
+
+    def __init__(
+        self,
+        refresh_using: Callable[[], dict[str, str]],
+        duration_seconds: int,
+        time_fetcher: Callable[[], datetime] | None = None,
+    ) -> None:
+        if time_fetcher is None:
+            super().__init__(refresh_using=refresh_using, method="awsop-assume-role")
+        else:
+            super().__init__(
+                refresh_using=refresh_using, method="awsop-assume-role", time_fetcher=time_fetcher
+            )
+        self._advisory_refresh_timeout = min(15 * 60, duration_seconds // 4)
+        self._mandatory_refresh_timeout = min(10 * 60, duration_seconds // 6)
+
+    def __repr__(self) -> str:  # never show keys, even in a debugger or a log of locals
+        return f"SessionCredentials(method={self.method!r})"
+
+
+class _Fixed(CredentialProvider):
+    """A credential chain of one: the account's assumed-role session."""
+
+    METHOD = "awsop-assume-role"
+    CANONICAL_NAME = "awsop-assume-role"
+
+    def __init__(self, credentials: SessionCredentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> SessionCredentials:
+        return self._credentials
 
 
 _THROTTLE_HINTS = frozenset({"Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded"})

@@ -100,6 +100,7 @@ class Plan:
     verb: str  # create | update | delete | none | blocked
     changes: list[Change] = field(default_factory=list)
     note: str = ""
+    account: str = ""  # the AWS account (AWSAccount name and id, or the operator's own id); "" = unknown
 
     @property
     def has_changes(self) -> bool:
@@ -119,6 +120,7 @@ class Plan:
             "name": self.name,
             "awsName": self.aws_name,
             "region": self.region,
+            "account": self.account,
             "action": self.verb,
             "changes": [change.as_dict() for change in self.changes],
             "calls": self.calls(),
@@ -127,7 +129,8 @@ class Plan:
 
     def render(self) -> list[str]:
         """Terraform-like lines: a header, then one line per change with its AWS calls."""
-        head = f"{self.kind} {self.namespace}/{self.name} -> {self.aws_name} ({self.region}): {self.verb}"
+        where = f"{self.region}, account {self.account}" if self.account else self.region
+        head = f"{self.kind} {self.namespace}/{self.name} -> {self.aws_name} ({where}): {self.verb}"
         if self.note:
             head += f" ({self.note})"
         lines = [head]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .account import ResolvedAccount
 from .refs import Reference, Resolution, missing
 
 
@@ -22,6 +23,9 @@ class ReconcileContext:
     """(kind, name) -> what the object's references resolved to (same namespace)."""
     referenced_by: tuple[Reference, ...] = ()
     """Objects that still reference this one (kind, name and their spec path): deletion waits for them."""
+    account: ResolvedAccount | None = None
+    """The AWS account the object uses (credentials, region default, allowed regions, default tags);
+    None means the operator's own credentials with no restriction."""
 
     def resolution(self, kind: str, name: str) -> Resolution:
         return self.references.get((kind, name)) or missing(kind, name)

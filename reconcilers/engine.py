@@ -80,6 +80,8 @@ class Target(Generic[S]):
     tags: dict[str, str]
     deletion_policy: DeletionPolicy
     context: ReconcileContext = EMPTY_CONTEXT
+    account_id: str = ""
+    """The AWS account the resource lives in ("" when not known yet); ARNs are built with it."""
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,9 @@ class Engine:
         check_tags: bool = True,
         context: ReconcileContext = EMPTY_CONTEXT,
     ) -> Target[S]:
+        account = context.account
+        if account is not None and account.denial is not None:
+            raise account.denial  # not allowed (or unknown): no AWS call at all for this object
         owner = owner_value(self.config.cluster_id, ref.namespace, ref.name)
         policy = (
             spec.deletion_policy
@@ -269,23 +274,36 @@ class Engine:
         if spec.management_policy is ManagementPolicy.OBSERVE_ONLY:
             tags = dict(spec.tags or {})  # never written: only the user's own expectations are compared
         else:
-            tags = desired_tags(spec.tags, self.config.default_tags, owner, client.kind)
+            defaults = dict(self.config.default_tags)
+            if account is not None:
+                defaults.update(account.default_tags)  # the account's layer: above the operator's
+            tags = desired_tags(spec.tags, defaults, owner, client.kind)
         if check_tags and len(tags) > MAX_TAGS:
             raise TerminalError(
                 "TooManyTags",
                 f"{len(tags)} tags (spec, operator default tags and awsop's 2 ownership tags) exceed AWS's "
                 f"limit of {MAX_TAGS} per resource",
             )
+        region = spec.region or self.clients.default_region(account)
+        if account is not None:
+            account.check_region(ref.namespace, region)
         return Target(
             ref=ref,
             spec=spec,
             aws_name=client.aws_name(ref, spec, self.config.name_prefix.get(client.kind, "")),
-            region=spec.region or self.clients.default_region(),
+            region=region,
             owner=owner,
             tags=tags,
             deletion_policy=policy,
             context=context,
+            account_id=self.clients.account_id(account, lookup=False) or "",
         )
+
+    def _know_account(self, context: ReconcileContext) -> None:
+        """Learn the operator's own account id once (one sts:GetCallerIdentity per process, outside any
+        object's call log: it is the process's cost, not the object's)."""
+        if context.account is None or (context.account.denial is None and not context.account.role_arn):
+            self.clients.account_id(None)
 
     # -- reconcile ----------------------------------------------------------------------------------
 
@@ -310,21 +328,27 @@ class Engine:
         `progress` is the previous outcome's progress for this generation (multi-step changes count their
         steps with it)."""
         started = time.perf_counter()
+        if not paused:
+            self._know_account(context)
         try:
             target = self.target(client, ref, spec, context=context)
         except AwsopError as exc:
             plan = Plan(ref.kind, ref.namespace, ref.name, "", spec.region or "", "blocked")
+            plan.account = _account_label(context, "")
             return self._failed(client, plan, exc, started, [])
         plan = Plan(ref.kind, ref.namespace, ref.name, target.aws_name, target.region, "none")
+        plan.account = _account_label(context, target.account_id)
         if paused:
             return Outcome(State.PAUSED, "Paused", "awsop.io/paused is set: no AWS calls", plan)
-        with self.clients.log.capture() as calls:
+        with self.clients.log.capture() as calls, self.clients.using(context.account):
             try:
                 outcome = self._reconcile(
                     client, target, plan, spec_changed, plan_only, create_pending, before_create, progress
                 )
             except Exception as exc:  # classified below; nothing escapes unclassified
                 outcome = self._failed(client, plan, exc, started, [])
+        if target.account_id and outcome.status:
+            outcome.status.setdefault("accountId", target.account_id)
         outcome.calls = calls
         outcome.duration = time.perf_counter() - started
         return outcome
@@ -691,13 +715,23 @@ class Engine:
         """Run the deletion policy. State DELETED means the finalizer may go; anything else keeps it.
         `create_pending` as for `reconcile`."""
         started = time.perf_counter()
+        if not paused:
+            self._know_account(context)
         try:
             # tag limits do not matter here: a resource created before the defaults grew is still deleted
             target = self.target(client, ref, spec, check_tags=False, context=context)
-        except AwsopError:
+        except AwsopError as exc:
             plan = Plan(ref.kind, ref.namespace, ref.name, "", spec.region or "", "none")
+            if exc.error_class is not ErrorClass.TERMINAL:  # e.g. its AWSAccount is not there (yet)
+                return self._failed(client, plan, exc, started, [])
+            if exc.reason.startswith("Account"):
+                message = f"{exc.message}: nothing in AWS was touched"
+                return Outcome(
+                    State.DELETED, exc.reason, message, plan, events=[Event("Warning", exc.reason, message)]
+                )
             return Outcome(State.DELETED, "Invalid", "spec never valid: nothing was created in AWS", plan)
         plan = Plan(ref.kind, ref.namespace, ref.name, target.aws_name, target.region, "delete")
+        plan.account = _account_label(context, target.account_id)
         if context.referenced_by:
             plan.verb = "blocked"
             users = ", ".join(f"{r.kind} {ref.namespace}/{r.name} ({r.path})" for r in context.referenced_by)
@@ -709,7 +743,7 @@ class Engine:
         if paused:
             plan.verb = "none"
             return Outcome(State.DELETED, "Paused", "paused: the AWS resource was left untouched", plan)
-        with self.clients.log.capture() as calls:
+        with self.clients.log.capture() as calls, self.clients.using(context.account):
             try:
                 outcome = self._delete(client, target, plan, create_pending)
             except Exception as exc:
@@ -769,6 +803,14 @@ class Engine:
             plan,
             events=[Event("Warning", result.reason, result.message)],
         )
+
+
+def _account_label(context: ReconcileContext, account_id: str) -> str:
+    """How plans name the account: `team-a (111111111111)`, or the operator's own account id."""
+    account = context.account
+    if account is None or not account.name:
+        return account_id
+    return f"{account.name} ({account_id})" if account_id else account.name
 
 
 def now_rfc3339() -> str:

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .account import AWSAccountSpec, AWSAccountStatus
 from .aws import AwsClients
 from .bucket import IAM_ACTIONS as BUCKET_IAM_ACTIONS
 from .bucket import BucketClient, BucketSpec
-from .model import AwsObjectSpec, AwsObjectStatus
+from .model import AwsObjectSpec, AwsObjectStatus, Model
 from .sqs_queue import IAM_ACTIONS as QUEUE_IAM_ACTIONS
 from .sqs_queue import QueueClient, QueueSpec, QueueStatus
 from .table import IAM_ACTIONS as TABLE_IAM_ACTIONS
@@ -40,6 +41,29 @@ class KindInfo:
     extra_columns: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     refers_to: tuple[str, ...] = ()
     """Kinds this kind's specs may reference (`spec.references()`): deleting one of those checks for users."""
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{VERSION}"
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{self.group}"
+
+
+@dataclass(frozen=True)
+class ConfigKindInfo:
+    """A configuration kind: read by the operator and the CLI, never an AWS resource (no client)."""
+
+    kind: str
+    group: str
+    plural: str
+    singular: str
+    short_names: tuple[str, ...]
+    spec_model: type[Model]
+    status_model: type[Model]
+    description: str
+    scope: str = "Cluster"
 
     @property
     def api_version(self) -> str:
@@ -103,6 +127,21 @@ KINDS: dict[str, KindInfo] = {
 def referrers_of(kind: str) -> list[KindInfo]:
     """The kinds whose objects may reference objects of `kind`."""
     return [info for info in KINDS.values() if kind in info.refers_to]
+
+
+CONFIG_KINDS: dict[str, ConfigKindInfo] = {
+    "AWSAccount": ConfigKindInfo(
+        kind="AWSAccount",
+        group="awsop.io",
+        plural="awsaccounts",
+        singular="awsaccount",
+        short_names=("awsacct",),
+        spec_model=AWSAccountSpec,
+        status_model=AWSAccountStatus,
+        description="An AWS account awsop may use: the role it assumes, its regions, the namespaces granted "
+        "to it and the tags every resource in it carries.",
+    ),
+}
 
 
 def iam_policy(kinds: list[str] | None = None) -> dict[str, Any]:

@@ -30,6 +30,16 @@ class Model(BaseModel):
     )
 
 
+class AccountRef(Model):
+    """A reference to a cluster-scoped AWSAccount."""
+
+    name: str = Field(
+        description="Name of the AWSAccount.",
+        pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+        max_length=253,
+    )
+
+
 class AwsObjectSpec(Model):
     """The fields every awsop kind has."""
 
@@ -41,7 +51,8 @@ class AwsObjectSpec(Model):
     )
     region: str | None = Field(
         None,
-        description="AWS region. Defaults to the operator's default region. Immutable.",
+        description="AWS region. Defaults to the AWSAccount's default region, then the operator's. "
+        "Immutable.",
         pattern=REGION_PATTERN,
         json_schema_extra=IMMUTABLE,
     )
@@ -69,6 +80,14 @@ class AwsObjectSpec(Model):
         AdoptionPolicy.NEVER,
         description="Never: an existing AWS resource not owned by this object is a conflict. Adopt: take it "
         "over (with ObserveOnly, watch it read-only).",
+    )
+
+    account_ref: AccountRef | None = Field(
+        None,
+        description="The AWSAccount whose role, default region and default tags this object uses; else the "
+        "namespace's awsop.io/account annotation, else the operator's own credentials. The namespace must be "
+        "granted by the account. Immutable: moving a resource to another account means a new resource.",
+        json_schema_extra=IMMUTABLE,
     )
 
     @field_validator("tags")

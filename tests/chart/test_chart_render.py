@@ -52,6 +52,8 @@ CASES: dict[str, dict[str, Any]] = {
             "awsMaxAttempts": 5,
             "maxBackoffSeconds": 120,
             "accessDeniedBackoffSeconds": 900,
+            "requireAccount": True,
+            "accountCheckSeconds": 120,
             "logFormat": "json",
         },
         "aws": {"region": "eu-west-1", "endpointUrl": "http://localstack:4566"},
@@ -213,7 +215,11 @@ def test_rbac_grants_exactly_the_enabled_kinds(case: tuple[str, dict[str, Any]])
 
     # kopf's discovery is always cluster-wide and read-only.
     assert cluster[(None, "apiextensions.k8s.io", "customresourcedefinitions")] == {"list", "watch"}
-    assert cluster[(None, "", "namespaces")] == {"list", "watch"}
+    assert cluster[(None, "", "namespaces")] == {
+        "get",
+        "list",
+        "watch",
+    }  # AWSAccount grants: labels, annotation
     # Events: cluster-wide, or in every watched namespace.
     event_scopes = namespaces or [None]
     for ns in event_scopes:
@@ -335,6 +341,8 @@ def test_custom_settings_env() -> None:
     assert env["AWSOP_AWS_MAX_ATTEMPTS"] == "5"
     assert float(env["AWSOP_MAX_BACKOFF_SECONDS"]) == 120
     assert float(env["AWSOP_ACCESS_DENIED_BACKOFF_SECONDS"]) == 900
+    assert env["AWSOP_REQUIRE_ACCOUNT"] == "true"
+    assert float(env["AWSOP_ACCOUNT_CHECK_SECONDS"]) == 120
     assert env["AWSOP_LOG_FORMAT"] == "json"
     assert env["AWS_REGION"] == "eu-west-1"
     assert env["AWS_ENDPOINT_URL"] == "http://localstack:4566"

@@ -80,6 +80,7 @@ def test_plan_as_dict() -> None:
         "name": "data",
         "awsName": "default-data",
         "region": "us-east-1",
+        "account": "",
         "action": "update",
         "changes": [
             {

@@ -132,7 +132,7 @@ Rules for kopf's discovery of CRDs and namespaces (cluster-scoped in every mode)
   verbs: ["list", "watch"]
 - apiGroups: [""]
   resources: ["namespaces"]
-  verbs: ["list", "watch"]
+  verbs: ["get", "list", "watch"]
 {{- end }}
 
 {{- define "awsop.hasNamespacedKinds" -}}
