@@ -400,3 +400,35 @@ def test_iam_policy_can_allow_assuming_the_account_roles(capsys: pytest.CaptureF
     assert code == 0
     statement = json.loads(out)["Statement"][-1]
     assert statement["Action"] == "sts:AssumeRole" and statement["Resource"] == [ROLE_A, ROLE_B]
+
+
+@pytest.mark.parametrize(
+    ("account_b", "code", "expected"),
+    [("acct-b", 0, ""), ("acct-a", 1, "both manage Queue jobs")],
+    ids=["two-accounts-two-queues", "one-account-one-queue"],
+)
+def test_cli_same_queue_name_in_two_accounts_is_two_queues(
+    aws: EmbeddedAws,
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+    account_b: str,
+    code: int,
+    expected: str,
+) -> None:
+    docs = [
+        f"apiVersion: awsop.io/v1alpha1\nkind: AWSAccount\nmetadata: {{name: {name}}}\n"
+        f"spec: {{roleArn: '{role}', namespaces: [team-a, team-b]}}\n"
+        for name, role in (("acct-a", ROLE_A), ("acct-b", ROLE_B))
+    ] + [
+        f"apiVersion: sqs.awsop.io/v1alpha1\nkind: Queue\nmetadata: {{name: q, namespace: {ns}}}\n"
+        f"spec: {{name: jobs, accountRef: {{name: {acct}}}}}\n"
+        for ns, acct in (("team-a", "acct-a"), ("team-b", account_b))
+    ]
+    path = tmp_path / "queues.yaml"
+    path.write_text("---\n".join(docs))
+    got, out = cli(capsys, "apply", "-f", str(path))
+    assert got == code, out
+    assert expected in out
+    if code == 0:
+        for role in (ROLE_A, ROLE_B):
+            assert as_role(aws, role, "sqs").list_queues()["QueueUrls"][0].endswith("/jobs")
