@@ -1,35 +1,91 @@
-"""The few direct Kubernetes API writes that cannot wait for kopf's end-of-handler patch.
+"""The few direct Kubernetes API calls that cannot wait for kopf's end-of-handler patch.
 
 Used to record the create-pending annotation before a create call, so a crash between creating an AWS
-resource and tagging it is recognised on the next reconcile (leak safety), to read the objects a spec
-refers to (one GET per reference), to find the objects that still refer to one being deleted, and to
-nudge a referring object when its target becomes Ready or changes its ARN.
+resource and tagging it is recognised on the next reconcile (leak safety); to write an object's status
+while the handler still holds the object's lock (so no older result lands after a newer one); to tell
+whether a namespace is being deleted (Events posted there are refused); to read the objects a spec refers
+to (one GET per reference), to find the objects that still refer to one being deleted, and to nudge a
+referring object when its target becomes Ready or changes its ARN.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from awsop.reconcilers.kinds import VERSION, ConfigKindInfo, KindInfo
 
 _lock = threading.Lock()
-_api: Any = None
+_clients: dict[str, Any] = {}
+POOL_SIZE = 10  # HTTP connections kept per API client: set to the operator's concurrency by `configure`
+
+
+def configure(pool_size: int) -> None:
+    """Size the HTTP connection pool to the number of threads that call the API at once (below that,
+    urllib3 logs 'Connection pool is full' and opens throwaway connections)."""
+    global POOL_SIZE
+    with _lock:
+        POOL_SIZE = pool_size
+        _clients.clear()
+
+
+def _api(name: str) -> Any:
+    with _lock:
+        if name not in _clients:
+            from kubernetes import client, config
+
+            configuration = client.Configuration()
+            try:
+                config.load_incluster_config(  # type: ignore[no-untyped-call]
+                    client_configuration=configuration
+                )
+            except config.ConfigException:
+                config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            configuration.connection_pool_maxsize = POOL_SIZE
+            api_client = client.ApiClient(configuration)
+            _clients["custom"] = client.CustomObjectsApi(api_client)
+            _clients["core"] = client.CoreV1Api(api_client)
+        return _clients[name]
 
 
 def _custom_objects() -> Any:
-    global _api
-    with _lock:
-        if _api is None:
-            from kubernetes import client, config
+    return _api("custom")
 
-            try:
-                config.load_incluster_config()  # type: ignore[no-untyped-call]
-            except config.ConfigException:
-                config.load_kube_config()  # type: ignore[no-untyped-call]
-            _api = client.CustomObjectsApi()
-        return _api
+
+class NamespacePhases:
+    """Whether a namespace is being deleted (or gone), asked of the API server (a list by name: the
+    operator may list namespaces, not get them) and remembered for a few seconds. Unknown (no
+    permission, API down) counts as not terminating: an Event is then attempted as before."""
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._known: dict[str, tuple[bool, float]] = {}
+
+    def terminating(self, namespace: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            known = self._known.get(namespace)
+        if known is not None and now - known[1] < self.ttl:
+            return known[0]
+        try:
+            items = _api("core").list_namespace(field_selector=f"metadata.name={namespace}").items
+            answer = not items or (  # gone already: Events there are refused too (404)
+                items[0].status.phase == "Terminating" or items[0].metadata.deletion_timestamp is not None
+            )
+        except Exception:  # no permission or no answer: post the Event and let the API server decide
+            answer = False
+        with self._lock:
+            self._known[namespace] = (answer, now)
+        return answer
+
+    def cached(self, namespace: str) -> bool:
+        """The last answer, without asking (for logging filters, which must not block on the network)."""
+        with self._lock:
+            known = self._known.get(namespace)
+        return known is not None and known[0] and time.monotonic() - known[1] < self.ttl * 12
 
 
 def annotate(
@@ -90,12 +146,10 @@ def list_objects(info: KindInfo, namespace: str) -> list[dict[str, Any]]:
 
 def read_namespace(name: str) -> tuple[dict[str, str], dict[str, str]] | None:
     """A namespace's (labels, annotations); None when it does not exist."""
-    from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
-    _custom_objects()  # loads the configuration once
     try:
-        ns = client.CoreV1Api().read_namespace(name)
+        ns = _api("core").read_namespace(name)
     except ApiException as exc:
         if exc.status == 404:
             return None

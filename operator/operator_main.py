@@ -8,7 +8,7 @@ from typing import Any
 
 import kopf
 
-from . import accounts, handlers, metrics
+from . import accounts, handlers, kube, metrics
 from .runtime import build_engine
 from .settings import Settings
 
@@ -27,23 +27,26 @@ def run_operator(
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     logging.getLogger("awsop").setLevel(logging.INFO)
     engine, clients = build_engine(settings, listeners=[metrics.record_aws_call])
-    handlers.Runtime.settings = settings
-    handlers.Runtime.engine = engine
-    handlers.Runtime.clients = {
-        info.kind: info.make_client(clients) for info in handlers.served_kinds(settings)
-    }
+    kube.configure(settings.http_pool_size)
+    runtime = handlers.Runtime(
+        settings,
+        engine,
+        {info.kind: info.make_client(clients) for info in handlers.served_kinds(settings)},
+    )
+    _skip_events_in_terminating_namespaces(runtime)
     registry = kopf.get_default_registry()
-    handlers.register(settings, registry)
+    handlers.register(runtime, registry)
+    cfg = settings
     if not settings.kinds or "AWSAccount" in settings.kinds:  # else: the operator's own credentials only
-        handlers.Runtime.accounts = accounts.kube_directory(settings)
-        accounts.AccountRuntime.directory = handlers.Runtime.accounts
+        runtime.accounts = accounts.kube_directory(settings)
+        accounts.AccountRuntime.directory = runtime.accounts
         accounts.AccountRuntime.clients = clients
         accounts.AccountRuntime.settings = settings
         accounts.register(settings, registry)
 
     @kopf.on.startup(registry=registry)
     def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        handlers.configure(settings, handlers.Runtime.settings)
+        handlers.configure(settings, cfg)
         metrics.Health.ready = True
 
     @kopf.on.cleanup(registry=registry)
@@ -67,3 +70,22 @@ def run_operator(
         if server is not None:
             server.shutdown()
     return 0
+
+
+class _TerminatingNamespaceFilter(logging.Filter):
+    """Keeps kopf from turning its object log lines into Events in a namespace being deleted (the API
+    server refuses them with 403 NamespaceTerminating, and each refusal is logged as a failure)."""
+
+    def __init__(self, runtime: handlers.Runtime) -> None:
+        super().__init__()
+        self.runtime = runtime
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        namespace = (getattr(record, "k8s_ref", None) or {}).get("namespace")
+        return not (namespace and self.runtime.namespaces.cached(namespace))
+
+
+def _skip_events_in_terminating_namespaces(runtime: handlers.Runtime) -> None:
+    for handler in logging.getLogger("kopf.objects").handlers:
+        if type(handler).__name__ == "K8sPoster":
+            handler.addFilter(_TerminatingNamespaceFilter(runtime))

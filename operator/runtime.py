@@ -22,6 +22,7 @@ def build_engine(
             default_rate_limit=settings.default_rate_limit,
             retry_mode=settings.aws_retry_mode,
             max_attempts=settings.aws_max_attempts,
+            max_pool_connections=settings.http_pool_size,
             session_name=f"awsop-{settings.cluster_id}"[:64],
             lookup_account_id=True,
         ),

@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from awsop.reconcilers.policies import DeletionPolicy
 
+WORKERS = 16  # kopf's handler threads
+
 
 class Settings(BaseSettings):
     """Every knob of the operator; the environment variable is ``AWSOP_`` + the upper-cased name."""
@@ -82,3 +84,14 @@ class Settings(BaseSettings):
     peering: str = Field(
         "", description="kopf peering name for high availability (one active replica); empty = standalone."
     )
+
+    @property
+    def workers(self) -> int:
+        """Handler threads (kopf's executor): reconciles in flight at once."""
+        return WORKERS
+
+    @property
+    def http_pool_size(self) -> int:
+        """Connections per HTTP pool (Kubernetes API, each AWS client): one per thread that may call at
+        once, i.e. the handler threads plus the drift checks' threads (asyncio's default executor)."""
+        return self.workers + 32

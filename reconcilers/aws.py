@@ -193,6 +193,7 @@ class AwsConfig:
     account: str = "default"
     """Rate-limiter key of the operator's own credentials."""
     connect_timeout: float = 5.0
+    max_pool_connections: int = 10  # per client; the operator sets it to its concurrency
     read_timeout: float = 30.0
     session_name: str = "awsop"
     """RoleSessionName of assumed-role sessions (shows in the target account's CloudTrail)."""
@@ -357,6 +358,7 @@ class AwsClients:
             retries={"mode": self.config.retry_mode, "total_max_attempts": 1},  # type: ignore[arg-type]
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.read_timeout,
+            max_pool_connections=self.config.max_pool_connections,
             s3={"addressing_style": "path"},
             user_agent_extra="awsop/0.1",
         )

@@ -44,6 +44,9 @@ INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
+MAX_ANNOTATIONS_BYTES = 262144  # 256 KiB: keys and values of all annotations of one object together
+
+
 def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -112,6 +115,32 @@ class Api:
     ) -> dict[str, Any]:
         obj = self._normalize(rt, version, namespace, body)
         meta = obj["metadata"]
+        if rt.namespaced:
+            ns = self.store.find(self.store.types[("", "namespaces")], "", meta["namespace"])
+            if ns is None:
+                raise not_found("", "namespaces", meta["namespace"])
+            if ns["metadata"].get("deletionTimestamp"):
+                # the NamespaceLifecycle admission plugin: nothing new (Events included) in a namespace
+                # being deleted, with the NamespaceTerminating cause clients branch on
+                named = f' "{meta["name"]}"' if meta.get("name") else ""
+                error = forbidden(
+                    f"{rt.qualified}{named} is forbidden: "
+                    "unable to create new content in namespace "
+                    f"{meta['namespace']} because it is being terminated"
+                )
+                error.details = {
+                    "name": meta.get("name", ""),
+                    "group": rt.group,
+                    "kind": rt.plural,
+                    "causes": [
+                        {
+                            "reason": "NamespaceTerminating",
+                            "message": f"namespace {meta['namespace']} is being terminated",
+                            "field": "metadata.namespace",
+                        }
+                    ],
+                }
+                raise error
         if not meta.get("name"):
             if meta.get("generateName"):
                 meta["name"] = meta["generateName"] + "".join(random.choices(_NAME_CHARS, k=5))
@@ -128,16 +157,6 @@ class Api:
                             "Required value: name or generateName is required",
                         )
                     ],
-                )
-        if rt.namespaced:
-            ns = self.store.find(self.store.types[("", "namespaces")], "", meta["namespace"])
-            if ns is None:
-                raise not_found("", "namespaces", meta["namespace"])
-            if ns["metadata"].get("deletionTimestamp"):
-                raise forbidden(
-                    f'{rt.qualified} "{meta["name"]}" is forbidden: '
-                    "unable to create new content in namespace "
-                    f"{meta['namespace']} because it is being terminated"
                 )
         if self.store.find(rt, meta.get("namespace", ""), meta["name"]) is not None:
             raise already_exists(rt.group, rt.plural, meta["name"])
@@ -364,6 +383,16 @@ class Api:
         """Kind-specific mutation, then pruning/defaulting/validation. Raises 422/400 like the server."""
         meta = obj["metadata"]
         causes: list[Cause] = []
+        annotations = meta.get("annotations") or {}
+        size = sum(len(str(k).encode()) + len(str(v).encode()) for k, v in annotations.items())
+        if size > MAX_ANNOTATIONS_BYTES:  # apimachinery's ValidateAnnotations, on every create and update
+            causes.append(
+                Cause(
+                    "FieldValueTooLong",
+                    "metadata.annotations",
+                    f"Too long: must have at most {MAX_ANNOTATIONS_BYTES} bytes",
+                )
+            )
         if old is None:
             bad_name = validation.validate_name(meta["name"], label=rt.kind == "Namespace")
             if bad_name:

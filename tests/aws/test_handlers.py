@@ -3,6 +3,10 @@ semantics. kopf itself is not running here (the e2e suite does that); Events are
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import kopf
@@ -19,17 +23,31 @@ pytestmark = pytest.mark.aws
 BUCKET = KINDS["Bucket"]
 
 
+class Writes(list[tuple[str, str, dict[str, Any]]]):
+    """What the handlers wrote to the API server (status and metadata), in order."""
+
+    def __call__(self, info: Any, namespace: str, name: str, body: dict[str, Any]) -> None:
+        self.append((namespace, name, body))
+
+
+RT: dict[str, handlers.Runtime] = {}  # the Runtime of the running test, for `call`
+
+
+class NoNamespaces(kube.NamespacePhases):
+    def terminating(self, namespace: str) -> bool:
+        return False
+
+
 @pytest.fixture
 def runtime(clients: AwsClients, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
     events: list[tuple[str, str, str]] = []
-    monkeypatch.setattr(handlers.Runtime, "settings", Settings(cluster_id="kube"), raising=False)
-    monkeypatch.setattr(
-        handlers.Runtime, "engine", Engine(clients, EngineConfig(cluster_id="kube")), raising=False
+    RT["current"] = handlers.Runtime(
+        Settings(cluster_id="kube"),
+        Engine(clients, EngineConfig(cluster_id="kube")),
+        {"Bucket": BucketClient(clients)},
+        write=Writes(),
+        namespaces=NoNamespaces(),
     )
-    monkeypatch.setattr(handlers.Runtime, "clients", {"Bucket": BucketClient(clients)}, raising=False)
-    monkeypatch.setattr(handlers.Runtime, "last_check", {})
-    monkeypatch.setattr(handlers.Runtime, "failures", {})
-    monkeypatch.setattr(handlers.Runtime, "applied", {})
 
     def record(body: Any, *, type: str, reason: str, message: str = "") -> None:
         events.append((type, reason, message))
@@ -64,17 +82,45 @@ def body(
 
 
 def call(fn: Any, obj: dict[str, Any], retry: int = 0) -> kopf.Patch:
-    patch = kopf.Patch()
-    fn(
-        BUCKET,
-        body=obj,
-        meta=obj["metadata"],
-        spec=obj["spec"],
-        status=obj["status"],
-        patch=patch,
-        retry=retry,
-    )
-    return patch
+    """Run a handler; the returned patch is what it wrote to the API server (merged, in order)."""
+    rt = RT["current"]
+    written = rt.write if isinstance(rt.write, Writes) else Writes()
+    before = len(written)
+    try:
+        fn(
+            BUCKET,
+            RT["current"],
+            body=obj,
+            meta=obj["metadata"],
+            spec=obj["spec"],
+            status=obj["status"],
+            patch=kopf.Patch(),
+            retry=retry,
+        )
+    finally:
+        merged = kopf.Patch()
+        for _, _, body in written[before:]:
+            for stanza, values in body.items():
+                merged.setdefault(stanza, {}).update(values)
+        call.last = merged  # type: ignore[attr-defined]
+    return merged
+
+
+@contextmanager
+def aws_calls(clients: AwsClients) -> Iterator[list[str]]:
+    """The AWS calls made inside the block (not nested in the engine's own capture)."""
+    out: list[str] = []
+    before = len(clients.log.calls)
+    yield out
+    out.extend(clients.log.calls[before:])
+
+
+def writes() -> Writes:
+    return RT["current"].write  # type: ignore[return-value]
+
+
+def state() -> handlers.ObjectState:
+    return RT["current"].objects.get("uid-1")
 
 
 def conditions(patch: kopf.Patch) -> dict[str, tuple[str, str]]:
@@ -102,11 +148,9 @@ def test_handler_invalid_spec_is_permanent_with_stalled_condition(
     runtime: list[tuple[str, str, str]],
 ) -> None:
     obj = body({"name": "Not_A_Bucket"})
-    patch = kopf.Patch()
     with pytest.raises(kopf.PermanentError):
-        handlers.reconcile(
-            BUCKET, body=obj, meta=obj["metadata"], spec=obj["spec"], status={}, patch=patch, retry=0
-        )
+        call(handlers.reconcile, obj)
+    patch = call.last  # type: ignore[attr-defined]
     stalled = next(c for c in patch["status"]["conditions"] if c["type"] == "Stalled")
     assert stalled["status"] == "True" and stalled["reason"] == "InvalidSpec"
     assert "spec.name" in stalled["message"]
@@ -134,7 +178,7 @@ def test_handler_transient_error_is_temporary_with_backoff(
 
 
 def test_handler_paused_makes_no_aws_calls(runtime: list[tuple[str, str, str]], clients: AwsClients) -> None:
-    with clients.log.capture() as calls:
+    with aws_calls(clients) as calls:
         patch = call(handlers.reconcile, body({}, **{"awsop.io/paused": "true"}))
     assert calls == []
     assert patch["status"]["conditions"][0]["reason"] == "Paused"
@@ -197,19 +241,190 @@ def test_resync_period_annotation_parsing(text: str, seconds: float | None) -> N
     assert handlers.parse_duration(text) == seconds
 
 
-def test_drift_timer_never_rechecks_a_stalled_object(
+def test_stalled_object_is_rechecked_with_reads_only_and_heals_once_the_owner_tag_is_right(
     runtime: list[tuple[str, str, str]], s3: Any, clients: AwsClients
 ) -> None:
     s3.create_bucket(Bucket="ns-data")
-    obj = body({})
-    patch = kopf.Patch()
     with pytest.raises(kopf.PermanentError):
-        handlers.reconcile(BUCKET, body=obj, meta=obj["metadata"], spec={}, status={}, patch=patch, retry=0)
-    stalled = body({}, status=dict(patch["status"]))
-    handlers.Runtime.last_check["uid-1"] = 0.0  # long overdue
-    with clients.log.capture() as calls:
-        call(handlers.drift_check, stalled)
-    assert calls == [], "a terminal error is not retried until the spec changes"
+        call(handlers.reconcile, body({}))
+    stalled = body({}, status=dict(call.last["status"]))  # type: ignore[attr-defined]
+    state().last_check = 0.0  # long overdue
+    with aws_calls(clients) as calls:
+        patch = call(handlers.drift_check, stalled)
+    assert calls == ["s3:HeadBucket", "s3:GetBucketTagging"], "reads only while the cause is there"
+    assert not patch, "an unchanged Stalled result writes nothing"
+    s3.put_bucket_tagging(
+        Bucket="ns-data",
+        Tagging={"TagSet": [{"Key": "awsop.io/owner", "Value": "kube/ns/data"}]},
+    )
+    state().last_check = 0.0
+    with aws_calls(clients) as calls:
+        patch = call(handlers.drift_check, stalled)
+    assert conditions(patch)["Ready"][0] == "True" and conditions(patch)["Stalled"][0] == "False"
+    assert any(handlers._is_write(c) for c in calls), "the real reconcile ran once the cause was gone"
+
+
+def test_stalled_on_a_refused_write_is_not_written_again_by_the_periodic_check(
+    runtime: list[tuple[str, str, str]], clients: AwsClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call(handlers.reconcile, body({}))
+    created = dict(state().status or {})
+    from botocore.exceptions import ClientError
+
+    def refuse(*_: Any, **__: Any) -> None:
+        clients.log.record("s3", "PutBucketVersioning", "error")  # as botocore's hook does
+        raise ClientError({"Error": {"Code": "InvalidArgument", "Message": "no"}}, "PutBucketVersioning")
+
+    spec = {"versioning": "Enabled"}
+    with monkeypatch.context() as m:
+        m.setattr(BucketClient, "apply", refuse)
+        with pytest.raises(kopf.PermanentError):
+            call(handlers.reconcile, body(spec, generation=2, status=created))
+    assert state().stalled_by_write
+    state().last_check = 0.0
+    with aws_calls(clients) as calls:
+        call(handlers.drift_check, body(spec, generation=2, status=dict(state().status or {})))
+    assert calls and not any(handlers._is_write(c) for c in calls), calls
+
+
+def test_first_drift_check_of_a_new_object_comes_a_full_period_after_its_create(
+    runtime: list[tuple[str, str, str]], clients: AwsClients
+) -> None:
+    call(handlers.reconcile, body({}))
+    with aws_calls(clients) as calls:
+        first = handlers.drift_check(
+            BUCKET,
+            RT["current"],
+            body=body({}),
+            meta=body({})["metadata"],
+            spec={},
+            status={},
+            patch=kopf.Patch(),
+        )
+    assert calls == []
+    assert 0.85 * 300 <= first <= 300
+
+
+def test_drift_check_never_runs_beside_a_handler_of_the_same_object(
+    runtime: list[tuple[str, str, str]], clients: AwsClients
+) -> None:
+    call(handlers.reconcile, body({}))
+    state().last_check = 0.0  # overdue
+    with state().lock, aws_calls(clients) as calls:  # as while a create handler runs
+        delay = handlers.drift_check(
+            BUCKET,
+            RT["current"],
+            body=body({}),
+            meta=body({})["metadata"],
+            spec={},
+            status={},
+            patch=kopf.Patch(),
+        )
+    assert calls == [] and delay <= 1.0
+
+
+def test_stale_result_is_dropped_not_written(runtime: list[tuple[str, str, str]]) -> None:
+    rt = RT["current"]
+    current = state()
+    current.written = 5
+    patch = kopf.Patch()
+    patch["status"] = {"observedGeneration": 1}
+    handlers._flush(rt, BUCKET, current, handlers._ref(BUCKET, body({})["metadata"]), patch, 4, body({}), {})
+    assert writes() == []
+    patch["status"] = {"observedGeneration": 1}
+    handlers._flush(rt, BUCKET, current, handlers._ref(BUCKET, body({})["metadata"]), patch, 6, body({}), {})
+    assert writes()[-1][2] == {"status": {"observedGeneration": 1}} and current.written == 6
+
+
+def test_create_pending_is_removed_in_the_write_that_records_the_create(
+    runtime: list[tuple[str, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marked: list[dict[str, Any]] = []
+    monkeypatch.setattr(kube, "annotate", lambda info, ns, name, annotations: marked.append(annotations))
+    call(handlers.reconcile, body({}))
+    stamp = float(marked[0][handlers.CREATE_PENDING])
+    assert abs(stamp - time.time()) < 60, "a Unix timestamp"
+    created = [w for _, _, w in writes() if "status" in w]
+    assert created[0]["metadata"]["annotations"] == {handlers.CREATE_PENDING: None}
+    assert conditions(kopf.Patch(created[0]))["Ready"] == ("True", "Created")
+
+
+def test_create_pending_annotation_reaches_the_engine_as_a_timestamp(
+    runtime: list[tuple[str, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Any] = []
+    engine = RT["current"].engine
+    real = engine.reconcile
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["create_pending"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "reconcile", spy)
+    call(handlers.reconcile, body({}, **{handlers.CREATE_PENDING: "1767225600.5"}))
+    call(handlers.reconcile, body({}))
+    assert seen == [1767225600.5, None]
+
+
+def test_observe_only_not_found_is_rechecked_on_a_short_growing_backoff(
+    runtime: list[tuple[str, str, str]], s3: Any
+) -> None:
+    spec = {"managementPolicy": "ObserveOnly", "adoptionPolicy": "Adopt"}
+    patch = call(handlers.reconcile, body(spec))
+    assert conditions(patch)["Ready"] == ("False", "NotFound")
+    delays = []
+    for _ in range(3):
+        state().last_check = 0.0
+        delays.append(
+            handlers.drift_check(
+                BUCKET,
+                RT["current"],
+                body=body(spec),
+                meta=body(spec)["metadata"],
+                spec=spec,
+                status={},
+                patch=kopf.Patch(),
+            )
+        )
+    assert delays == [2.0, 4.0, 8.0]
+    s3.create_bucket(Bucket="ns-data")
+    state().last_check = 0.0
+    patch = call(handlers.drift_check, body(spec))
+    assert conditions(patch)["Ready"][0] == "True"
+    assert handlers._interval(RT["current"], state(), body(spec)["metadata"]) == 300
+
+
+def test_status_write_failure_is_logged_and_reported_and_never_raises(
+    runtime: list[tuple[str, str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    class Refused(Exception):
+        status, reason, body = 422, "Unprocessable Entity", "metadata.annotations: Too long"
+
+    def refuse(*_: Any) -> None:
+        raise Refused()
+
+    RT["current"].write = refuse
+    call(handlers.reconcile, body({"deletionPolicy": "Delete"}))
+    assert any("status write failed" in r.message for r in caplog.records)
+    assert ("Warning", "StatusWriteFailed") in [(t, r) for t, r, _ in runtime]
+    call(handlers.delete, body({"deletionPolicy": "Delete"}))  # the finalizer may go: no raise
+
+
+def test_digest_diff_base_stays_small_and_tells_changed_from_unchanged() -> None:
+    storage = handlers.DigestDiffBaseStorage()
+    rules = [{"id": f"rule-{i}", "prefix": f"logs/{i}/", "expirationDays": i + 1} for i in range(1000)]
+    obj = body({"lifecycleRules": rules})
+    essence = storage.build(body=kopf.Body(obj))
+    patch = kopf.Patch()
+    storage.store(body=kopf.Body(obj), patch=patch, essence=essence)
+    stored = patch["metadata"]["annotations"]
+    assert len(json.dumps(stored)) < 200, "a digest, whatever the spec size"
+    obj["metadata"]["annotations"] = {**stored, "kopf.awsop.io/create-pending": "1"}
+    assert storage.fetch(body=kopf.Body(obj)) == storage.build(body=kopf.Body(obj)), "unchanged"
+    obj["spec"]["lifecycleRules"][3]["expirationDays"] = 99
+    assert storage.fetch(body=kopf.Body(obj)) != storage.build(body=kopf.Body(obj)), "changed"
+    obj["metadata"]["annotations"] = {"kopf.awsop.io/last-handled": json.dumps({"spec": {}})}
+    assert storage.fetch(body=kopf.Body(obj)) == {"spec": {}}, "kopf's full copy is still understood"
 
 
 def test_drift_after_a_failed_check_is_still_drift_under_report(
@@ -223,17 +438,40 @@ def test_drift_after_a_failed_check_is_still_drift_under_report(
 
     with monkeypatch.context() as m:
         m.setattr(BucketClient, "observe", flaky)
-        obj, patch = body(spec, status=created["status"]), kopf.Patch()
         with pytest.raises(kopf.TemporaryError):
-            handlers.reconcile(
-                BUCKET, body=obj, meta=obj["metadata"], spec=spec, status=obj["status"], patch=patch, retry=0
-            )
+            call(handlers.reconcile, body(spec, status=created["status"]))
+        patch = call.last  # type: ignore[attr-defined]
     after_failure = {**created["status"], **patch["status"]}
     assert conditions(patch)["Synced"][0] == "False"
     s3.put_bucket_versioning(Bucket="ns-data", VersioningConfiguration={"Status": "Suspended"})
-    handlers.Runtime.applied.clear()  # as after a restart: only the status remembers
+    RT["current"].objects.forget("uid-1")  # as after a restart: only the status remembers
     outcome = call(handlers.reconcile, body(spec, status=after_failure))
     assert conditions(outcome)["Drifted"] == ("True", "DriftDetected")
     assert s3.get_bucket_versioning(Bucket="ns-data")["Status"] == "Suspended", (
         "Report never writes drift back"
     )
+
+
+def test_stalled_invalid_spec_is_not_rechecked_or_reported_again_until_edited(
+    runtime: list[tuple[str, str, str]], clients: AwsClients
+) -> None:
+    obj = body({"name": "Not_A_Bucket"})
+    with pytest.raises(kopf.PermanentError):
+        call(handlers.reconcile, obj)
+    stalled = body({"name": "Not_A_Bucket"}, status=dict(call.last["status"]))  # type: ignore[attr-defined]
+    state().last_check = 0.0
+    with aws_calls(clients) as calls:
+        patch = call(handlers.drift_check, stalled)
+    assert calls == [] and not patch
+    assert [r for _, r, _ in runtime] == ["InvalidSpec"], "one Event, not one per period"
+
+
+def test_registry_keeps_a_written_status_only_until_the_body_shows_it(
+    runtime: list[tuple[str, str, str]],
+) -> None:
+    call(handlers.reconcile, body({}))
+    assert state().status is not None, "the body has not caught up yet: the registry's copy is newer"
+    again = call(handlers.reconcile, body({}))  # a lagging body (no status): diffed against the copy
+    assert "awsName" not in again.get("status", {}), "unchanged keys are not written again"
+    call(handlers.reconcile, body({}, status=dict(state().status or {})))
+    assert state().status is None, "caught up: forgotten (memory stays flat with many objects)"

@@ -41,16 +41,31 @@ class FakeKube:
             self.nudged.append(name)
 
 
+class Writes(list[dict[str, Any]]):
+    """The status and metadata patches the handlers wrote, in order."""
+
+    def __call__(self, info: Any, namespace: str, name: str, body: dict[str, Any]) -> None:
+        self.append(body)
+
+
+class NoNamespaces(kube.NamespacePhases):
+    def terminating(self, namespace: str) -> bool:
+        return False
+
+
+RT: dict[str, handlers.Runtime] = {}  # the Runtime of the running test, for `call`
+
+
 @pytest.fixture
 def fake(clients: AwsClients, monkeypatch: pytest.MonkeyPatch) -> tuple[FakeKube, list[tuple[str, str, str]]]:
     events: list[tuple[str, str, str]] = []
-    monkeypatch.setattr(handlers.Runtime, "settings", Settings(cluster_id="kube"), raising=False)
-    monkeypatch.setattr(
-        handlers.Runtime, "engine", Engine(clients, EngineConfig(cluster_id="kube")), raising=False
+    RT["current"] = handlers.Runtime(
+        Settings(cluster_id="kube"),
+        Engine(clients, EngineConfig(cluster_id="kube")),
+        {"Queue": QueueClient(clients)},
+        write=Writes(),
+        namespaces=NoNamespaces(),
     )
-    monkeypatch.setattr(handlers.Runtime, "clients", {"Queue": QueueClient(clients)}, raising=False)
-    for memory in ("last_check", "failures", "applied", "referrers", "referring"):
-        monkeypatch.setattr(handlers.Runtime, memory, {})
     monkeypatch.setattr(
         kopf, "event", lambda body, *, type, reason, message="": events.append((type, reason, message))
     )
@@ -73,17 +88,27 @@ def body(
 
 
 def call(fn: Any, obj: dict[str, Any], retry: int = 0) -> kopf.Patch:
-    patch = kopf.Patch()
-    fn(
-        QUEUE,
-        body=obj,
-        meta=obj["metadata"],
-        spec=obj["spec"],
-        status=obj["status"],
-        patch=patch,
-        retry=retry,
-    )
-    return patch
+    """Run a handler; the returned patch is what it wrote to the API server (merged, in order)."""
+    written: Writes = RT["current"].write  # type: ignore[assignment]
+    before = len(written)
+    merged = kopf.Patch()
+    call.last = merged  # type: ignore[attr-defined]
+    try:
+        fn(
+            QUEUE,
+            RT["current"],
+            body=obj,
+            meta=obj["metadata"],
+            spec=obj["spec"],
+            status=obj["status"],
+            patch=kopf.Patch(),
+            retry=retry,
+        )
+    finally:
+        for body in written[before:]:
+            for stanza, values in body.items():
+                merged.setdefault(stanza, {}).update(values)
+    return merged
 
 
 def condition(patch: kopf.Patch, ctype: str) -> dict[str, Any]:
@@ -96,10 +121,8 @@ def test_handler_source_waits_for_missing_target_told_once_retried_never_stalled
     k, events = fake
     source = body("src", SOURCE)
     with pytest.raises(kopf.TemporaryError) as first:
-        patch = kopf.Patch()
-        handlers.reconcile(
-            QUEUE, body=source, meta=source["metadata"], spec=SOURCE, status={}, patch=patch, retry=0
-        )
+        call(handlers.reconcile, source)
+    patch = call.last  # type: ignore[attr-defined]
     assert first.value.delay is not None and first.value.delay < 5
     ready = condition(patch, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "DependencyNotReady")
@@ -145,13 +168,13 @@ def test_handler_reverse_index_follows_the_spec_and_forgets_deleted_sources(
 ) -> None:
     with pytest.raises(kopf.TemporaryError):
         call(handlers.reconcile, body("src", SOURCE))
-    assert handlers.Runtime.referrers == {("ns", "Queue", "dlq"): {("Queue", "src")}}
+    assert RT["current"].references.referrers == {("ns", "Queue", "dlq"): {("Queue", "src")}}
     other = {"deadLetterQueue": {"ref": {"name": "dlq2"}, "maxReceiveCount": 3}}
     with pytest.raises(kopf.TemporaryError):
         call(handlers.reconcile, body("src", other))
-    assert handlers.Runtime.referrers == {("ns", "Queue", "dlq2"): {("Queue", "src")}}
+    assert RT["current"].references.referrers == {("ns", "Queue", "dlq2"): {("Queue", "src")}}
     call(handlers.delete, body("src", other))  # never created in AWS: deleted at once
-    assert handlers.Runtime.referrers == {} and handlers.Runtime.referring == {}
+    assert RT["current"].references.referrers == {} and RT["current"].references.referring == {}
 
 
 def test_handler_noop_check_of_a_queue_with_a_dead_letter_queue_writes_nothing(

@@ -242,3 +242,52 @@ def test_python_kubernetes_client_get_list_patch(bucket_crd: dict[str, Any], kub
     core = client.CoreV1Api(api_client)
     assert "default" in [ns.metadata.name for ns in core.list_namespace().items]
     api_client.close()
+
+
+def test_annotations_over_256_kib_are_422_like_the_real_server(http: Http) -> None:
+    big = _cm("annotated")
+    big["metadata"]["annotations"] = {"a": "x" * 200_000, "b": "y" * 62_143}  # 262,145 bytes with keys
+    status, body, _ = http("POST", CMS, big)
+    assert (status, body["reason"]) == (422, "Invalid")
+    assert body["message"] == (
+        'ConfigMap "annotated" is invalid: metadata.annotations: Too long: must have at most 262144 bytes'
+    )
+    big["metadata"]["annotations"]["b"] = "y" * 62_142  # exactly the limit
+    assert http("POST", CMS, big)[0] == 201
+    status, body, _ = http(
+        "PATCH",
+        f"{CMS}/annotated",
+        {"metadata": {"annotations": {"c": "z"}}},
+        content_type="application/merge-patch+json",
+    )
+    assert (status, body["details"]["causes"][0]["field"]) == (422, "metadata.annotations")
+
+
+def test_events_in_a_terminating_namespace_are_403_namespace_terminating(http: Http) -> None:
+    http("POST", "/api/v1/namespaces", {"metadata": {"name": "leaving"}})
+    http(
+        "POST",
+        "/api/v1/namespaces/leaving/configmaps",
+        {**_cm("held"), "metadata": {"name": "held", "finalizers": ["x.io/hold"]}},
+    )
+    http("DELETE", "/api/v1/namespaces/leaving")
+    event = {
+        "metadata": {"generateName": "awsop-"},
+        "involvedObject": {"kind": "ConfigMap", "name": "held", "namespace": "leaving"},
+        "reason": "Deleted",
+        "message": "bye",
+        "type": "Normal",
+    }
+    status, body, _ = http("POST", "/api/v1/namespaces/leaving/events", event)
+    assert (status, body["reason"]) == (403, "Forbidden")
+    assert body["message"] == (
+        "events is forbidden: unable to create new content in namespace leaving "
+        "because it is being terminated"
+    )
+    assert body["details"]["causes"] == [
+        {
+            "reason": "NamespaceTerminating",
+            "message": "namespace leaving is being terminated",
+            "field": "metadata.namespace",
+        }
+    ]
