@@ -190,7 +190,17 @@ class Demo:
         step("2. The CLI plans against the same AWS account: nothing to change (exit 0)")
         self.awsop("plan", "-f", examples, expect=cli.EXIT_OK)
 
-        step("3. Two changes behind awsop's back")
+        step("3. Pause app-data and orders (awsop.io/paused: no AWS calls), then changes behind awsop's back")
+        # paused, the operator's drift checks (every 5 s here) cannot put versioning back before the plan
+        # below has seen the drift
+        self.kubectl("annotate", "bucket/app-data", "queue/orders", "awsop.io/paused=true")
+        wait_for(lambda: self.condition("app-data", "Synced").get("reason") == "Paused", "app-data paused")
+        wait_for(
+            lambda: any(
+                c.get("reason") == "Paused" for c in self.queue_status("orders").get("conditions", [])
+            ),
+            "orders paused",
+        )
         console.print(
             "[dim]$ aws s3api put-bucket-versioning --bucket default-app-data "
             "--versioning-configuration Status=Suspended[/dim]"
@@ -216,7 +226,8 @@ class Demo:
         step("4. The plan detects the drifts and names the fields (exit 2)")
         self.awsop("plan", "-f", examples, expect=cli.EXIT_CHANGES)
 
-        step("5. app-data and orders (driftPolicy Correct): the operator's next drift check puts them back")
+        step("5. Unpaused, app-data and orders (driftPolicy Correct) are put back by the operator")
+        self.kubectl("annotate", "bucket/app-data", "queue/orders", "awsop.io/paused-")
         wait_for(
             lambda: self.s3.get_bucket_versioning(Bucket="default-app-data")["Status"] == "Enabled",
             "the operator to correct versioning",
