@@ -25,16 +25,31 @@ INDEXES = [
 ]
 
 
+class Writes(list[dict[str, Any]]):
+    """The status and metadata patches the handlers wrote, in order."""
+
+    def __call__(self, info: Any, namespace: str, name: str, body: dict[str, Any]) -> None:
+        self.append(body)
+
+
+class NoNamespaces(kube.NamespacePhases):
+    def terminating(self, namespace: str) -> bool:
+        return False
+
+
+RT: dict[str, handlers.Runtime] = {}  # the Runtime of the running test, for `run`
+
+
 @pytest.fixture
 def runtime(clients: AwsClients, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
     events: list[tuple[str, str, str]] = []
-    monkeypatch.setattr(handlers.Runtime, "settings", Settings(cluster_id="kube"), raising=False)
-    monkeypatch.setattr(
-        handlers.Runtime, "engine", Engine(clients, EngineConfig(cluster_id="kube")), raising=False
+    RT["current"] = handlers.Runtime(
+        Settings(cluster_id="kube"),
+        Engine(clients, EngineConfig(cluster_id="kube")),
+        {"Table": TableClient(clients)},
+        write=Writes(),
+        namespaces=NoNamespaces(),
     )
-    monkeypatch.setattr(handlers.Runtime, "clients", {"Table": TableClient(clients)}, raising=False)
-    for memory in ("last_check", "failures", "applied", "progressing"):
-        monkeypatch.setattr(handlers.Runtime, memory, {})
     monkeypatch.setattr(
         kopf, "event", lambda body, *, type, reason, message="": events.append((type, reason, message))
     )
@@ -57,15 +72,25 @@ def run(spec: dict[str, Any], generation: int, status: dict[str, Any]) -> tuple[
         "spec": spec,
         "status": status,
     }
-    patch = kopf.Patch()
+    written: Writes = RT["current"].write  # type: ignore[assignment]
+    before = len(written)
     delay: float | None = None
     try:
         handlers.reconcile(
-            TABLE, body=obj, meta=obj["metadata"], spec=spec, status=status, patch=patch, retry=0
+            TABLE,
+            RT["current"],
+            body=obj,
+            meta=obj["metadata"],
+            spec=spec,
+            status=status,
+            patch=kopf.Patch(),
+            retry=0,
         )
     except kopf.TemporaryError as exc:
         delay = exc.delay
-    merged = {**status, **dict(patch.get("status", {}))}
+    merged = dict(status)
+    for body in written[before:]:
+        merged.update(body.get("status", {}))
     return {k: v for k, v in merged.items() if v is not None}, delay
 
 
@@ -95,9 +120,12 @@ def test_multi_step_change_reports_progress_requeues_soon_and_ends_ready(
     assert [r for _, r, _ in runtime].count("StepStarted") == 2
 
 
-def test_busy_waits_grow_and_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(handlers.Runtime, "settings", Settings(max_backoff_seconds=300), raising=False)
-    delays = [handlers.progress_delay(n) for n in range(8)]
+def test_busy_waits_grow_and_are_capped(clients: AwsClients) -> None:
+    def runtime_with(settings: Settings) -> handlers.Runtime:
+        return handlers.Runtime(settings, Engine(clients, EngineConfig()), {})
+
+    rt = runtime_with(Settings(max_backoff_seconds=300))
+    delays = [handlers.progress_delay(rt, n) for n in range(8)]
     assert delays[0] <= 1.2 and delays[3] >= 6.4 and max(delays) <= 36
-    monkeypatch.setattr(handlers.Runtime, "settings", Settings(max_backoff_seconds=5), raising=False)
-    assert max(handlers.progress_delay(n) for n in range(8)) <= 6
+    rt = runtime_with(Settings(max_backoff_seconds=5))
+    assert max(handlers.progress_delay(rt, n) for n in range(8)) <= 6
