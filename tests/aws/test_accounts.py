@@ -231,15 +231,14 @@ def operator_runtime(aws: EmbeddedAws, monkeypatch: pytest.MonkeyPatch) -> Itera
     directory.put_namespace("team-a", ({}, {"awsop.io/account": "acct-a"}))
     directory.put_namespace("team-b", ({}, {}))
     directory.put_namespace("team-c", ({}, {"awsop.io/account": "acct-a"}))
-    monkeypatch.setattr(handlers.Runtime, "settings", settings, raising=False)
-    monkeypatch.setattr(
-        handlers.Runtime, "engine", Engine(clients, EngineConfig(cluster_id="kube")), raising=False
+    RT["current"] = handlers.Runtime(
+        settings,
+        Engine(clients, EngineConfig(cluster_id="kube")),
+        {"Bucket": BucketClient(clients)},
+        write=Writes(),
+        namespaces=NoNamespaces(),
+        accounts=directory,
     )
-    monkeypatch.setattr(handlers.Runtime, "clients", {"Bucket": BucketClient(clients)}, raising=False)
-    monkeypatch.setattr(handlers.Runtime, "accounts", directory, raising=False)
-    monkeypatch.setattr(handlers.Runtime, "last_check", {})
-    monkeypatch.setattr(handlers.Runtime, "failures", {})
-    monkeypatch.setattr(handlers.Runtime, "applied", {})
     monkeypatch.setattr(accounts.AccountRuntime, "directory", directory, raising=False)
     monkeypatch.setattr(accounts.AccountRuntime, "clients", clients, raising=False)
     monkeypatch.setattr(accounts.AccountRuntime, "settings", settings, raising=False)
@@ -251,6 +250,21 @@ def operator_runtime(aws: EmbeddedAws, monkeypatch: pytest.MonkeyPatch) -> Itera
     yield events
 
 
+class Writes(list[dict[str, Any]]):
+    """The status and metadata patches the handlers wrote, in order."""
+
+    def __call__(self, info: Any, namespace: str, name: str, body: dict[str, Any]) -> None:
+        self.append(body)
+
+
+class NoNamespaces(kube.NamespacePhases):
+    def terminating(self, namespace: str) -> bool:
+        return False
+
+
+RT: dict[str, handlers.Runtime] = {}  # the operator's Runtime in the running test
+
+
 def _object(namespace: str, uid: str, spec: dict[str, Any]) -> tuple[dict[str, Any], kopf.Patch]:
     meta = {"name": "data", "namespace": namespace, "uid": uid, "generation": 1, "annotations": {}}
     return {"metadata": meta, "spec": spec, "status": {}}, kopf.Patch()
@@ -258,9 +272,21 @@ def _object(namespace: str, uid: str, spec: dict[str, Any]) -> tuple[dict[str, A
 
 def _reconcile(namespace: str, uid: str, spec: dict[str, Any]) -> kopf.Patch:
     obj, patch = _object(namespace, uid, spec)
+    written: Writes = RT["current"].write  # type: ignore[assignment]
+    before = len(written)
     handlers.reconcile(
-        KINDS["Bucket"], body=obj, meta=obj["metadata"], spec=spec, status={}, patch=patch, retry=0
+        KINDS["Bucket"],
+        RT["current"],
+        body=obj,
+        meta=obj["metadata"],
+        spec=spec,
+        status={},
+        patch=patch,
+        retry=0,
     )
+    for body in written[before:]:
+        for stanza, values in body.items():
+            patch.setdefault(stanza, {}).update(values)
     return patch
 
 
@@ -282,7 +308,7 @@ def test_handlers_pick_the_account_by_annotation_or_accountref_and_count_users(
 def test_handlers_stall_a_namespace_the_account_does_not_grant(
     operator_runtime: list[tuple[str, str]], aws: EmbeddedAws
 ) -> None:
-    clients = handlers.Runtime.engine.clients
+    clients = RT["current"].engine.clients
     before = list(clients.log.calls)
     with pytest.raises(kopf.PermanentError, match="AccountNotAllowed"):
         _reconcile("team-c", "u3", {})
