@@ -178,7 +178,11 @@ class CallLog:
         try:
             yield out
         finally:
-            sinks.remove(out)
+            # by identity: nested captures can hold equal lists, and list.remove matches by equality
+            for index in range(len(sinks) - 1, -1, -1):
+                if sinks[index] is out:
+                    del sinks[index]
+                    break
 
 
 @dataclass(frozen=True)

@@ -142,3 +142,16 @@ def test_rate_zero_is_unlimited() -> None:
     lim.penalize(KEY)
     assert lim.acquire(KEY) == 0.0
     assert fake.slept == 0.0
+
+
+def test_nested_call_captures_each_keep_their_own_calls() -> None:
+    """Nested captures whose lists are equal when the inner one ends must not remove each other's sink."""
+    from awsop.reconcilers.aws import CallLog
+
+    log = CallLog()
+    with log.capture() as outer:
+        with log.capture() as inner:
+            log.record("s3", "HeadBucket", "ok")
+        log.record("s3", "GetBucketTagging", "ok")
+    assert inner == ["s3:HeadBucket"]
+    assert outer == ["s3:HeadBucket", "s3:GetBucketTagging"]
