@@ -47,6 +47,7 @@ from tenacity import (
 )
 
 from .account import ResolvedAccount
+from .batch import BatchReader, Fetch
 from .errors import AccessError, ErrorClass, classify, error_message, is_throttle, is_transient
 
 CallListener = Callable[[str, str, str], None]
@@ -206,6 +207,10 @@ class AwsConfig:
     lookup_account_id: bool = False
     """Ask sts:GetCallerIdentity once for the operator's own account id (the operator and the CLI do;
     a bare factory in a test makes no call it was not asked for)."""
+    batch_window: float = 0.2
+    """Seconds a periodic check waits for others due at the same time to share one read call."""
+    batch_max_age: float = 30.0
+    """Oldest shared description (seconds) a periodic check accepts instead of reading itself."""
 
 
 _CURRENT_ACCOUNT: ContextVar[ResolvedAccount | None] = ContextVar("awsop_account", default=None)
@@ -239,6 +244,7 @@ class AwsClients:
         self.listeners: list[CallListener] = list(listeners or [])
         self._clients: dict[tuple[Any, str, str], RetryingClient] = {}
         self._sessions: dict[tuple[str, str, str, int], boto3.Session] = {}
+        self._batchers: dict[tuple[Any, str, str], BatchReader[Any]] = {}
         self._lock = threading.Lock()
         self._own_account: str | None = self.config.account_id
         self._own_failed_at: float | None = None
@@ -355,6 +361,24 @@ class AwsClients:
             "token": creds["SessionToken"],
             "expiry_time": expiration.isoformat() if isinstance(expiration, datetime) else str(expiration),
         }
+
+    def batcher(self, name: str, region: str, fetch: Fetch[Any], per_call: int) -> BatchReader[Any]:
+        """The batch reader `name` (e.g. `autoscaling:DescribeAutoScalingGroups`) shared by every object in
+        this (account, region), the account being the one set by `using`; created on first use with
+        `fetch`, which must read with that account's client."""
+        chosen = _CURRENT_ACCOUNT.get()
+        account = chosen.session_key if chosen is not None and chosen.role_arn else None
+        key = (account, region, name)
+        with self._lock:
+            reader = self._batchers.get(key)
+            if reader is None:
+                reader = self._batchers[key] = BatchReader(
+                    fetch,
+                    per_call=per_call,
+                    window=self.config.batch_window,
+                    max_age=self.config.batch_max_age,
+                )
+            return reader
 
     def _make(self, service: str, region: str, session: boto3.Session, account_key: str) -> RetryingClient:
         config = Config(

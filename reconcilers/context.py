@@ -27,6 +27,11 @@ class ReconcileContext:
     """The AWS account the object uses (credentials, region default, allowed regions, default tags);
     None means the operator's own credentials with no restriction."""
 
+    periodic: bool = False
+    """This reconcile is a routine drift check, not a spec change, a first sight or a CLI run: reads may
+    wait a moment to share one AWS call with other objects' checks and may be a few seconds old
+    (reconcilers/batch.py). Everything else reads at once."""
+
     def resolution(self, kind: str, name: str) -> Resolution:
         return self.references.get((kind, name)) or missing(kind, name)
 

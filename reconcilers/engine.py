@@ -467,6 +467,7 @@ class Engine:
             client.apply(target, observed, [c for c in changes if not c.step] + steps[:1])
             return self._stepped(target, plan, status, steps, progress, changes if is_drift else [])
         client.apply(target, observed, changes)
+        status = client.status(target, observed)  # kinds may record what apply made (a new version)
         if is_drift:
             event = Event("Normal", "DriftCorrected", summary)
             return Outcome(

@@ -11,9 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .account import AWSAccountSpec, AWSAccountStatus
+from .autoscaling_group import IAM_ACTIONS as ASG_IAM_ACTIONS
+from .autoscaling_group import AutoScalingGroupClient, AutoScalingGroupSpec, AutoScalingGroupStatus
 from .aws import AwsClients
 from .bucket import IAM_ACTIONS as BUCKET_IAM_ACTIONS
 from .bucket import BucketClient, BucketSpec
+from .launch_template import IAM_ACTIONS as LAUNCH_TEMPLATE_IAM_ACTIONS
+from .launch_template import LaunchTemplateClient, LaunchTemplateSpec, LaunchTemplateStatus
 from .model import AwsObjectSpec, AwsObjectStatus, Model
 from .sqs_queue import IAM_ACTIONS as QUEUE_IAM_ACTIONS
 from .sqs_queue import QueueClient, QueueSpec, QueueStatus
@@ -104,6 +108,36 @@ KINDS: dict[str, KindInfo] = {
         iam_actions=QUEUE_IAM_ACTIONS,
         extra_columns=({"name": "URL", "type": "string", "jsonPath": ".status.url", "priority": 1},),
         refers_to=("Queue",),
+    ),
+    "LaunchTemplate": KindInfo(
+        kind="LaunchTemplate",
+        group="ec2.awsop.io",
+        plural="launchtemplates",
+        singular="launchtemplate",
+        short_names=("lt",),
+        spec_model=LaunchTemplateSpec,
+        status_model=LaunchTemplateStatus,
+        make_client=LaunchTemplateClient,
+        description="An EC2 launch template managed by awsop (its default version is the spec).",
+        iam_actions=LAUNCH_TEMPLATE_IAM_ACTIONS,
+        extra_columns=({"name": "Version", "type": "integer", "jsonPath": ".status.defaultVersion"},),
+    ),
+    "AutoScalingGroup": KindInfo(
+        kind="AutoScalingGroup",
+        group="autoscaling.awsop.io",
+        plural="autoscalinggroups",
+        singular="autoscalinggroup",
+        short_names=("asg",),
+        spec_model=AutoScalingGroupSpec,
+        status_model=AutoScalingGroupStatus,
+        make_client=AutoScalingGroupClient,
+        description="An EC2 Auto Scaling group managed by awsop.",
+        iam_actions=ASG_IAM_ACTIONS,
+        extra_columns=(
+            {"name": "Min", "type": "integer", "jsonPath": ".spec.minSize"},
+            {"name": "Max", "type": "integer", "jsonPath": ".spec.maxSize"},
+            {"name": "InService", "type": "integer", "jsonPath": ".status.instances.InService"},
+        ),
     ),
     "Table": KindInfo(
         kind="Table",

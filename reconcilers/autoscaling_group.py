@@ -1,0 +1,941 @@
+"""The AutoScalingGroup kind: one EC2 Auto Scaling group, autoscaling.awsop.io/v1alpha1.
+
+Reading this module tells the whole story of a group: its spec model, how it is observed (one
+DescribeAutoScalingGroups answer holds everything but lifecycle hooks, and periodic checks of many groups
+share that call through `batch.BatchReader`), how it differs (subnets, target groups and suspended
+processes as sets, tags with their PropagateAtLaunch flag), how it is changed (one UpdateAutoScalingGroup
+for every scalar facet), how it is deleted (with its instances; AWS deletes asynchronously), and which
+Auto Scaling errors are terminal.
+
+Capacity ownership: with `desiredCapacity` absent, the group is created at minSize and desired capacity is
+never written, compared or reported again: an autoscaler owns it. With it present, awsop owns it. Min and
+max are always owned.
+
+It must never: write desired capacity the spec leaves to an autoscaler, write `aws:` tags, or delete a
+group it does not own.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import ConfigDict, Field, JsonValue, model_validator
+
+from .aws import AwsClients, RetryingClient
+from .batch import BatchReader
+from .changes import Action, Change
+from .engine import DeleteOutcome, DeleteResult, ObjectRef, Target
+from .errors import ErrorClass, RecoverableError, classify, error_code, error_message
+from .launch_template import tag_updates
+from .model import IMMUTABLE, AwsObjectSpec, AwsObjectStatus, Model
+from .policies import DeletionPolicy
+from .tags import OWNER_TAG, SYSTEM_TAGS, is_reserved
+
+KIND = "AutoScalingGroup"
+NAMES_PER_CALL = 100  # DescribeAutoScalingGroups: 50 names by default, up to 100 with MaxRecords=100
+SUBNET_CACHE_SECONDS = 300.0
+DELETING = "Delete in progress"
+
+# Auto Scaling error codes only a manifest change can fix. ValidationError is terminal except for the
+# messages that describe a state waiting heals (see `classify_autoscaling`).
+TERMINAL_CODES = frozenset(
+    {
+        "ValidationError",
+        "AlreadyExists",
+        "InvalidParameterValue",
+        "InvalidParameterCombination",
+        "InvalidLaunchTemplateId.NotFound",
+        "InvalidLaunchTemplateName.NotFoundException",
+        "InvalidSubnetID.NotFound",
+        "InvalidSubnetID.Malformed",
+        "ServiceLinkedRoleFailure",
+    }
+)
+TRANSIENT_VALIDATION = ("in progress", "not found", "scaling activity", "ResourceContention")
+# Every operation this module calls, and the IAM actions AWS authorizes it with.
+IAM_ACTIONS: dict[str, tuple[str, ...]] = {
+    "DescribeAutoScalingGroups": ("autoscaling:DescribeAutoScalingGroups",),
+    "CreateAutoScalingGroup": (
+        "autoscaling:CreateAutoScalingGroup",
+        "autoscaling:CreateOrUpdateTags",
+        "ec2:RunInstances",
+        "ec2:CreateTags",
+        "ec2:DescribeLaunchTemplateVersions",
+    ),
+    "UpdateAutoScalingGroup": (
+        "autoscaling:UpdateAutoScalingGroup",
+        "ec2:RunInstances",
+        "ec2:DescribeLaunchTemplateVersions",
+    ),
+    "DeleteAutoScalingGroup": ("autoscaling:DeleteAutoScalingGroup",),
+    "CreateOrUpdateTags": ("autoscaling:CreateOrUpdateTags",),
+    "DeleteTags": ("autoscaling:DeleteTags",),
+    "DescribeLifecycleHooks": ("autoscaling:DescribeLifecycleHooks",),
+    "PutLifecycleHook": ("autoscaling:PutLifecycleHook", "iam:PassRole"),
+    "DeleteLifecycleHook": ("autoscaling:DeleteLifecycleHook",),
+    "SuspendProcesses": ("autoscaling:SuspendProcesses",),
+    "ResumeProcesses": ("autoscaling:ResumeProcesses",),
+    "AttachLoadBalancerTargetGroups": ("autoscaling:AttachLoadBalancerTargetGroups",),
+    "DetachLoadBalancerTargetGroups": ("autoscaling:DetachLoadBalancerTargetGroups",),
+    "DescribeSubnets": ("ec2:DescribeSubnets",),
+}
+
+# -- spec ------------------------------------------------------------------------------------------
+
+PROCESSES = Literal[
+    "Launch",
+    "Terminate",
+    "AddToLoadBalancer",
+    "AlarmNotification",
+    "AZRebalance",
+    "HealthCheck",
+    "InstanceRefresh",
+    "ReplaceUnhealthy",
+    "ScheduledActions",
+]
+TERMINATION_POLICIES = Literal[
+    "Default",
+    "AllocationStrategy",
+    "OldestLaunchTemplate",
+    "OldestLaunchConfiguration",
+    "ClosestToNextInstanceHour",
+    "NewestInstance",
+    "OldestInstance",
+]
+VERSION_PATTERN = r"^(\$Latest|\$Default|[0-9]+)$"
+
+
+class ObjectName(Model):
+    name: str = Field(min_length=1, max_length=253, description="metadata.name of the object.")
+
+
+class LaunchTemplateChoice(Model):
+    """Which launch template the group launches from: exactly one of ref, id and name."""
+
+    ref: ObjectName | None = Field(
+        None,
+        description="A LaunchTemplate object in this namespace; the group follows its default version.",
+    )
+    id: str | None = Field(None, pattern=r"^lt-[0-9a-f]+$", description="Launch template id (lt-...).")
+    name: str | None = Field(None, min_length=3, max_length=128, description="Launch template name.")
+    version: str | None = Field(
+        None,
+        pattern=VERSION_PATTERN,
+        description="Version number, $Latest or $Default (the default). With ref: the template's default "
+        "version number, resolved by awsop, unless set.",
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> LaunchTemplateChoice:
+        if sum(x is not None for x in (self.ref, self.id, self.name)) != 1:
+            raise ValueError("launchTemplate: set exactly one of ref, id and name")
+        return self
+
+
+LAUNCH_TEMPLATE_RULES: list[JsonValue] = [
+    {
+        "rule": "(has(self.ref) ? 1 : 0) + (has(self.id) ? 1 : 0) + (has(self.name) ? 1 : 0) == 1",
+        "message": "launchTemplate: set exactly one of ref, id and name",
+    }
+]
+
+
+class SubnetSelector(Model):
+    """Subnets chosen by tags (DescribeSubnets); the resolved ids are reported in status.subnets."""
+
+    tags: dict[str, str] = Field(min_length=1, description="Every tag must match (key: value).")
+
+
+class LifecycleHook(Model):
+    """A lifecycle hook, kept in sync by name (hooks not listed are removed when the list is set)."""
+
+    name: str = Field(min_length=1, max_length=255, description="Hook name, unique in the group.")
+    transition: Literal["autoscaling:EC2_INSTANCE_LAUNCHING", "autoscaling:EC2_INSTANCE_TERMINATING"] = Field(
+        description="When the hook runs."
+    )
+    heartbeat_timeout_seconds: int = Field(
+        3600, ge=30, le=7200, description="Seconds an instance waits in the hook (AWS default 3600)."
+    )
+    default_result: Literal["CONTINUE", "ABANDON"] = Field(
+        "ABANDON", description="What happens when the timeout elapses (AWS default ABANDON)."
+    )
+    notification_target_arn: str | None = Field(
+        None, max_length=1600, description="SQS queue or SNS topic ARN notified when the hook runs."
+    )
+    role_arn: str | None = Field(
+        None, max_length=1600, description="Role Auto Scaling assumes to publish to the target."
+    )
+    notification_metadata: str | None = Field(
+        None, max_length=1023, description="Text sent with each notification."
+    )
+
+
+SPEC_RULES: list[JsonValue] = [
+    {"rule": "self.minSize <= self.maxSize", "message": "minSize must not exceed maxSize"},
+    {
+        "rule": "!has(self.desiredCapacity) || (self.minSize <= self.desiredCapacity && "
+        "self.desiredCapacity <= self.maxSize)",
+        "message": "desiredCapacity must be between minSize and maxSize",
+    },
+    {
+        "rule": "(has(self.subnets) ? 1 : 0) + (has(self.subnetSelector) ? 1 : 0) + "
+        "(has(self.availabilityZones) ? 1 : 0) == 1",
+        "message": "set exactly one of subnets, subnetSelector and availabilityZones",
+    },
+]
+
+
+class AutoScalingGroupSpec(AwsObjectSpec):
+    """Desired state of an EC2 Auto Scaling group. Facets left out are neither read nor written."""
+
+    model_config = ConfigDict(
+        **Model.model_config, json_schema_extra={"x-kubernetes-validations": SPEC_RULES}
+    )
+
+    name: str | None = Field(
+        None,
+        description="Auto Scaling group name (1-255 characters). Defaults to <namespace>-<metadata.name>. "
+        "Immutable.",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^:]+$",
+        json_schema_extra=IMMUTABLE,
+    )
+    launch_template: LaunchTemplateChoice = Field(
+        description="The launch template instances are launched from.",
+        json_schema_extra={"x-kubernetes-validations": LAUNCH_TEMPLATE_RULES},
+    )
+    min_size: int = Field(ge=0, le=10000, description="Minimum number of instances (always owned by awsop).")
+    max_size: int = Field(ge=0, le=10000, description="Maximum number of instances (always owned by awsop).")
+    desired_capacity: int | None = Field(
+        None,
+        ge=0,
+        le=10000,
+        description="Desired number of instances. Omit it to leave capacity to an autoscaler: the group "
+        "is created at minSize and awsop never writes, compares or reports desired capacity again.",
+    )
+    subnets: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]+$")]] | None = Field(
+        None,
+        min_length=1,
+        description="Subnet ids (compared as a set). One of subnets, subnetSelector, availabilityZones.",
+    )
+    subnet_selector: SubnetSelector | None = Field(None, description="Subnets chosen by their tags.")
+    availability_zones: list[Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9][a-z]$")]] | None = (
+        Field(None, min_length=1, description="Availability zones (default VPC), compared as a set.")
+    )
+    health_check_type: Literal["EC2", "ELB"] | None = Field(None, description="EC2 or ELB health checks.")
+    health_check_grace_period_seconds: int | None = Field(
+        None, ge=0, le=7200, description="Seconds before a new instance's health is checked."
+    )
+    default_cooldown_seconds: int | None = Field(
+        None, ge=0, le=86400, description="Seconds between simple scaling activities."
+    )
+    termination_policies: list[TERMINATION_POLICIES] | None = Field(
+        None, min_length=1, description="Termination policies, in order."
+    )
+    target_group_arns: list[str] | None = Field(
+        None, description="ELB target group ARNs (compared as a set); an empty list detaches all."
+    )
+    capacity_rebalance: bool | None = Field(None, description="Replace Spot instances at rebalance risk.")
+    new_instances_protected_from_scale_in: bool | None = Field(
+        None, description="Protect new instances from scale-in."
+    )
+    suspended_processes: list[PROCESSES] | None = Field(
+        None, description="Scaling processes to suspend (compared as a set); an empty list resumes all."
+    )
+    lifecycle_hooks: list[LifecycleHook] | None = Field(
+        None, description="Lifecycle hooks, kept in sync (an empty list removes all)."
+    )
+    propagate_at_launch: bool = Field(
+        True, description="Whether the group's tags are copied to the instances it launches (default true)."
+    )
+    tag_propagation: dict[str, bool] | None = Field(
+        None, description="Per tag key: override propagateAtLaunch for that tag."
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> AutoScalingGroupSpec:
+        if self.min_size > self.max_size:
+            raise ValueError(f"minSize ({self.min_size}) must not exceed maxSize ({self.max_size})")
+        if self.desired_capacity is not None and not (
+            self.min_size <= self.desired_capacity <= self.max_size
+        ):
+            raise ValueError(
+                f"desiredCapacity ({self.desired_capacity}) must be between minSize ({self.min_size}) "
+                f"and maxSize ({self.max_size})"
+            )
+        sources = [self.subnets, self.subnet_selector, self.availability_zones]
+        if sum(s is not None for s in sources) != 1:
+            raise ValueError("set exactly one of subnets, subnetSelector and availabilityZones")
+        names = [hook.name for hook in self.lifecycle_hooks or []]
+        if len(names) != len(set(names)):
+            raise ValueError("lifecycleHooks: names must be unique")
+        return self
+
+
+class LaunchTemplateInUse(Model):
+    id: str | None = Field(None, description="Launch template id.")
+    name: str | None = Field(None, description="Launch template name.")
+    version: str | None = Field(None, description="Version the group launches from.")
+
+
+class AutoScalingGroupStatus(AwsObjectStatus):
+    """Status of an AutoScalingGroup. Never the instance list (it churns); counts instead."""
+
+    instances: dict[str, int] | None = Field(
+        None, description="Number of instances by lifecycle state (InService, Pending, ...)."
+    )
+    desired_capacity: int | None = Field(
+        None, description="Current desired capacity; only reported when the spec owns it."
+    )
+    launch_template: LaunchTemplateInUse | None = Field(
+        None, description="The launch template and version the group uses."
+    )
+    subnets: list[str] | None = Field(None, description="Subnet ids the subnetSelector resolved to.")
+    aws_status: str | None = Field(None, description="AWS's status of the group (e.g. Delete in progress).")
+
+
+# -- observation -------------------------------------------------------------------------------------
+
+
+@dataclass
+class GroupObserved:
+    name: str
+    arn: str
+    status: str | None
+    min_size: int
+    max_size: int
+    desired_capacity: int
+    launch_template: dict[str, str] | None
+    subnets: set[str]
+    availability_zones: set[str]
+    health_check_type: str | None
+    health_check_grace_period: int | None
+    default_cooldown: int | None
+    termination_policies: list[str]
+    target_groups: set[str]
+    capacity_rebalance: bool
+    new_instances_protected: bool
+    suspended: set[str]
+    tags: dict[str, tuple[str, bool]]
+    instances: dict[str, int]
+    hooks: dict[str, dict[str, Any]] | None = None
+    selected_subnets: list[str] | None = None  # what subnetSelector resolved to, when declared
+
+    @property
+    def tag_values(self) -> dict[str, str]:
+        return {k: v for k, (v, _) in self.tags.items()}
+
+
+def observed_from(group: dict[str, Any]) -> GroupObserved:
+    """Our view of one DescribeAutoScalingGroups entry."""
+    template = group.get("LaunchTemplate")
+    return GroupObserved(
+        name=group["AutoScalingGroupName"],
+        arn=group.get("AutoScalingGroupARN", ""),
+        status=group.get("Status"),
+        min_size=int(group.get("MinSize", 0)),
+        max_size=int(group.get("MaxSize", 0)),
+        desired_capacity=int(group.get("DesiredCapacity", 0)),
+        launch_template=(
+            {
+                "id": template.get("LaunchTemplateId", ""),
+                "name": template.get("LaunchTemplateName", ""),
+                "version": str(template.get("Version") or "$Default"),
+            }
+            if template
+            else None
+        ),
+        subnets={s for s in (group.get("VPCZoneIdentifier") or "").split(",") if s},
+        availability_zones=set(group.get("AvailabilityZones", [])),
+        health_check_type=group.get("HealthCheckType"),
+        health_check_grace_period=group.get("HealthCheckGracePeriod"),
+        default_cooldown=group.get("DefaultCooldown"),
+        termination_policies=list(group.get("TerminationPolicies", [])),
+        target_groups=set(group.get("TargetGroupARNs", [])),
+        capacity_rebalance=bool(group.get("CapacityRebalance", False)),
+        new_instances_protected=bool(group.get("NewInstancesProtectedFromScaleIn", False)),
+        suspended={p["ProcessName"] for p in group.get("SuspendedProcesses", [])},
+        tags={
+            t["Key"]: (t.get("Value", ""), bool(t.get("PropagateAtLaunch"))) for t in group.get("Tags", [])
+        },
+        instances=dict(Counter(str(i.get("LifecycleState")) for i in group.get("Instances", []))),
+    )
+
+
+# -- desired values (pure) -----------------------------------------------------------------------------
+
+
+def desired_tags(target: Target[AutoScalingGroupSpec]) -> dict[str, tuple[str, bool]]:
+    """Tag key -> (value, PropagateAtLaunch). awsop's ownership tags describe the group, not instances."""
+    spec = target.spec
+    overrides = spec.tag_propagation or {}
+    return {
+        key: (value, False if key in SYSTEM_TAGS else overrides.get(key, spec.propagate_at_launch))
+        for key, value in target.tags.items()
+    }
+
+
+def desired_template(
+    target: Target[AutoScalingGroupSpec], resolved: dict[str, str] | None = None
+) -> dict[str, str]:
+    """{id|name, version} the group should launch from; `resolved` is a referenced LaunchTemplate's
+    {id, version} when the spec uses ref."""
+    choice = target.spec.launch_template
+    if choice.ref is not None:
+        if resolved is None:
+            raise RecoverableError(
+                "DependencyNotReady",
+                f"launchTemplate.ref {choice.ref.name}: the LaunchTemplate is not resolved yet",
+            )
+        return {"id": resolved["id"], "version": choice.version or resolved["version"]}
+    key = "id" if choice.id else "name"
+    return {key: str(choice.id or choice.name), "version": choice.version or "$Default"}
+
+
+def _aws_template(template: dict[str, str]) -> dict[str, str]:
+    out = {"Version": template["version"]}
+    if "id" in template:
+        out["LaunchTemplateId"] = template["id"]
+    else:
+        out["LaunchTemplateName"] = template["name"]
+    return out
+
+
+def _hook_desired(hook: LifecycleHook) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "transition": hook.transition,
+        "heartbeatTimeoutSeconds": hook.heartbeat_timeout_seconds,
+        "defaultResult": hook.default_result,
+    }
+    for attr, key in (
+        ("notification_target_arn", "notificationTargetArn"),
+        ("role_arn", "roleArn"),
+        ("notification_metadata", "notificationMetadata"),
+    ):
+        if getattr(hook, attr) is not None:
+            out[key] = getattr(hook, attr)
+    return out
+
+
+def _hook_from_aws(hook: dict[str, Any], declared: dict[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "transition": hook.get("LifecycleTransition"),
+        "heartbeatTimeoutSeconds": hook.get("HeartbeatTimeout"),
+        "defaultResult": hook.get("DefaultResult"),
+    }
+    for aws, key in (
+        ("NotificationTargetARN", "notificationTargetArn"),
+        ("RoleARN", "roleArn"),
+        ("NotificationMetadata", "notificationMetadata"),
+    ):
+        if declared is not None and key in declared:  # only compared when the spec declares it
+            out[key] = hook.get(aws)
+    return out
+
+
+# -- the client -------------------------------------------------------------------------------------
+
+
+class AutoScalingGroupClient:
+    """ResourceClient for EC2 Auto Scaling groups."""
+
+    kind = KIND
+    default_deletion_policy = DeletionPolicy.DELETE
+
+    def __init__(self, clients: AwsClients) -> None:
+        self.clients = clients
+        self._subnet_cache: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, list[str]]] = {}
+        self._lock = threading.Lock()
+
+    def _autoscaling(self, region: str) -> RetryingClient:
+        return self.clients.client("autoscaling", region)
+
+    def _reader(self, region: str) -> BatchReader[dict[str, Any]]:
+        autoscaling = self._autoscaling(region)
+
+        def fetch(names: list[str]) -> dict[str, dict[str, Any]]:
+            found: dict[str, dict[str, Any]] = {}
+            kwargs: dict[str, Any] = {"AutoScalingGroupNames": names, "MaxRecords": NAMES_PER_CALL}
+            while True:
+                page = autoscaling.describe_auto_scaling_groups(**kwargs)
+                for group in page.get("AutoScalingGroups", []):
+                    found[group["AutoScalingGroupName"]] = group
+                if not page.get("NextToken"):
+                    return found
+                kwargs["NextToken"] = page["NextToken"]
+
+        return self.clients.batcher("autoscaling:DescribeAutoScalingGroups", region, fetch, NAMES_PER_CALL)
+
+    def aws_name(self, ref: ObjectRef, spec: AutoScalingGroupSpec, prefix: str) -> str:
+        return spec.name or f"{prefix}{ref.namespace}-{ref.name}"[:255]
+
+    def observe(self, target: Target[AutoScalingGroupSpec], facets: bool = True) -> GroupObserved | None:
+        periodic = facets and target.context.periodic
+        group = self._reader(target.region).read(target.aws_name, periodic=periodic)
+        if group is None:
+            return None
+        observed = observed_from(group)
+        if facets and target.spec.lifecycle_hooks is not None and observed.status != DELETING:
+            observed.hooks = self._read_hooks(target)
+        if facets and target.spec.subnet_selector is not None:
+            observed.selected_subnets = self._select_subnets(target, periodic)
+        return observed
+
+    def _read_hooks(self, target: Target[AutoScalingGroupSpec]) -> dict[str, dict[str, Any]]:
+        declared = {hook.name: _hook_desired(hook) for hook in target.spec.lifecycle_hooks or []}
+        hooks = self._autoscaling(target.region).describe_lifecycle_hooks(
+            AutoScalingGroupName=target.aws_name
+        )["LifecycleHooks"]
+        return {
+            h["LifecycleHookName"]: _hook_from_aws(h, declared.get(h["LifecycleHookName"])) for h in hooks
+        }
+
+    def _select_subnets(self, target: Target[AutoScalingGroupSpec], periodic: bool) -> list[str]:
+        """Subnet ids whose tags match the selector; periodic checks reuse a recent answer."""
+        selector = target.spec.subnet_selector
+        assert selector is not None
+        key = (target.region, tuple(sorted(selector.tags.items())))
+        with self._lock:
+            cached = self._subnet_cache.get(key)
+        if periodic and cached is not None and time.monotonic() - cached[0] < SUBNET_CACHE_SECONDS:
+            return cached[1]
+        filters = [{"Name": f"tag:{k}", "Values": [v]} for k, v in sorted(selector.tags.items())]
+        subnets = self.clients.client("ec2", target.region).describe_subnets(Filters=filters)["Subnets"]
+        ids = sorted(s["SubnetId"] for s in subnets)
+        if not ids:
+            raise RecoverableError(
+                "NoSubnetsMatch",
+                f"subnetSelector {dict(selector.tags)} matches no subnet in {target.region}; waiting for one",
+            )
+        with self._lock:
+            self._subnet_cache[key] = (time.monotonic(), ids)
+        return ids
+
+    def owner_of(self, observed: GroupObserved) -> str | None:
+        return observed.tag_values.get(OWNER_TAG)
+
+    def _desired_subnets(
+        self, target: Target[AutoScalingGroupSpec], observed: GroupObserved | None
+    ) -> list[str] | None:
+        spec = target.spec
+        if spec.subnets is not None:
+            return sorted(set(spec.subnets))
+        if spec.subnet_selector is not None:
+            if observed is not None and observed.selected_subnets is not None:
+                return observed.selected_subnets
+            return self._select_subnets(target, periodic=False)
+        return None
+
+    def diff(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> list[Change]:
+        spec = target.spec
+        if observed.status == DELETING:
+            raise RecoverableError(
+                "GroupDeleting", f"Auto Scaling group {target.aws_name} is being deleted; waiting for AWS"
+            )
+        update: tuple[str, ...] = ("autoscaling:UpdateAutoScalingGroup",)
+        scalar: list[tuple[str, Any, Any]] = [
+            ("minSize", observed.min_size, spec.min_size),
+            ("maxSize", observed.max_size, spec.max_size),
+        ]
+        if spec.desired_capacity is not None:  # unowned capacity is never compared
+            scalar.append(("desiredCapacity", observed.desired_capacity, spec.desired_capacity))
+        template = desired_template(target, _resolved_template(target))
+        actual_template = (
+            {k: observed.launch_template[k] for k in template} if observed.launch_template else None
+        )
+        scalar.append(("launchTemplate", actual_template, template))
+        subnets = self._desired_subnets(target, observed)
+        if subnets is not None:
+            scalar.append(("subnets", sorted(observed.subnets), subnets))
+        if spec.availability_zones is not None:
+            scalar.append(
+                (
+                    "availabilityZones",
+                    sorted(observed.availability_zones),
+                    sorted(set(spec.availability_zones)),
+                )
+            )
+        optional = (
+            ("healthCheckType", observed.health_check_type, spec.health_check_type),
+            (
+                "healthCheckGracePeriodSeconds",
+                observed.health_check_grace_period,
+                spec.health_check_grace_period_seconds,
+            ),
+            ("defaultCooldownSeconds", observed.default_cooldown, spec.default_cooldown_seconds),
+            ("terminationPolicies", observed.termination_policies, spec.termination_policies),
+            ("capacityRebalance", observed.capacity_rebalance, spec.capacity_rebalance),
+            (
+                "newInstancesProtectedFromScaleIn",
+                observed.new_instances_protected,
+                spec.new_instances_protected_from_scale_in,
+            ),
+        )
+        scalar += [(path, actual, desired) for path, actual, desired in optional if desired is not None]
+        changes = []
+        for path, actual, desired in scalar:
+            if actual != desired:
+                changes.append(Change(path, actual, desired, Action.UPDATE, update))
+                update = ()  # one UpdateAutoScalingGroup carries them all
+        changes += self._set_changes(spec, observed)
+        changes += self._hook_changes(spec, observed)
+        tag_changes = self._tag_changes(target, observed)
+        return tag_changes + changes
+
+    @staticmethod
+    def _set_changes(spec: AutoScalingGroupSpec, observed: GroupObserved) -> list[Change]:
+        changes = []
+        if spec.suspended_processes is not None:
+            want: set[str] = set(spec.suspended_processes)
+            if want != observed.suspended:
+                calls = (("autoscaling:SuspendProcesses",) if want - observed.suspended else ()) + (
+                    ("autoscaling:ResumeProcesses",) if observed.suspended - want else ()
+                )
+                changes.append(
+                    Change(
+                        "suspendedProcesses", sorted(observed.suspended), sorted(want), Action.UPDATE, calls
+                    )
+                )
+        if spec.target_group_arns is not None:
+            groups = set(spec.target_group_arns)
+            if groups != observed.target_groups:
+                calls = (
+                    ("autoscaling:AttachLoadBalancerTargetGroups",) if groups - observed.target_groups else ()
+                ) + (
+                    ("autoscaling:DetachLoadBalancerTargetGroups",) if observed.target_groups - groups else ()
+                )
+                changes.append(
+                    Change(
+                        "targetGroupArns",
+                        sorted(observed.target_groups),
+                        sorted(groups),
+                        Action.UPDATE,
+                        calls,
+                    )
+                )
+        return changes
+
+    @staticmethod
+    def _hook_changes(spec: AutoScalingGroupSpec, observed: GroupObserved) -> list[Change]:
+        if spec.lifecycle_hooks is None or observed.hooks is None:
+            return []
+        changes = []
+        for hook in spec.lifecycle_hooks:
+            want = _hook_desired(hook)
+            have = observed.hooks.get(hook.name)
+            if have != want:
+                action = Action.CREATE if have is None else Action.UPDATE
+                changes.append(
+                    Change(
+                        f"lifecycleHooks.{hook.name}", have, want, action, ("autoscaling:PutLifecycleHook",)
+                    )
+                )
+        declared = {hook.name for hook in spec.lifecycle_hooks}
+        for name in sorted(set(observed.hooks) - declared):
+            changes.append(
+                Change(
+                    f"lifecycleHooks.{name}",
+                    observed.hooks[name],
+                    None,
+                    Action.DELETE,
+                    ("autoscaling:DeleteLifecycleHook",),
+                )
+            )
+        return changes
+
+    def _tag_changes(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> list[Change]:
+        desired = desired_tags(target)
+        authoritative = target.spec.tags is not None
+        add, remove = _tag_plan(desired, observed.tags, authoritative)
+        if not add and not remove:
+            return []
+        calls = (("autoscaling:CreateOrUpdateTags",) if add else ()) + (
+            ("autoscaling:DeleteTags",) if remove else ()
+        )
+        changes = []
+        actual_values = {k: v for k, (v, _) in observed.tags.items() if not is_reserved(k)}
+        if not authoritative:
+            actual_values = {k: v for k, v in actual_values.items() if k in desired}
+        want_values = {k: v for k, (v, _) in desired.items()}
+        if actual_values != want_values:
+            changes.append(Change("tags", actual_values, want_values, Action.UPDATE, calls))
+            calls = ()
+        actual_flags = {k: p for k, (_, p) in observed.tags.items() if k in desired}
+        want_flags = {k: p for k, (_, p) in desired.items() if k in observed.tags}
+        if actual_flags != want_flags:
+            changes.append(Change("tagPropagation", actual_flags, want_flags, Action.UPDATE, calls))
+        return changes
+
+    def plan_create(self, target: Target[AutoScalingGroupSpec]) -> list[Change]:
+        spec = target.spec
+        changes = [
+            Change("", None, target.aws_name, Action.CREATE, ("autoscaling:CreateAutoScalingGroup",)),
+            Change("tags", None, {k: v for k, (v, _) in desired_tags(target).items()}, Action.CREATE),
+        ]
+        capacity = spec.desired_capacity if spec.desired_capacity is not None else spec.min_size
+        changes.append(Change("desiredCapacity", None, capacity, Action.CREATE))
+        for hook in spec.lifecycle_hooks or []:
+            changes.append(
+                Change(
+                    f"lifecycleHooks.{hook.name}",
+                    None,
+                    _hook_desired(hook),
+                    Action.CREATE,
+                    ("autoscaling:PutLifecycleHook",),
+                )
+            )
+        if spec.suspended_processes:
+            changes.append(
+                Change(
+                    "suspendedProcesses",
+                    None,
+                    sorted(set(spec.suspended_processes)),
+                    Action.CREATE,
+                    ("autoscaling:SuspendProcesses",),
+                )
+            )
+        return changes
+
+    def create(self, target: Target[AutoScalingGroupSpec]) -> GroupObserved:
+        spec = target.spec
+        autoscaling = self._autoscaling(target.region)
+        template = desired_template(target, _resolved_template(target))
+        kwargs: dict[str, Any] = {
+            "AutoScalingGroupName": target.aws_name,
+            "LaunchTemplate": _aws_template(template),
+            "MinSize": spec.min_size,
+            "MaxSize": spec.max_size,
+            "Tags": _aws_tags(target.aws_name, desired_tags(target)),
+            **self._scalar_kwargs(target, None),
+        }
+        if spec.desired_capacity is not None:
+            kwargs["DesiredCapacity"] = spec.desired_capacity  # else AWS starts at MinSize
+        if spec.target_group_arns:
+            kwargs["TargetGroupARNs"] = sorted(set(spec.target_group_arns))
+        autoscaling.create_auto_scaling_group(**kwargs)
+        self._reader(target.region).invalidate(target.aws_name)
+        for hook in spec.lifecycle_hooks or []:
+            self._put_hook(target, hook)
+        if spec.suspended_processes:
+            autoscaling.suspend_processes(
+                AutoScalingGroupName=target.aws_name, ScalingProcesses=sorted(set(spec.suspended_processes))
+            )
+        capacity = spec.desired_capacity if spec.desired_capacity is not None else spec.min_size
+        return GroupObserved(
+            name=target.aws_name,
+            arn="",
+            status=None,
+            min_size=spec.min_size,
+            max_size=spec.max_size,
+            desired_capacity=capacity,
+            launch_template=template,
+            subnets=set(kwargs.get("VPCZoneIdentifier", "").split(",")) - {""},
+            availability_zones=set(spec.availability_zones or []),
+            health_check_type=spec.health_check_type,
+            health_check_grace_period=spec.health_check_grace_period_seconds,
+            default_cooldown=spec.default_cooldown_seconds,
+            termination_policies=list(spec.termination_policies or []),
+            target_groups=set(spec.target_group_arns or []),
+            capacity_rebalance=bool(spec.capacity_rebalance),
+            new_instances_protected=bool(spec.new_instances_protected_from_scale_in),
+            suspended=set(spec.suspended_processes or []),
+            tags=desired_tags(target),
+            instances={},
+            selected_subnets=self._desired_subnets(target, None) if spec.subnet_selector else None,
+        )
+
+    def _scalar_kwargs(
+        self, target: Target[AutoScalingGroupSpec], observed: GroupObserved | None
+    ) -> dict[str, Any]:
+        """Placement and the optional scalar facets, as CreateAutoScalingGroup/UpdateAutoScalingGroup
+        arguments."""
+        spec = target.spec
+        kwargs: dict[str, Any] = {}
+        subnets = self._desired_subnets(target, observed)
+        if subnets is not None:
+            kwargs["VPCZoneIdentifier"] = ",".join(subnets)
+        if spec.availability_zones is not None:
+            kwargs["AvailabilityZones"] = sorted(set(spec.availability_zones))
+        for key, value in (
+            ("HealthCheckType", spec.health_check_type),
+            ("HealthCheckGracePeriod", spec.health_check_grace_period_seconds),
+            ("DefaultCooldown", spec.default_cooldown_seconds),
+            ("TerminationPolicies", spec.termination_policies),
+            ("CapacityRebalance", spec.capacity_rebalance),
+            ("NewInstancesProtectedFromScaleIn", spec.new_instances_protected_from_scale_in),
+        ):
+            if value is not None:
+                kwargs[key] = value
+        return kwargs
+
+    def _put_hook(self, target: Target[AutoScalingGroupSpec], hook: LifecycleHook) -> None:
+        kwargs: dict[str, Any] = {
+            "AutoScalingGroupName": target.aws_name,
+            "LifecycleHookName": hook.name,
+            "LifecycleTransition": hook.transition,
+            "HeartbeatTimeout": hook.heartbeat_timeout_seconds,
+            "DefaultResult": hook.default_result,
+        }
+        for attr, key in (
+            ("notification_target_arn", "NotificationTargetARN"),
+            ("role_arn", "RoleARN"),
+            ("notification_metadata", "NotificationMetadata"),
+        ):
+            if getattr(hook, attr) is not None:
+                kwargs[key] = getattr(hook, attr)
+        self._autoscaling(target.region).put_lifecycle_hook(**kwargs)
+
+    def apply(
+        self, target: Target[AutoScalingGroupSpec], observed: GroupObserved, changes: list[Change]
+    ) -> None:
+        spec = target.spec
+        autoscaling = self._autoscaling(target.region)
+        name = target.aws_name
+        paths = {change.path for change in changes}
+        try:
+            if paths & {"tags", "tagPropagation"}:
+                add, remove = _tag_plan(desired_tags(target), observed.tags, spec.tags is not None)
+                if add:
+                    autoscaling.create_or_update_tags(Tags=_aws_tags(name, add))
+                if remove:
+                    autoscaling.delete_tags(
+                        Tags=[
+                            {"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": k}
+                            for k in sorted(remove)
+                        ]
+                    )
+            if any(
+                change.calls and change.calls[0] == "autoscaling:UpdateAutoScalingGroup" for change in changes
+            ):
+                kwargs: dict[str, Any] = {
+                    "AutoScalingGroupName": name,
+                    "MinSize": spec.min_size,
+                    "MaxSize": spec.max_size,
+                    "LaunchTemplate": _aws_template(desired_template(target, _resolved_template(target))),
+                    **self._scalar_kwargs(target, observed),
+                }
+                if spec.desired_capacity is not None:
+                    kwargs["DesiredCapacity"] = spec.desired_capacity
+                autoscaling.update_auto_scaling_group(**kwargs)
+            if "suspendedProcesses" in paths and spec.suspended_processes is not None:
+                want: set[str] = set(spec.suspended_processes)
+                if want - observed.suspended:
+                    autoscaling.suspend_processes(
+                        AutoScalingGroupName=name, ScalingProcesses=sorted(want - observed.suspended)
+                    )
+                if observed.suspended - want:
+                    autoscaling.resume_processes(
+                        AutoScalingGroupName=name, ScalingProcesses=sorted(observed.suspended - want)
+                    )
+            if "targetGroupArns" in paths and spec.target_group_arns is not None:
+                want = set(spec.target_group_arns)
+                if want - observed.target_groups:
+                    autoscaling.attach_load_balancer_target_groups(
+                        AutoScalingGroupName=name, TargetGroupARNs=sorted(want - observed.target_groups)
+                    )
+                if observed.target_groups - want:
+                    autoscaling.detach_load_balancer_target_groups(
+                        AutoScalingGroupName=name, TargetGroupARNs=sorted(observed.target_groups - want)
+                    )
+            by_name = {hook.name: hook for hook in spec.lifecycle_hooks or []}
+            for change in changes:
+                if change.path.startswith("lifecycleHooks."):
+                    hook_name = change.path.split(".", 1)[1]
+                    if change.action is Action.DELETE:
+                        autoscaling.delete_lifecycle_hook(
+                            AutoScalingGroupName=name, LifecycleHookName=hook_name
+                        )
+                    else:
+                        self._put_hook(target, by_name[hook_name])
+        finally:
+            self._reader(target.region).invalidate(name)
+
+    def release(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> None:
+        present = [k for k in SYSTEM_TAGS if k in observed.tags]
+        if present:
+            self._autoscaling(target.region).delete_tags(
+                Tags=[
+                    {"ResourceId": target.aws_name, "ResourceType": "auto-scaling-group", "Key": k}
+                    for k in sorted(present)
+                ]
+            )
+        self._reader(target.region).forget(target.aws_name)
+
+    def delete(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> DeleteOutcome:
+        reader = self._reader(target.region)
+        if observed.status != DELETING:
+            self._autoscaling(target.region).delete_auto_scaling_group(
+                AutoScalingGroupName=target.aws_name, ForceDelete=True
+            )
+        after = reader.read_now(target.aws_name)
+        if after is None:
+            reader.forget(target.aws_name)
+            return DeleteOutcome(DeleteResult.DELETED)
+        count = len(after.get("Instances", []))
+        return DeleteOutcome(
+            DeleteResult.IN_PROGRESS,
+            "Deleting",
+            f"AWS is deleting Auto Scaling group {target.aws_name} and its {count} instance(s)",
+        )
+
+    def status(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"awsName": target.aws_name, "region": target.region}
+        if observed is None:
+            return out
+        if observed.arn:
+            out["arn"] = observed.arn
+        out["instances"] = dict(sorted(observed.instances.items()))
+        if target.spec.desired_capacity is not None:
+            out["desiredCapacity"] = observed.desired_capacity
+        if observed.launch_template:
+            out["launchTemplate"] = dict(observed.launch_template)
+        if observed.selected_subnets is not None:
+            out["subnets"] = observed.selected_subnets
+        if observed.status:
+            out["awsStatus"] = observed.status
+        return out
+
+    def classify(self, exc: BaseException) -> ErrorClass:
+        if isinstance(exc, ClientError) and error_code(exc) == "ValidationError":
+            message = error_message(exc).lower()
+            if any(hint.lower() in message for hint in TRANSIENT_VALIDATION):
+                return ErrorClass.RECOVERABLE
+        return classify(exc, TERMINAL_CODES)
+
+
+def _resolved_template(target: Target[AutoScalingGroupSpec]) -> dict[str, str] | None:
+    """The referenced LaunchTemplate's {id, version}, when references resolve it (see the engine)."""
+    resolved = getattr(target.context, "launch_template", None)
+    return dict(resolved) if resolved else None
+
+
+def _tag_plan(
+    desired: dict[str, tuple[str, bool]], actual: dict[str, tuple[str, bool]], authoritative: bool
+) -> tuple[dict[str, tuple[str, bool]], set[str]]:
+    """Tags to create or overwrite (value or PropagateAtLaunch differs), and keys to delete."""
+    values_add, remove = tag_updates(
+        {k: v for k, (v, _) in desired.items()}, {k: v for k, (v, _) in actual.items()}, authoritative
+    )
+    add = {
+        k: desired[k] for k in desired if k in values_add or (k in actual and actual[k][1] != desired[k][1])
+    }
+    return add, remove
+
+
+def _aws_tags(group: str, tags: dict[str, tuple[str, bool]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "ResourceId": group,
+            "ResourceType": "auto-scaling-group",
+            "Key": key,
+            "Value": value,
+            "PropagateAtLaunch": propagate,
+        }
+        for key, (value, propagate) in sorted(tags.items())
+    ]

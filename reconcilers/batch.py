@@ -1,0 +1,181 @@
+"""Batched reads: drift checks of many objects share one AWS read where the API takes many names.
+
+Some AWS read calls describe many resources at once (DescribeAutoScalingGroups takes up to 100 names).
+A `BatchReader` lets the periodic drift checks of one kind in one (account, region) share them:
+
+- checks that fall due close together coalesce: the first one opens a short collection window, the ones
+  arriving during it join, and one call reads them all (at most `per_call` names per call);
+- the same call also refreshes the names whose last read is oldest (the objects due next), so checks that
+  are spread over a resync period find a fresh description waiting and make no call at all;
+- a reconcile of a single object (a spec change, a create, the CLI) never waits: it reads directly, and
+  what it reads refreshes the shared entry.
+
+What it must never do: serve an entry older than `max_age`, take a batch's word for it that a resource is
+missing (absence is always confirmed by a direct read), or hold its lock while calling AWS.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+Fetch = Callable[[list[str]], dict[str, T]]
+"""Reads the named resources; returns name -> description for the ones that exist."""
+
+
+@dataclass
+class _Entry(Generic[T]):
+    at: float
+    value: T | None
+
+
+@dataclass
+class _Batch(Generic[T]):
+    names: list[str]
+    done: threading.Event = field(default_factory=threading.Event)
+    results: dict[str, T] = field(default_factory=dict)
+    error: BaseException | None = None
+
+
+@dataclass
+class BatchStats:
+    """What the reader saved and spent (for tests, benchmarks and the design notes)."""
+
+    calls: int = 0
+    names_read: int = 0
+    served_from_cache: int = 0
+    direct_reads: int = 0
+
+
+class BatchReader(Generic[T]):
+    """Coalesces periodic reads of resources by name into shared calls; thread-safe."""
+
+    def __init__(
+        self,
+        fetch: Fetch[T],
+        *,
+        per_call: int = 100,
+        window: float = 0.2,
+        max_age: float = 30.0,
+        forget_after: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._fetch = fetch
+        self.per_call = per_call
+        self.window = window
+        self.max_age = max_age
+        self.forget_after = forget_after
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._cache: dict[str, _Entry[T]] = {}
+        self._known: dict[str, float] = {}  # name -> when it was last asked for
+        self._open: _Batch[T] | None = None  # collecting names during its window
+        self._pending: dict[str, _Batch[T]] = {}  # name -> the closed batch reading it right now
+        self.stats = BatchStats()
+
+    def read(self, name: str, periodic: bool = False) -> T | None:
+        """The description of `name`, or None when it does not exist.
+
+        `periodic` marks a routine drift check, which may wait up to `window` to share a call or be
+        served a description at most `max_age` old; anything else reads at once."""
+        if not periodic:
+            return self.read_now(name)
+        with self._lock:
+            now = self._clock()
+            self._known[name] = now
+            entry = self._cache.get(name)
+            if entry is not None and entry.value is not None and now - entry.at <= self.max_age:
+                self.stats.served_from_cache += 1
+                return entry.value
+            batch = self._pending.get(name)
+            leader = False
+            if batch is None:
+                if self._open is not None and len(self._open.names) < self.per_call:
+                    batch = self._open
+                    if name not in batch.names:
+                        batch.names.append(name)
+                else:
+                    batch = self._open = _Batch([name])
+                    leader = True
+        if leader:
+            self._run(batch)
+        else:
+            batch.done.wait()
+        if batch.error is not None:
+            raise batch.error
+        value = batch.results.get(name)
+        if value is None:
+            return self.read_now(name)  # a batch's silence is not proof: confirm directly
+        return value
+
+    def read_now(self, name: str) -> T | None:
+        """Read `name` at once (one call) and share what was read."""
+        with self._lock:
+            self._known[name] = self._clock()
+            self.stats.direct_reads += 1
+        value = self._call([name]).get(name)
+        with self._lock:
+            self._cache[name] = _Entry(self._clock(), value)
+        return value
+
+    def invalidate(self, name: str) -> None:
+        """`name` was just changed: its shared description is stale."""
+        with self._lock:
+            self._cache.pop(name, None)
+
+    def forget(self, name: str) -> None:
+        """`name` is gone or no longer watched: stop refreshing it."""
+        with self._lock:
+            self._cache.pop(name, None)
+            self._known.pop(name, None)
+
+    def _call(self, names: list[str]) -> dict[str, T]:
+        with self._lock:
+            self.stats.calls += 1
+            self.stats.names_read += len(names)
+        return self._fetch(names)
+
+    def _run(self, batch: _Batch[T]) -> None:
+        if self.window > 0:
+            self._sleep(self.window)
+        with self._lock:
+            if self._open is batch:
+                self._open = None
+            now = self._clock()
+            for stale in [n for n, asked in self._known.items() if now - asked > self.forget_after]:
+                self._known.pop(stale, None)
+                self._cache.pop(stale, None)
+            # fill the call with the names read longest ago: those are the checks due next
+            room = self.per_call - len(batch.names)
+            if room > 0:
+                candidates = [
+                    n
+                    for n in self._known
+                    if n not in batch.names
+                    and n not in self._pending
+                    and (n not in self._cache or now - self._cache[n].at > self.max_age / 2)
+                ]
+                candidates.sort(key=lambda n: self._cache[n].at if n in self._cache else float("-inf"))
+                batch.names.extend(candidates[:room])
+            for name in batch.names:
+                self._pending[name] = batch
+        try:
+            batch.results = self._call(list(batch.names))
+        except BaseException as exc:  # shared with every waiter, which raises it as its own
+            batch.error = exc
+        finally:
+            with self._lock:
+                stamp = self._clock()
+                for name in batch.names:
+                    if batch.error is None:
+                        self._cache[name] = _Entry(stamp, batch.results.get(name))
+                    if self._pending.get(name) is batch:
+                        del self._pending[name]
+            batch.done.set()

@@ -1,0 +1,313 @@
+"""Golden AWS call logs for the AutoScalingGroup kind against moto's server over HTTP.
+
+Capacity ownership, lifecycle hooks kept in sync, tags with PropagateAtLaunch, and the batched drift
+check budget: a no-op check of N groups costs ceil(N / 100) DescribeAutoScalingGroups calls and nothing
+else (lifecycle hooks, when declared, add one DescribeLifecycleHooks per group: AWS has no batch read).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+
+from awsop.operator.embedded import EmbeddedAws
+from awsop.reconcilers.autoscaling_group import AutoScalingGroupClient, AutoScalingGroupSpec
+from awsop.reconcilers.aws import AwsClients, AwsConfig
+from awsop.reconcilers.context import ReconcileContext
+from awsop.reconcilers.engine import Engine, EngineConfig, ObjectRef, State
+from awsop.reconcilers.errors import ErrorClass
+from awsop.reconcilers.launch_template import LaunchTemplateClient, LaunchTemplateSpec
+from awsop.reconcilers.tags import OWNER_TAG
+
+pytestmark = pytest.mark.aws
+
+REF = ObjectRef("AutoScalingGroup", "team-a", "web", 1)
+NAME = "team-a-web"
+TEMPLATE = "team-a-web-lt"
+PERIODIC = ReconcileContext(periodic=True)
+BASE: dict[str, Any] = {
+    "launchTemplate": {"name": TEMPLATE},
+    "minSize": 1,
+    "maxSize": 4,
+    "availabilityZones": ["us-east-1a", "us-east-1b"],
+    "tags": {"team": "a"},
+}
+
+
+def spec(**fields: Any) -> AutoScalingGroupSpec:
+    return AutoScalingGroupSpec.model_validate({**BASE, **fields})
+
+
+@pytest.fixture
+def clients(aws: EmbeddedAws) -> AwsClients:
+    return AwsClients(
+        AwsConfig(default_region="us-east-1", default_rate_limit=0, max_attempts=3, batch_window=0.05)
+    )
+
+
+@pytest.fixture
+def engine(clients: AwsClients) -> Engine:
+    return Engine(clients, EngineConfig(cluster_id="test-cluster", default_tags={"managed-by": "awsop"}))
+
+
+@pytest.fixture
+def groups(clients: AwsClients) -> AutoScalingGroupClient:
+    return AutoScalingGroupClient(clients)
+
+
+@pytest.fixture
+def autoscaling(aws: EmbeddedAws) -> Any:
+    return boto3.client("autoscaling", region_name="us-east-1", endpoint_url=aws.url)
+
+
+@pytest.fixture
+def template(engine: Engine, clients: AwsClients) -> str:
+    lt = LaunchTemplateSpec.model_validate(
+        {"name": TEMPLATE, "imageId": "ami-12345678", "instanceType": "t3.micro"}
+    )
+    outcome = engine.reconcile(
+        LaunchTemplateClient(clients), ObjectRef("LaunchTemplate", "team-a", "lt", 1), lt
+    )
+    assert outcome.state is State.READY, outcome.message
+    return str(outcome.status["id"])
+
+
+def group_of(autoscaling: Any, name: str = NAME) -> dict[str, Any]:
+    return autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]  # type: ignore[no-any-return]
+
+
+def test_group_create_calls_with_tags_at_create(
+    engine: Engine, groups: AutoScalingGroupClient, autoscaling: Any, template: str
+) -> None:
+    outcome = engine.reconcile(groups, REF, spec())
+    assert outcome.state is State.READY, outcome.message
+    assert outcome.calls == ["autoscaling:DescribeAutoScalingGroups", "autoscaling:CreateAutoScalingGroup"]
+    group = group_of(autoscaling)
+    assert group["DesiredCapacity"] == 1  # created at minSize: the autoscaler owns it from here
+    tags = {t["Key"]: (t["Value"], t["PropagateAtLaunch"]) for t in group["Tags"]}
+    assert tags["team"] == ("a", True) and tags["managed-by"] == ("awsop", True)
+    assert tags[OWNER_TAG] == ("test-cluster/team-a/web", False)
+    assert "desiredCapacity" not in outcome.status
+
+
+def test_group_noop_periodic_check_is_one_describe(
+    engine: Engine, groups: AutoScalingGroupClient, template: str
+) -> None:
+    engine.reconcile(groups, REF, spec())
+    outcome = engine.reconcile(groups, REF, spec(), spec_changed=False, context=PERIODIC)
+    assert outcome.state is State.READY and outcome.reason == "UpToDate", outcome.message
+    assert outcome.calls == ["autoscaling:DescribeAutoScalingGroups"]
+    assert outcome.status["instances"] == {"InService": 1}
+
+
+@pytest.mark.parametrize("count", [1, 120], ids=["1-group", "120-groups"])
+def test_group_noop_drift_check_of_many_groups_shares_describe_calls(
+    engine: Engine, groups: AutoScalingGroupClient, clients: AwsClients, template: str, count: int
+) -> None:
+    refs = [ObjectRef("AutoScalingGroup", "fleet", f"g{i}", 1) for i in range(count)]
+    desired = spec(minSize=0, tags=None)
+    for ref in refs:
+        assert engine.reconcile(groups, ref, desired).state is State.READY
+    clients.log.clear()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=min(count, 64)) as pool:
+        outcomes = list(
+            pool.map(
+                lambda r: engine.reconcile(groups, r, desired, spec_changed=False, context=PERIODIC), refs
+            )
+        )
+    elapsed = time.perf_counter() - started
+    assert all(o.reason == "UpToDate" for o in outcomes), [
+        o.message for o in outcomes if o.reason != "UpToDate"
+    ]
+    expected = math.ceil(count / 100)
+    assert clients.log.calls == ["autoscaling:DescribeAutoScalingGroups"] * expected
+    print(f"\n{count} groups: {len(clients.log.calls)} DescribeAutoScalingGroups calls in {elapsed:.2f}s")
+
+    # a second sweep, one check after the other (as spread-out drift checks arrive): still shared
+    clients.log.clear()
+    for ref in refs:
+        assert (
+            engine.reconcile(groups, ref, desired, spec_changed=False, context=PERIODIC).reason == "UpToDate"
+        )
+    assert len(clients.log.calls) <= expected + (1 if count > 1 else 0)
+
+
+def test_group_max_size_change_is_one_update(
+    engine: Engine, groups: AutoScalingGroupClient, autoscaling: Any, template: str
+) -> None:
+    engine.reconcile(groups, REF, spec())
+    outcome = engine.reconcile(groups, REF, spec(maxSize=6))
+    assert outcome.reason == "Updated" and outcome.message == "maxSize: 4 -> 6"
+    assert outcome.calls == ["autoscaling:DescribeAutoScalingGroups", "autoscaling:UpdateAutoScalingGroup"]
+    assert group_of(autoscaling)["MaxSize"] == 6
+
+
+def test_group_max_size_changed_out_of_band_is_always_drift(
+    engine: Engine, groups: AutoScalingGroupClient, autoscaling: Any, template: str
+) -> None:
+    engine.reconcile(groups, REF, spec())
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=NAME, MaxSize=9)
+    outcome = engine.reconcile(groups, REF, spec(), spec_changed=False, context=PERIODIC)
+    assert outcome.reason == "DriftCorrected" and [c.path for c in outcome.drift] == ["maxSize"]
+    assert group_of(autoscaling)["MaxSize"] == 4
+
+
+@pytest.mark.parametrize(
+    ("owned", "reason", "after"),
+    [(True, "DriftCorrected", 2), (False, "UpToDate", 3)],
+    ids=["owned-by-spec", "owned-by-autoscaler"],
+)
+def test_group_desired_capacity_changed_out_of_band(
+    engine: Engine,
+    groups: AutoScalingGroupClient,
+    autoscaling: Any,
+    template: str,
+    owned: bool,
+    reason: str,
+    after: int,
+) -> None:
+    desired = spec(desiredCapacity=2) if owned else spec()
+    engine.reconcile(groups, REF, desired)
+    autoscaling.set_desired_capacity(AutoScalingGroupName=NAME, DesiredCapacity=3)  # "an autoscaler"
+    outcome = engine.reconcile(groups, REF, desired, spec_changed=False, context=PERIODIC)
+    assert outcome.reason == reason, outcome.message
+    assert group_of(autoscaling)["DesiredCapacity"] == after
+    if owned:
+        assert [c.explain() for c in outcome.drift] == ["desiredCapacity: 3 -> 2"]
+        assert outcome.calls[-1] == "autoscaling:UpdateAutoScalingGroup"
+        assert outcome.status["desiredCapacity"] == 3  # what AWS had when observed
+    else:
+        assert outcome.calls == ["autoscaling:DescribeAutoScalingGroups"]
+        assert "desiredCapacity" not in outcome.status
+
+
+def test_group_min_size_change_leaves_unowned_capacity_unwritten(
+    engine: Engine, groups: AutoScalingGroupClient, autoscaling: Any, clients: AwsClients, template: str
+) -> None:
+    engine.reconcile(groups, REF, spec())
+    autoscaling.set_desired_capacity(AutoScalingGroupName=NAME, DesiredCapacity=3)
+    with clients.log.capture():
+        outcome = engine.reconcile(groups, REF, spec(minSize=2))
+    assert outcome.message == "minSize: 1 -> 2"
+    assert group_of(autoscaling)["DesiredCapacity"] == 3
+
+
+def test_group_lifecycle_hooks_kept_in_sync(
+    engine: Engine, groups: AutoScalingGroupClient, autoscaling: Any, template: str
+) -> None:
+    hooks = [
+        {
+            "name": "drain",
+            "transition": "autoscaling:EC2_INSTANCE_TERMINATING",
+            "heartbeatTimeoutSeconds": 300,
+        },
+        {"name": "warm", "transition": "autoscaling:EC2_INSTANCE_LAUNCHING", "defaultResult": "CONTINUE"},
+    ]
+    created = engine.reconcile(groups, REF, spec(lifecycleHooks=hooks))
+    assert created.calls == [
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:CreateAutoScalingGroup",
+        "autoscaling:PutLifecycleHook",
+        "autoscaling:PutLifecycleHook",
+    ]
+    check = engine.reconcile(groups, REF, spec(lifecycleHooks=hooks), spec_changed=False, context=PERIODIC)
+    assert check.reason == "UpToDate", check.message
+    assert check.calls == ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLifecycleHooks"]
+    # out of band: one hook deleted, the other changed; both put back
+    autoscaling.delete_lifecycle_hook(AutoScalingGroupName=NAME, LifecycleHookName="warm")
+    autoscaling.put_lifecycle_hook(
+        AutoScalingGroupName=NAME,
+        LifecycleHookName="drain",
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+        HeartbeatTimeout=900,
+    )
+    fixed = engine.reconcile(groups, REF, spec(lifecycleHooks=hooks), spec_changed=False, context=PERIODIC)
+    assert fixed.reason == "DriftCorrected"
+    assert sorted(c.path for c in fixed.drift) == ["lifecycleHooks.drain", "lifecycleHooks.warm"]
+    # a hook removed from the spec is removed from AWS
+    removed = engine.reconcile(groups, REF, spec(lifecycleHooks=hooks[:1]))
+    assert removed.calls[-1] == "autoscaling:DeleteLifecycleHook"
+    names = [
+        h["LifecycleHookName"]
+        for h in autoscaling.describe_lifecycle_hooks(AutoScalingGroupName=NAME)["LifecycleHooks"]
+    ]
+    assert names == ["drain"]
+
+
+def test_group_tag_propagation_override_and_drift(
+    engine: Engine, groups: AutoScalingGroupClient, autoscaling: Any, template: str
+) -> None:
+    desired = spec(tags={"team": "a", "cost": "7"}, tagPropagation={"cost": False})
+    engine.reconcile(groups, REF, desired)
+    tags = {t["Key"]: t["PropagateAtLaunch"] for t in group_of(autoscaling)["Tags"]}
+    assert tags["team"] is True and tags["cost"] is False
+    autoscaling.create_or_update_tags(
+        Tags=[
+            {
+                "ResourceId": NAME,
+                "ResourceType": "auto-scaling-group",
+                "Key": "team",
+                "Value": "a",
+                "PropagateAtLaunch": False,
+            }
+        ]
+    )
+    outcome = engine.reconcile(groups, REF, desired, spec_changed=False, context=PERIODIC)
+    assert [c.explain() for c in outcome.drift] == ["tagPropagation: {team: false -> true}"]
+    assert outcome.calls[-1] == "autoscaling:CreateOrUpdateTags"
+
+
+def test_group_subnet_selector_resolves_tagged_subnets(
+    engine: Engine, groups: AutoScalingGroupClient, autoscaling: Any, aws: EmbeddedAws, template: str
+) -> None:
+    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=aws.url)
+    subnets = sorted(s["SubnetId"] for s in ec2.describe_subnets()["Subnets"])[:2]
+    ec2.create_tags(Resources=subnets, Tags=[{"Key": "tier", "Value": "app"}])
+    desired = spec(availabilityZones=None, subnetSelector={"tags": {"tier": "app"}})
+    outcome = engine.reconcile(groups, REF, desired)
+    assert outcome.state is State.READY, outcome.message
+    assert sorted(group_of(autoscaling)["VPCZoneIdentifier"].split(",")) == subnets
+    check = engine.reconcile(groups, REF, desired, spec_changed=False, context=PERIODIC)
+    assert check.reason == "UpToDate" and check.status["subnets"] == subnets
+    assert check.calls == ["autoscaling:DescribeAutoScalingGroups"]  # the selector's answer is reused
+
+
+def test_group_suspended_processes_as_a_set(
+    engine: Engine, groups: AutoScalingGroupClient, autoscaling: Any, template: str
+) -> None:
+    engine.reconcile(groups, REF, spec(suspendedProcesses=["AZRebalance"]))
+    outcome = engine.reconcile(groups, REF, spec(suspendedProcesses=["Terminate"]))
+    assert outcome.calls[-2:] == ["autoscaling:SuspendProcesses", "autoscaling:ResumeProcesses"]
+    assert [p["ProcessName"] for p in group_of(autoscaling)["SuspendedProcesses"]] == ["Terminate"]
+
+
+def test_group_deleted_with_its_instances(
+    engine: Engine, groups: AutoScalingGroupClient, autoscaling: Any, template: str
+) -> None:
+    engine.reconcile(groups, REF, spec(desiredCapacity=2))
+    outcome = engine.delete(groups, REF, spec(desiredCapacity=2))
+    assert outcome.state is State.DELETED, outcome.message
+    assert outcome.calls == [
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:DeleteAutoScalingGroup",
+        "autoscaling:DescribeAutoScalingGroups",
+    ]
+    assert autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[NAME])["AutoScalingGroups"] == []
+
+
+def test_group_missing_launch_template_is_terminal(engine: Engine, groups: AutoScalingGroupClient) -> None:
+    outcome = engine.reconcile(groups, REF, spec(launchTemplate={"name": "no-such-template"}))
+    assert outcome.error_class is ErrorClass.TERMINAL, (outcome.reason, outcome.message)
+
+
+def test_group_plan_only_never_writes(engine: Engine, groups: AutoScalingGroupClient, template: str) -> None:
+    outcome = engine.reconcile(groups, REF, spec(), plan_only=True)
+    assert outcome.state is State.PLANNED and outcome.plan.verb == "create"
+    assert outcome.calls == ["autoscaling:DescribeAutoScalingGroups"]
+    assert outcome.plan.calls() == ["autoscaling:CreateAutoScalingGroup"]

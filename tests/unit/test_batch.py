@@ -1,0 +1,127 @@
+"""BatchReader: periodic reads coalesce and share fresh answers; single reads never wait."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from awsop.reconcilers.batch import BatchReader
+
+
+class Fake:
+    """A describe call over a fixed set of existing names that records every call."""
+
+    def __init__(self, existing: set[str]) -> None:
+        self.existing = existing
+        self.calls: list[list[str]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, names: list[str]) -> dict[str, str]:
+        with self.lock:
+            self.calls.append(list(names))
+        return {n: f"described {n}" for n in names if n in self.existing}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_single_read_is_immediate_and_never_waits() -> None:
+    fake = Fake({"a"})
+    slept: list[float] = []
+    reader = BatchReader(fake, window=5.0, sleep=slept.append)
+    assert reader.read("a") == "described a"
+    assert fake.calls == [["a"]] and slept == []
+
+
+@pytest.mark.parametrize("count", [1, 50, 100, 101, 250])
+def test_concurrent_periodic_reads_cost_ceil_n_over_per_call(count: int) -> None:
+    names = [f"g{i}" for i in range(count)]
+    fake = Fake(set(names))
+    reader = BatchReader(fake, per_call=100, window=0.2)
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        results = list(pool.map(lambda n: reader.read(n, periodic=True), names))
+    assert results == [f"described {n}" for n in names]
+    assert len(fake.calls) == -(-count // 100)
+    assert all(len(call) <= 100 for call in fake.calls)
+
+
+def test_spread_out_checks_are_served_by_the_call_that_read_the_stalest_names() -> None:
+    clock = Clock()
+    names = [f"g{i}" for i in range(30)]
+    fake = Fake(set(names))
+    reader = BatchReader(fake, per_call=100, window=0.0, max_age=30.0, clock=clock)
+    for name in names:  # first sight (a reconcile at start-up) makes every name known
+        reader.read(name)
+    fake.calls.clear()
+    clock.now += 300  # a resync period later, the checks come one by one, 0.5 s apart
+    for name in names:
+        assert reader.read(name, periodic=True) == f"described {name}"
+        clock.now += 0.5
+    assert len(fake.calls) == 1 and sorted(fake.calls[0]) == sorted(names)
+
+
+def test_entries_older_than_max_age_are_read_again() -> None:
+    clock = Clock()
+    fake = Fake({"a"})
+    reader = BatchReader(fake, window=0.0, max_age=30.0, clock=clock)
+    reader.read("a", periodic=True)
+    clock.now += 31
+    reader.read("a", periodic=True)
+    assert len(fake.calls) == 2
+
+
+def test_absence_in_a_batch_is_confirmed_by_a_direct_read() -> None:
+    fake = Fake(set())
+    reader = BatchReader(fake, window=0.0)
+    assert reader.read("gone", periodic=True) is None
+    assert fake.calls == [["gone"], ["gone"]]
+
+
+def test_invalidate_after_a_write_forces_a_fresh_read() -> None:
+    fake = Fake({"a"})
+    reader = BatchReader(fake, window=0.0)
+    reader.read("a", periodic=True)
+    reader.invalidate("a")
+    reader.read("a", periodic=True)
+    assert len(fake.calls) == 2
+
+
+def test_a_failed_batch_raises_for_every_waiter_and_caches_nothing() -> None:
+    def broken(names: list[str]) -> dict[str, str]:
+        raise ConnectionError("reset")
+
+    reader = BatchReader(broken, window=0.1)
+    errors = []
+
+    def read(name: str) -> None:
+        try:
+            reader.read(name, periodic=True)
+        except ConnectionError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read, args=(f"g{i}",)) for i in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(errors) == 5
+    assert reader.stats.served_from_cache == 0
+
+
+def test_forgotten_names_are_not_refreshed() -> None:
+    clock = Clock()
+    fake = Fake({"a", "b"})
+    reader = BatchReader(fake, window=0.0, clock=clock)
+    reader.read("a")
+    reader.read("b")
+    reader.forget("b")
+    clock.now += 100
+    reader.read("a", periodic=True)
+    assert fake.calls[-1] == ["a"]
