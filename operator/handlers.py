@@ -246,11 +246,14 @@ def _reconcile_locked(
     status: Any,
     patch: Any,
     plan_only_check: bool = False,
+    periodic: bool = False,
 ) -> Outcome | None:
     """One reconcile with the object's lock held: engine call, status write, Events, metrics.
 
     Returns the outcome (None when the spec is invalid: that raises). `plan_only_check` runs the engine
     with reads only and writes status only when it still finds the object Stalled (the Stalled re-check).
+    `periodic` marks a routine drift check, whose reads may be shared with other objects' checks
+    (reconcilers/batch.py); it counts only when the spec's current generation was already applied.
     """
     ref = _ref(info, meta)
     uid = meta.get("uid", "")
@@ -290,6 +293,7 @@ def _reconcile_locked(
         context=replace(
             ReconcileContext() if paused else resolve_references(rt, info, ref, model),
             account=_account(rt, ref, model, uid),
+            periodic=periodic and _applied_generation(state, previous) == generation,
         ),
         progress=Progress.from_status(previous.get("progress"), generation),
     )
@@ -616,7 +620,7 @@ def drift_check(
             _recheck_stalled(info, rt, state, body, meta, spec, status, patch)
         else:
             with contextlib.suppress(kopf.PermanentError):  # invalid spec: reported, retried on edit
-                _reconcile_locked(info, rt, state, body, meta, spec, status, patch)
+                _reconcile_locked(info, rt, state, body, meta, spec, status, patch, periodic=True)
         return _interval(rt, state, meta)
     finally:
         state.lock.release()
