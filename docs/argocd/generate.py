@@ -23,6 +23,7 @@ KINDS: list[tuple[str, str]] = [
     ("sqs.awsop.io", "Queue"),
     ("dynamodb.awsop.io", "Table"),
     ("autoscaling.awsop.io", "AutoScalingGroup"),
+    ("ec2.awsop.io", "LaunchTemplate"),
     ("awsop.io", "TagPolicy"),
     ("awsop.io", "AWSAccount"),
 ]

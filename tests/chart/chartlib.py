@@ -38,6 +38,7 @@ KINDS = {
     "Queue": ("sqs.awsop.io", "queues", True),
     "Table": ("dynamodb.awsop.io", "tables", True),
     "AutoScalingGroup": ("autoscaling.awsop.io", "autoscalinggroups", True),
+    "LaunchTemplate": ("ec2.awsop.io", "launchtemplates", True),
     "TagPolicy": ("awsop.io", "tagpolicies", False),
     "AWSAccount": ("awsop.io", "awsaccounts", False),
 }

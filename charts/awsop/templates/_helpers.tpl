@@ -87,6 +87,7 @@ Bucket: {group: s3.awsop.io, plural: buckets, namespaced: true}
 Queue: {group: sqs.awsop.io, plural: queues, namespaced: true}
 Table: {group: dynamodb.awsop.io, plural: tables, namespaced: true}
 AutoScalingGroup: {group: autoscaling.awsop.io, plural: autoscalinggroups, namespaced: true}
+LaunchTemplate: {group: ec2.awsop.io, plural: launchtemplates, namespaced: true}
 TagPolicy: {group: awsop.io, plural: tagpolicies, namespaced: false}
 AWSAccount: {group: awsop.io, plural: awsaccounts, namespaced: false}
 {{- end }}
