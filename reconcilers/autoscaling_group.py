@@ -43,20 +43,25 @@ DELETING = "Delete in progress"
 
 # Auto Scaling error codes only a manifest change can fix. ValidationError is terminal except for the
 # messages that describe a state waiting heals (see `classify_autoscaling`).
+# Not terminal on purpose: AlreadyExists (our own create that raced; the next observation decides by the
+# ownership tags) and a launch template that does not exist (yet: it may be created at the same time).
 TERMINAL_CODES = frozenset(
     {
         "ValidationError",
-        "AlreadyExists",
         "InvalidParameterValue",
         "InvalidParameterCombination",
-        "InvalidLaunchTemplateId.NotFound",
-        "InvalidLaunchTemplateName.NotFoundException",
         "InvalidSubnetID.NotFound",
         "InvalidSubnetID.Malformed",
         "ServiceLinkedRoleFailure",
     }
 )
-TRANSIENT_VALIDATION = ("in progress", "not found", "scaling activity", "ResourceContention")
+TRANSIENT_VALIDATION = (
+    "in progress",
+    "not found",
+    "scaling activity",
+    "resourcecontention",
+    "launch template",  # "The specified launch template, with template name x, does not exist."
+)
 # Every operation this module calls, and the IAM actions AWS authorizes it with.
 IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     "DescribeAutoScalingGroups": ("autoscaling:DescribeAutoScalingGroups",),
@@ -904,7 +909,7 @@ class AutoScalingGroupClient:
     def classify(self, exc: BaseException) -> ErrorClass:
         if isinstance(exc, ClientError) and error_code(exc) == "ValidationError":
             message = error_message(exc).lower()
-            if any(hint.lower() in message for hint in TRANSIENT_VALIDATION):
+            if any(hint in message for hint in TRANSIENT_VALIDATION):
                 return ErrorClass.RECOVERABLE
         return classify(exc, TERMINAL_CODES)
 

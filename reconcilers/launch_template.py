@@ -34,7 +34,8 @@ KIND = "LaunchTemplate"
 USER_DATA_LIMIT = 16 * 1024  # bytes of user data before base64 (AWS's limit)
 DELETE_VERSIONS_PER_CALL = 200
 
-# EC2 error codes only a manifest change can fix. Everything else is retried.
+# EC2 error codes only a manifest change can fix. Everything else is retried; AlreadyExists too (it may be
+# our own create that raced: the next observation decides by the ownership tags).
 TERMINAL_CODES = frozenset(
     {
         "InvalidAMIID.Malformed",
@@ -44,7 +45,6 @@ TERMINAL_CODES = frozenset(
         "InvalidParameterCombination",
         "InvalidParameter",
         "InvalidLaunchTemplateName.MalformedException",
-        "InvalidLaunchTemplateName.AlreadyExistsException",
         "InvalidUserData.Malformed",
         "InvalidKeyPair.NotFound",
         "InvalidGroup.NotFound",

@@ -301,9 +301,43 @@ def test_group_deleted_with_its_instances(
     assert autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[NAME])["AutoScalingGroups"] == []
 
 
-def test_group_missing_launch_template_is_terminal(engine: Engine, groups: AutoScalingGroupClient) -> None:
+def test_group_missing_launch_template_is_waited_for_not_stalled(
+    engine: Engine, groups: AutoScalingGroupClient
+) -> None:
+    """The template may be created at the same time (another object, another tool): retried."""
     outcome = engine.reconcile(groups, REF, spec(launchTemplate={"name": "no-such-template"}))
-    assert outcome.error_class is ErrorClass.TERMINAL, (outcome.reason, outcome.message)
+    assert outcome.error_class is ErrorClass.RECOVERABLE, (outcome.reason, outcome.message)
+    assert "no-such-template" in outcome.message
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "expected"),
+    [
+        ("ValidationError", "The subnet ID 'subnet-0bad' does not exist", ErrorClass.TERMINAL),
+        (
+            "ValidationError",
+            "Max bound, 2, must be greater than or equal to min bound, 3",
+            ErrorClass.TERMINAL,
+        ),
+        (
+            "ValidationError",
+            "The specified launch template, with template name web, does not exist.",
+            ErrorClass.RECOVERABLE,
+        ),
+        ("ValidationError", "AutoScalingGroup name not found - web", ErrorClass.RECOVERABLE),
+        ("ScalingActivityInProgress", "Scaling activity in progress", ErrorClass.RECOVERABLE),
+        ("AlreadyExists", "AutoScalingGroup by this name already exists", ErrorClass.RECOVERABLE),
+        ("AccessDenied", "not authorized", ErrorClass.ACCESS),
+    ],
+    ids=["bad-subnet", "bad-bounds", "template-missing", "group-gone", "scaling", "raced-create", "access"],
+)
+def test_group_errors_classified(
+    groups: AutoScalingGroupClient, code: str, message: str, expected: ErrorClass
+) -> None:
+    from botocore.exceptions import ClientError
+
+    exc = ClientError({"Error": {"Code": code, "Message": message}}, "CreateAutoScalingGroup")
+    assert groups.classify(exc) is expected
 
 
 def test_group_plan_only_never_writes(engine: Engine, groups: AutoScalingGroupClient, template: str) -> None:
