@@ -9,12 +9,13 @@ own calls into EC2 on our behalf, iam:PassRole for hook roles) and ec2:DeleteLau
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 import yaml
-from test_iam_policy import REPO, Iam, _auth, enforced  # noqa: F401  (enforced is a fixture)
+from test_iam_policy import REPO, Iam, _auth
 
 from awsop.operator.embedded import EmbeddedAws
 from awsop.reconcilers.autoscaling_group import AutoScalingGroupClient, AutoScalingGroupSpec
@@ -43,6 +44,13 @@ NOT_CHECKED_BY_MOTO = frozenset(
         "ec2:DeleteLaunchTemplateVersions",
     }
 )
+
+
+@pytest.fixture
+def enforced_iam(aws: EmbeddedAws) -> Iterator[Iam]:
+    _auth(aws, "inf")
+    yield Iam(aws)
+    _auth(aws, "inf")
 
 
 def policy_actions() -> list[str]:
@@ -129,8 +137,10 @@ def _run(aws: EmbeddedAws, enforced: Iam, actions: list[str]) -> tuple[AwsClient
     return clients, run_scenarios(clients, admin_ec2, admin_elb)
 
 
-def test_every_autoscaling_scenario_passes_under_exactly_its_policy(enforced: Iam, aws: EmbeddedAws) -> None:
-    clients, results = _run(aws, enforced, policy_actions())
+def test_every_autoscaling_scenario_passes_under_exactly_its_policy(
+    enforced_iam: Iam, aws: EmbeddedAws
+) -> None:
+    clients, results = _run(aws, enforced_iam, policy_actions())
     failures = [(step, o.reason, o.message) for step, o in results if not o.ok]
     assert failures == []
     reasons = {step: o.reason for step, o in results}
@@ -153,9 +163,9 @@ def _distinguishable() -> list[str]:
 
 @pytest.mark.parametrize("removed", _distinguishable())
 def test_removing_any_autoscaling_action_ends_in_an_access_condition(
-    enforced: Iam, aws: EmbeddedAws, removed: str
+    enforced_iam: Iam, aws: EmbeddedAws, removed: str
 ) -> None:
-    _, results = _run(aws, enforced, [a for a in policy_actions() if a != removed])
+    _, results = _run(aws, enforced_iam, [a for a in policy_actions() if a != removed])
     denied = [(step, o.reason) for step, o in results if o.error_class is ErrorClass.ACCESS]
     assert denied, f"without {removed} every scenario still passed: the action is not needed"
     assert all(o.reason for _, o in results)
