@@ -164,11 +164,10 @@ class Demo:
         self.start()
         examples = str(EXAMPLES)
 
-        step("1. kubectl apply the examples; the operator creates the buckets, queues and tables")
+        step("1. kubectl apply the examples; the operator creates every kind's examples")
         self.kubectl("apply", "-f", examples)
-        self.kubectl("wait", "--for=condition=Ready", "buckets", "--all", "--timeout=90s")
-        self.kubectl("wait", "--for=condition=Ready", "queues", "--all", "--timeout=90s")
-        self.kubectl("wait", "--for=condition=Ready", "tables", "--all", "--timeout=90s")
+        for kind in ("buckets", "queues", "tables", "launchtemplates", "autoscalinggroups"):
+            self.kubectl("wait", "--for=condition=Ready", kind, "--all", "--timeout=90s", show=False)
         self.kubectl("get", "aws")
         orders, dlq = self.queue_status("orders"), self.queue_status("orders-dlq")
         console.print(
@@ -260,8 +259,10 @@ class Demo:
         self.kubectl("get", "aws")
 
         self.table_indexes()
+        step("9. Auto Scaling: an autoscaler moves capacity; awsop only puts back what the spec owns")
+        self.autoscaling_capacity()
 
-        step("9. kubectl delete: each object's deletionPolicy decides what happens in AWS")
+        step("10. kubectl delete: each object's deletionPolicy decides what happens in AWS")
         self.s3.put_object(Bucket="awsop-example-access-logs", Key="old.log", Body=b"log line")
         self.kubectl("delete", "-f", examples, "--timeout=90s")
         left = sorted(b["Name"] for b in self.s3.list_buckets()["Buckets"])
@@ -326,6 +327,37 @@ class Demo:
             "custom-columns=NAME:.metadata.name,TABLE:.status.tableStatus,INDEXES:.status.indexes[*].name",
         )
         self.kubectl("get", "events", "--field-selector", "involvedObject.name=orders,reason=StepStarted")
+
+    def autoscaling_capacity(self) -> None:
+        """web leaves desiredCapacity to an autoscaler; batch owns its capacity (desiredCapacity: 2)."""
+        autoscaling = boto3.client("autoscaling", endpoint_url=self.aws.url, region_name="us-east-1")
+
+        def group(name: str) -> dict[str, Any]:
+            found = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])
+            return dict(found["AutoScalingGroups"][0])
+
+        console.print(
+            "[dim]$ aws autoscaling set-desired-capacity --auto-scaling-group-name default-web "
+            '--desired-capacity 4   # "an autoscaler"[/dim]'
+        )
+        autoscaling.set_desired_capacity(AutoScalingGroupName="default-web", DesiredCapacity=4)
+        console.print(
+            "[dim]$ aws autoscaling set-desired-capacity --auto-scaling-group-name default-batch "
+            "--desired-capacity 1[/dim]"
+        )
+        autoscaling.set_desired_capacity(AutoScalingGroupName="default-batch", DesiredCapacity=1)
+        self.awsop("plan", "-f", str(EXAMPLES / "autoscaling-batch.yaml"), expect=cli.EXIT_CHANGES)
+        self.awsop("plan", "-f", str(EXAMPLES / "autoscaling-web.yaml"), expect=cli.EXIT_OK)
+        wait_for(lambda: group("default-batch")["DesiredCapacity"] == 2, "the operator to restore batch")
+        time.sleep(6)  # longer than a drift check period: web is checked and left alone
+        web = group("default-web")
+        console.print(
+            f"default-web   desired {web['DesiredCapacity']} (the autoscaler's, left alone)\n"
+            f"default-batch desired {group('default-batch')['DesiredCapacity']} (owned by the spec, put back)"
+        )
+        if web["DesiredCapacity"] != 4:
+            raise DemoError("awsop changed capacity that belongs to the autoscaler")
+        self.kubectl("get", "autoscalinggroups")
 
 
 def main() -> int:

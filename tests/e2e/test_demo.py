@@ -25,3 +25,5 @@ def test_demo_runs_to_the_end_and_stops_everything() -> None:
     assert "~ versioning: Suspended -> Enabled" in out, "the plan names the drifted field"
     assert "DriftCorrected" in out
     assert "awsop-example-access-logs    Delete + emptyOnDelete   -> deleted with its objects" in out
+    assert "default-web   desired 4 (the autoscaler's, left alone)" in out
+    assert "~ desiredCapacity: 1 -> 2" in out, "the plan names owned capacity moved out of band"
