@@ -40,6 +40,16 @@ KIND = "AutoScalingGroup"
 NAMES_PER_CALL = 100  # DescribeAutoScalingGroups: 50 names by default, up to 100 with MaxRecords=100
 SUBNET_CACHE_SECONDS = 300.0
 DELETING = "Delete in progress"
+RUNNING_REFRESH = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
+
+
+@dataclass(frozen=True)
+class Busy:
+    """The group exists but takes no writes now (the engine's progress reports it)."""
+
+    reason: str
+    message: str
+
 
 # Auto Scaling error codes only a manifest change can fix. ValidationError is terminal except for the
 # messages that describe a state waiting heals (see `classify_autoscaling`).
@@ -88,6 +98,8 @@ IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     "AttachLoadBalancerTargetGroups": ("autoscaling:AttachLoadBalancerTargetGroups",),
     "DetachLoadBalancerTargetGroups": ("autoscaling:DetachLoadBalancerTargetGroups",),
     "DescribeSubnets": ("ec2:DescribeSubnets",),
+    "DescribeInstanceRefreshes": ("autoscaling:DescribeInstanceRefreshes",),
+    "StartInstanceRefresh": ("autoscaling:StartInstanceRefresh",),
 }
 
 # -- spec ------------------------------------------------------------------------------------------
@@ -195,6 +207,21 @@ SPEC_RULES: list[JsonValue] = [
 ]
 
 
+class InstanceRefresh(Model):
+    """Replace instances when the launch template version the group uses changes."""
+
+    min_healthy_percentage: int = Field(
+        90, ge=0, le=100, description="Share of capacity kept in service during the refresh (AWS default 90)."
+    )
+    instance_warmup_seconds: int | None = Field(
+        None, ge=0, le=3600, description="Seconds a new instance warms up before it counts as healthy."
+    )
+    skip_matching: bool = Field(
+        True, description="Skip instances that already run the new launch template version."
+    )
+    auto_rollback: bool = Field(False, description="Roll back to the previous configuration on failure.")
+
+
 class AutoScalingGroupSpec(AwsObjectSpec):
     """Desired state of an EC2 Auto Scaling group. Facets left out are neither read nor written."""
 
@@ -262,6 +289,11 @@ class AutoScalingGroupSpec(AwsObjectSpec):
     tag_propagation: dict[str, bool] | None = Field(
         None, description="Per tag key: override propagateAtLaunch for that tag."
     )
+    instance_refresh: InstanceRefresh | None = Field(
+        None,
+        description="Start one instance refresh when the launch template version the group uses changes "
+        "(with ref: the LaunchTemplate's new default version). Never two at a time; progress in status.",
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> AutoScalingGroupSpec:
@@ -289,6 +321,15 @@ class LaunchTemplateInUse(Model):
     version: str | None = Field(None, description="Version the group launches from.")
 
 
+class RefreshStatus(Model):
+    id: str | None = Field(None, description="Instance refresh id.")
+    status: str | None = Field(
+        None, description="Pending, InProgress, Successful, Failed, Cancelling, Cancelled, ..."
+    )
+    percentage_complete: int | None = Field(None, description="Share of instances replaced so far.")
+    status_reason: str | None = Field(None, description="AWS's reason, e.g. why a refresh failed.")
+
+
 class AutoScalingGroupStatus(AwsObjectStatus):
     """Status of an AutoScalingGroup. Never the instance list (it churns); counts instead."""
 
@@ -303,6 +344,7 @@ class AutoScalingGroupStatus(AwsObjectStatus):
     )
     subnets: list[str] | None = Field(None, description="Subnet ids the subnetSelector resolved to.")
     aws_status: str | None = Field(None, description="AWS's status of the group (e.g. Delete in progress).")
+    instance_refresh: RefreshStatus | None = Field(None, description="The latest instance refresh.")
 
 
 # -- observation -------------------------------------------------------------------------------------
@@ -330,6 +372,7 @@ class GroupObserved:
     tags: dict[str, tuple[str, bool]]
     instances: dict[str, int]
     hooks: dict[str, dict[str, Any]] | None = None
+    refresh: dict[str, Any] | None = None  # the latest instance refresh, when the spec declares them
     selected_subnets: list[str] | None = None  # what subnetSelector resolved to, when declared
 
     @property
@@ -490,7 +533,29 @@ class AutoScalingGroupClient:
             observed.hooks = self._read_hooks(target)
         if facets and target.spec.subnet_selector is not None:
             observed.selected_subnets = self._select_subnets(target, periodic)
+        if facets and target.spec.instance_refresh is not None and observed.status != DELETING:
+            observed.refresh = self._latest_refresh(target)
         return observed
+
+    def _latest_refresh(self, target: Target[AutoScalingGroupSpec]) -> dict[str, Any] | None:
+        """The most recent instance refresh of the group (AWS lists them newest first)."""
+        refreshes = self._autoscaling(target.region).describe_instance_refreshes(
+            AutoScalingGroupName=target.aws_name, MaxRecords=1
+        )["InstanceRefreshes"]
+        return dict(refreshes[0]) if refreshes else None
+
+    def busy(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> Busy | None:
+        """A group being deleted, or one whose instance refresh is running, takes no writes."""
+        if observed.status == DELETING:
+            return Busy("GroupDeleting", f"Auto Scaling group {target.aws_name} is being deleted")
+        refresh = observed.refresh or {}
+        if refresh.get("Status") in RUNNING_REFRESH:
+            return Busy(
+                "InstanceRefresh",
+                f"instance refresh {refresh.get('InstanceRefreshId')} {refresh.get('Status')}: "
+                f"{refresh.get('PercentageComplete', 0)}% complete",
+            )
+        return None
 
     def _read_hooks(self, target: Target[AutoScalingGroupSpec]) -> dict[str, dict[str, Any]]:
         declared = {hook.name: _hook_desired(hook) for hook in target.spec.lifecycle_hooks or []}
@@ -539,10 +604,6 @@ class AutoScalingGroupClient:
 
     def diff(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> list[Change]:
         spec = target.spec
-        if observed.status == DELETING:
-            raise RecoverableError(
-                "GroupDeleting", f"Auto Scaling group {target.aws_name} is being deleted; waiting for AWS"
-            )
         update: tuple[str, ...] = ("autoscaling:UpdateAutoScalingGroup",)
         scalar: list[tuple[str, Any, Any]] = [
             ("minSize", observed.min_size, spec.min_size),
@@ -586,7 +647,10 @@ class AutoScalingGroupClient:
         changes = []
         for path, actual, desired in scalar:
             if actual != desired:
-                changes.append(Change(path, actual, desired, Action.UPDATE, update))
+                calls = update
+                if path == "launchTemplate" and spec.instance_refresh is not None:
+                    calls += ("autoscaling:StartInstanceRefresh",)
+                changes.append(Change(path, actual, desired, Action.UPDATE, calls))
                 update = ()  # one UpdateAutoScalingGroup carries them all
         changes += self._set_changes(spec, observed)
         changes += self._hook_changes(spec, observed)
@@ -779,6 +843,24 @@ class AutoScalingGroupClient:
                 kwargs[key] = value
         return kwargs
 
+    def _start_refresh(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> None:
+        """One instance refresh to the group's new launch template version; a running one is never
+        joined by a second (the engine does not write to a busy group, and AWS refuses with
+        InstanceRefreshInProgress, which is retried)."""
+        refresh = target.spec.instance_refresh
+        assert refresh is not None
+        preferences: dict[str, Any] = {
+            "MinHealthyPercentage": refresh.min_healthy_percentage,
+            "SkipMatching": refresh.skip_matching,
+            "AutoRollback": refresh.auto_rollback,
+        }
+        if refresh.instance_warmup_seconds is not None:
+            preferences["InstanceWarmup"] = refresh.instance_warmup_seconds
+        started = self._autoscaling(target.region).start_instance_refresh(
+            AutoScalingGroupName=target.aws_name, Strategy="Rolling", Preferences=preferences
+        )
+        observed.refresh = {"InstanceRefreshId": started.get("InstanceRefreshId"), "Status": "Pending"}
+
     def _put_hook(self, target: Target[AutoScalingGroupSpec], hook: LifecycleHook) -> None:
         kwargs: dict[str, Any] = {
             "AutoScalingGroupName": target.aws_name,
@@ -828,6 +910,8 @@ class AutoScalingGroupClient:
                 if spec.desired_capacity is not None:
                     kwargs["DesiredCapacity"] = spec.desired_capacity
                 autoscaling.update_auto_scaling_group(**kwargs)
+            if "launchTemplate" in paths and spec.instance_refresh is not None:
+                self._start_refresh(target, observed)
             if "suspendedProcesses" in paths and spec.suspended_processes is not None:
                 want: set[str] = set(spec.suspended_processes)
                 if want - observed.suspended:
@@ -904,6 +988,14 @@ class AutoScalingGroupClient:
             out["subnets"] = observed.selected_subnets
         if observed.status:
             out["awsStatus"] = observed.status
+        if observed.refresh:
+            refresh = observed.refresh
+            out["instanceRefresh"] = {
+                "id": refresh.get("InstanceRefreshId"),
+                "status": refresh.get("Status"),
+                "percentageComplete": refresh.get("PercentageComplete"),
+                "statusReason": refresh.get("StatusReason"),
+            }
         return out
 
     def classify(self, exc: BaseException) -> ErrorClass:
