@@ -62,6 +62,10 @@ TERMINAL_CODES = frozenset(
         "InvalidParameterCombination",
         "InvalidSubnetID.NotFound",
         "InvalidSubnetID.Malformed",
+        "InvalidGroup.NotFound",
+        "InvalidAMIID.NotFound",
+        "InvalidAMIID.Malformed",
+        "InvalidInstanceType",
         "ServiceLinkedRoleFailure",
     }
 )

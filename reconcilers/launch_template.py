@@ -259,7 +259,7 @@ def desired_data(spec: LaunchTemplateSpec) -> dict[str, Any]:
         data["InstanceType"] = spec.instance_type
     if spec.key_name:
         data["KeyName"] = spec.key_name
-    if spec.security_group_ids is not None:
+    if spec.security_group_ids:  # an empty list and no list both mean: none
         data["SecurityGroupIds"] = sorted(set(spec.security_group_ids))
     if spec.iam_instance_profile is not None:
         profile = spec.iam_instance_profile

@@ -1,0 +1,162 @@
+"""Property: any valid LaunchTemplate and AutoScalingGroup converge in one reconcile, and the next plan
+is empty (moto server)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from awsop.reconcilers.autoscaling_group import AutoScalingGroupClient, AutoScalingGroupSpec
+from awsop.reconcilers.aws import AwsClients
+from awsop.reconcilers.engine import Engine, ObjectRef, State
+from awsop.reconcilers.launch_template import LaunchTemplateClient, LaunchTemplateSpec
+
+pytestmark = pytest.mark.aws
+
+COUNTER = itertools.count()
+TAG_KEY = st.sampled_from(["team", "env", "cost-center", "app"])
+TAG_VALUE = st.sampled_from(["a", "prod", "4711", ""])
+TAGS = st.dictionaries(TAG_KEY, TAG_VALUE, max_size=3)
+
+
+@st.composite
+def template_specs(draw: st.DrawFn) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "imageId": draw(
+            st.sampled_from(["ami-0123456789abcdef0", "resolve:ssm:/aws/service/ami-amazon-linux-latest/x"])
+        )
+    }
+    optional: dict[str, st.SearchStrategy[Any]] = {
+        "instanceType": st.sampled_from(["t3.micro", "t3.small", "m5.large"]),
+        "keyName": st.sampled_from(["ops", "deploy"]),
+        # launching checks that security groups exist: the default VPC's default group stands in
+        "securityGroupIds": st.sampled_from([[], ["DEFAULT"]]),
+        "iamInstanceProfile": st.sampled_from(
+            [{"name": "web"}, {"arn": "arn:aws:iam::123456789012:instance-profile/web"}]
+        ),
+        "userData": st.text(alphabet="abc \n#!/=", max_size=40),
+        "blockDeviceMappings": st.lists(
+            st.fixed_dictionaries(
+                {"deviceName": st.sampled_from(["/dev/xvda", "/dev/xvdb"])},
+                optional={
+                    "ebs": st.fixed_dictionaries(
+                        {"volumeSize": st.integers(8, 100)},  # moto answers 500 to launches without
+                        optional={
+                            "volumeType": st.sampled_from(["gp3", "gp2"]),
+                            "encrypted": st.booleans(),
+                            "deleteOnTermination": st.booleans(),
+                        },
+                    )
+                },
+            ).map(lambda m: {"ebs": {"volumeSize": 8}, **m}),
+            max_size=2,
+            unique_by=lambda m: m["deviceName"],
+        ),
+        "metadataOptions": st.fixed_dictionaries(
+            {},
+            optional={
+                "httpTokens": st.sampled_from(["required", "optional"]),
+                "httpPutResponseHopLimit": st.integers(1, 4),
+            },
+        ),
+        "monitoring": st.booleans(),
+        "tagSpecifications": st.fixed_dictionaries({}, optional={"instance": TAGS, "volume": TAGS}),
+        "tags": TAGS,
+    }
+    for key, strategy in optional.items():
+        if draw(st.booleans()):
+            spec[key] = draw(strategy)
+    return spec
+
+
+@st.composite
+def group_specs(draw: st.DrawFn) -> dict[str, Any]:
+    low = draw(st.integers(0, 2))
+    high = draw(st.integers(low, 3))
+    spec: dict[str, Any] = {
+        "minSize": low,
+        "maxSize": high,
+        "availabilityZones": draw(
+            st.lists(
+                st.sampled_from(["us-east-1a", "us-east-1b", "us-east-1c"]),
+                min_size=1,
+                max_size=2,
+                unique=True,
+            )
+        ),
+    }
+    hook = st.fixed_dictionaries(
+        {
+            "transition": st.sampled_from(
+                ["autoscaling:EC2_INSTANCE_LAUNCHING", "autoscaling:EC2_INSTANCE_TERMINATING"]
+            )
+        },
+        optional={
+            "heartbeatTimeoutSeconds": st.integers(30, 7200),
+            "defaultResult": st.sampled_from(["CONTINUE", "ABANDON"]),
+        },
+    )
+    optional: dict[str, st.SearchStrategy[Any]] = {
+        "desiredCapacity": st.integers(low, high),
+        "healthCheckType": st.sampled_from(["EC2", "ELB"]),
+        "healthCheckGracePeriodSeconds": st.integers(1, 600),  # moto 5.2.5 stores 0 as its default 300
+        "defaultCooldownSeconds": st.integers(0, 600),
+        "terminationPolicies": st.lists(
+            st.sampled_from(["OldestLaunchTemplate", "NewestInstance", "Default"]),
+            min_size=1,
+            max_size=2,
+            unique=True,
+        ),
+        "capacityRebalance": st.booleans(),
+        "newInstancesProtectedFromScaleIn": st.booleans(),
+        "suspendedProcesses": st.lists(
+            st.sampled_from(["AZRebalance", "Terminate", "HealthCheck"]), max_size=2, unique=True
+        ),
+        "lifecycleHooks": st.lists(hook, max_size=2).map(
+            lambda hs: [{"name": f"hook-{i}", **h} for i, h in enumerate(hs)]
+        ),
+        "tags": TAGS,
+        "propagateAtLaunch": st.booleans(),
+        "version": st.sampled_from(["$Default", "$Latest", "1"]),
+    }
+    for key, strategy in optional.items():
+        if draw(st.booleans()):
+            spec[key] = draw(strategy)
+    if spec.get("tags") and draw(st.booleans()):
+        spec["tagPropagation"] = {next(iter(spec["tags"])): draw(st.booleans())}
+    return spec
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(template=template_specs(), group=group_specs())
+def test_any_valid_template_and_group_converge_and_then_plan_nothing(
+    aws: Any, engine: Engine, clients: AwsClients, template: dict[str, Any], group: dict[str, Any]
+) -> None:
+    n = next(COUNTER)
+    if template.get("securityGroupIds"):
+        ec2 = clients.client("ec2", "us-east-1")
+        default = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
+        template = {**template, "securityGroupIds": [default]}
+    lt_ref = ObjectRef("LaunchTemplate", "prop", f"lt-{n}", 1)
+    lt_spec = LaunchTemplateSpec.model_validate(template)
+    templates, groups = LaunchTemplateClient(clients), AutoScalingGroupClient(clients)
+    created = engine.reconcile(templates, lt_ref, lt_spec)
+    assert created.state is State.READY, (created.reason, created.message)
+
+    version = group.pop("version", None)
+    choice: dict[str, Any] = {"name": f"prop-lt-{n}"}
+    if version:
+        choice["version"] = version
+    asg_spec = AutoScalingGroupSpec.model_validate({**group, "launchTemplate": choice})
+    asg_ref = ObjectRef("AutoScalingGroup", "prop", f"g-{n}", 1)
+    outcome = engine.reconcile(groups, asg_ref, asg_spec)
+    assert outcome.state is State.READY, (outcome.reason, outcome.message)
+
+    for client, ref, spec in ((templates, lt_ref, lt_spec), (groups, asg_ref, asg_spec)):
+        again = engine.reconcile(client, ref, spec, spec_changed=False, plan_only=True)  # type: ignore[arg-type]
+        assert again.state is State.PLANNED, (again.reason, again.message)
+        assert again.plan.verb == "none", again.plan.render()
