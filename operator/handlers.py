@@ -337,7 +337,7 @@ def _reconcile_locked(
     _emit_once(rt, body, previous, outcome)
     _record(info, outcome, uid, meta.get("creationTimestamp"), _is_ready(previous))
     if outcome.state is State.READY and (
-        not _is_ready(previous) or previous.get("arn") != outcome.status.get("arn")
+        not _is_ready(previous) or _identity(previous) != _identity(outcome.status)
     ):
         _nudge_referrers(rt, info, ref)
     return outcome
@@ -354,6 +354,11 @@ def resolve_references(rt: Runtime, info: KindInfo, ref: ObjectRef, model: AwsOb
         resolved[(reference.kind, reference.name)] = resolution_from_body(reference, body)
     rt.references.record(info, ref, {(ref.namespace, r.kind, r.name) for r in references})
     return ReconcileContext(references=resolved)
+
+
+def _identity(status: dict[str, Any]) -> dict[str, Any]:
+    """What referrers resolve from a target (ARN, URL, id, a launch template's default version)."""
+    return {k: status.get(k) for k in ("arn", "url", "id", "defaultVersion")}
 
 
 def _nudge_referrers(rt: Runtime, info: KindInfo, ref: ObjectRef) -> None:

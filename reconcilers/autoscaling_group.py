@@ -34,6 +34,7 @@ from .errors import ErrorClass, RecoverableError, classify, error_code, error_me
 from .launch_template import tag_updates
 from .model import IMMUTABLE, AwsObjectSpec, AwsObjectStatus, Model
 from .policies import DeletionPolicy
+from .refs import KNOWN_AFTER_APPLY, LocalName, Reference
 from .tags import OWNER_TAG, SYSTEM_TAGS, is_reserved
 
 KIND = "AutoScalingGroup"
@@ -131,14 +132,10 @@ TERMINATION_POLICIES = Literal[
 VERSION_PATTERN = r"^(\$Latest|\$Default|[0-9]+)$"
 
 
-class ObjectName(Model):
-    name: str = Field(min_length=1, max_length=253, description="metadata.name of the object.")
-
-
 class LaunchTemplateChoice(Model):
     """Which launch template the group launches from: exactly one of ref, id and name."""
 
-    ref: ObjectName | None = Field(
+    ref: LocalName | None = Field(
         None,
         description="A LaunchTemplate object in this namespace; the group follows its default version.",
     )
@@ -298,6 +295,10 @@ class AutoScalingGroupSpec(AwsObjectSpec):
         description="Start one instance refresh when the launch template version the group uses changes "
         "(with ref: the LaunchTemplate's new default version). Never two at a time; progress in status.",
     )
+
+    def references(self) -> list[Reference]:
+        ref = self.launch_template.ref
+        return [Reference("LaunchTemplate", ref.name, "launchTemplate.ref")] if ref is not None else []
 
     @model_validator(mode="after")
     def _rules(self) -> AutoScalingGroupSpec:
@@ -1011,9 +1012,18 @@ class AutoScalingGroupClient:
 
 
 def _resolved_template(target: Target[AutoScalingGroupSpec]) -> dict[str, str] | None:
-    """The referenced LaunchTemplate's {id, version}, when references resolve it (see the engine)."""
-    resolved = getattr(target.context, "launch_template", None)
-    return dict(resolved) if resolved else None
+    """The referenced LaunchTemplate's {id, version: its default version number}, from the references the
+    runner resolved (the engine only runs once they are Ready); None without a ref."""
+    ref = target.spec.launch_template.ref
+    if ref is None:
+        return None
+    found = target.context.resolution("LaunchTemplate", ref.name)
+    if found.planned:
+        return {"id": KNOWN_AFTER_APPLY, "version": KNOWN_AFTER_APPLY}
+    template_id, version = found.value("id"), found.value("defaultVersion")
+    if not template_id or version is None:
+        return None
+    return {"id": str(template_id), "version": str(version)}
 
 
 def _tag_plan(

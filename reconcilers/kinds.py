@@ -138,6 +138,7 @@ KINDS: dict[str, KindInfo] = {
             {"name": "Max", "type": "integer", "jsonPath": ".spec.maxSize"},
             {"name": "InService", "type": "integer", "jsonPath": ".status.instances.InService"},
         ),
+        refers_to=("LaunchTemplate",),
     ),
     "Table": KindInfo(
         kind="Table",

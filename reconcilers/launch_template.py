@@ -355,6 +355,7 @@ class LaunchTemplateObserved:
     latest_version: int
     tags: dict[str, str]
     data: dict[str, Any] = field(default_factory=dict)
+    owner_arn: str = ""  # CreatedBy (arn:<partition>:iam::<account>:...): partition and account of the ARN
 
 
 class LaunchTemplateClient:
@@ -391,6 +392,7 @@ class LaunchTemplateClient:
             default_version=int(template["DefaultVersionNumber"]),
             latest_version=int(template["LatestVersionNumber"]),
             tags={t["Key"]: t.get("Value", "") for t in template.get("Tags", [])},
+            owner_arn=template.get("CreatedBy", ""),
         )
         if facets:
             versions = ec2.describe_launch_template_versions(
@@ -451,6 +453,7 @@ class LaunchTemplateClient:
             latest_version=int(created.get("LatestVersionNumber", 1)),
             tags=dict(target.tags),
             data=data,
+            owner_arn=created.get("CreatedBy", ""),
         )
 
     def apply(
@@ -552,6 +555,8 @@ class LaunchTemplateClient:
     ) -> dict[str, Any]:
         out: dict[str, Any] = {"awsName": target.aws_name, "region": target.region}
         if observed is not None:
+            if arn := template_arn(observed.owner_arn, target.region, observed.id):
+                out["arn"] = arn
             out.update(
                 id=observed.id,
                 latestVersion=observed.latest_version,
@@ -561,6 +566,15 @@ class LaunchTemplateClient:
 
     def classify(self, exc: BaseException) -> ErrorClass:
         return classify(exc, TERMINAL_CODES)
+
+
+def template_arn(created_by: str, region: str, template_id: str) -> str | None:
+    """The template's ARN from the partition and account of its CreatedBy (arn:aws:iam::123456789012:root);
+    None when AWS did not say who created it."""
+    parts = created_by.split(":")
+    if len(parts) < 5 or not parts[4].isdigit():
+        return None
+    return f"arn:{parts[1]}:ec2:{region}:{parts[4]}:launch-template/{template_id}"
 
 
 def _show(key: str, value: Any) -> Any:

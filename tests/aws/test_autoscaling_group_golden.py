@@ -7,9 +7,11 @@ else (lifecycle hooks, when declared, add one DescribeLifecycleHooks per group: 
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -22,9 +24,12 @@ from awsop.reconcilers.context import ReconcileContext
 from awsop.reconcilers.engine import Engine, EngineConfig, ObjectRef, State
 from awsop.reconcilers.errors import ErrorClass
 from awsop.reconcilers.launch_template import LaunchTemplateClient, LaunchTemplateSpec
+from awsop.reconcilers.refs import Resolution
 from awsop.reconcilers.tags import OWNER_TAG
 
 pytestmark = pytest.mark.aws
+
+REPO = Path(__file__).resolve().parents[2]
 
 REF = ObjectRef("AutoScalingGroup", "team-a", "web", 1)
 NAME = "team-a-web"
@@ -345,3 +350,59 @@ def test_group_plan_only_never_writes(engine: Engine, groups: AutoScalingGroupCl
     assert outcome.state is State.PLANNED and outcome.plan.verb == "create"
     assert outcome.calls == ["autoscaling:DescribeAutoScalingGroups"]
     assert outcome.plan.calls() == ["autoscaling:CreateAutoScalingGroup"]
+
+
+def _resolved(outcome: Any) -> ReconcileContext:
+    found = Resolution("LaunchTemplate", "lt", ready=True, values=outcome.status)
+    return ReconcileContext(references={("LaunchTemplate", "lt"): found})
+
+
+def test_group_by_ref_waits_for_its_template_then_follows_its_default_version(
+    engine: Engine, groups: AutoScalingGroupClient, clients: AwsClients, autoscaling: Any
+) -> None:
+    """Reverse order: the group first waits (no AWS call), then launches from the template's default
+    version by id, and follows the template's next default version."""
+    by_ref = spec(launchTemplate={"ref": {"name": "lt"}})
+    waiting = engine.reconcile(groups, REF, by_ref)
+    assert waiting.reason == "DependencyNotReady" and waiting.calls == []
+    templates = LaunchTemplateClient(clients)
+    lt_ref = ObjectRef("LaunchTemplate", "team-a", "lt", 1)
+    lt = LaunchTemplateSpec.model_validate({"imageId": "ami-12345678", "instanceType": "t3.micro"})
+    template = engine.reconcile(templates, lt_ref, lt)
+    created = engine.reconcile(groups, REF, by_ref, context=_resolved(template))
+    assert created.state is State.READY, created.message
+    assert created.calls == ["autoscaling:DescribeAutoScalingGroups", "autoscaling:CreateAutoScalingGroup"]
+    launch = group_of(autoscaling)["LaunchTemplate"]
+    assert (launch["LaunchTemplateId"], launch["Version"]) == (template.status["id"], "1")
+
+    changed = engine.reconcile(templates, lt_ref, lt.model_copy(update={"instance_type": "t3.small"}))
+    assert changed.status["defaultVersion"] == 2
+    follows = engine.reconcile(groups, REF, by_ref, spec_changed=False, context=_resolved(changed))
+    assert follows.reason == "DriftCorrected" and follows.message == "launchTemplate: {version: 1 -> 2}"
+    assert follows.calls == ["autoscaling:DescribeAutoScalingGroups", "autoscaling:UpdateAutoScalingGroup"]
+    assert group_of(autoscaling)["LaunchTemplate"]["Version"] == "2"
+
+
+def test_cli_applies_group_and_template_in_reverse_file_order(
+    aws: EmbeddedAws, tmp_path: Any, capsys: Any
+) -> None:
+    from awsop.operator import cli
+
+    docs = (REPO / "examples" / "autoscaling-web.yaml").read_text().split("\n---\n")
+    reverse = tmp_path / "reverse.yaml"
+    reverse.write_text(docs[1] + "\n---\n" + docs[0])
+    assert cli.main(["apply", "-f", str(reverse), "-o", "json", "--cluster-id", "cli"]) == 0
+    applied = json.loads(capsys.readouterr().out)
+    assert [(o["kind"], o["state"]) for o in applied] == [
+        ("LaunchTemplate", "Ready"),
+        ("AutoScalingGroup", "Ready"),
+    ]
+    assert [o["awsCalls"] for o in applied] == [
+        ["ec2:DescribeLaunchTemplates", "ec2:CreateLaunchTemplate"],
+        [
+            "autoscaling:DescribeAutoScalingGroups",
+            "autoscaling:CreateAutoScalingGroup",
+            "autoscaling:PutLifecycleHook",
+        ],
+    ]
+    assert cli.main(["plan", "-f", str(reverse), "--cluster-id", "cli"]) == cli.EXIT_OK

@@ -104,7 +104,7 @@ def group_specs(draw: st.DrawFn) -> dict[str, Any]:
         "desiredCapacity": st.integers(low, high),
         "healthCheckType": st.sampled_from(["EC2", "ELB"]),
         "healthCheckGracePeriodSeconds": st.integers(1, 600),  # moto 5.2.5 stores 0 as its default 300
-        "defaultCooldownSeconds": st.integers(0, 600),
+        "defaultCooldownSeconds": st.integers(1, 600),  # moto 5.2.5 stores 0 as its default 300
         "terminationPolicies": st.lists(
             st.sampled_from(["OldestLaunchTemplate", "NewestInstance", "Default"]),
             min_size=1,
