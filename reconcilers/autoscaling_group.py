@@ -29,7 +29,7 @@ from pydantic import ConfigDict, Field, JsonValue, model_validator
 from .aws import AwsClients, RetryingClient
 from .batch import BatchReader
 from .changes import Action, Change
-from .engine import DeleteOutcome, DeleteResult, ObjectRef, Target
+from .engine import Busy, DeleteOutcome, DeleteResult, ObjectRef, Target
 from .errors import ErrorClass, RecoverableError, classify, error_code, error_message
 from .launch_template import tag_updates
 from .model import IMMUTABLE, AwsObjectSpec, AwsObjectStatus, Model
@@ -42,14 +42,6 @@ NAMES_PER_CALL = 100  # DescribeAutoScalingGroups: 50 names by default, up to 10
 SUBNET_CACHE_SECONDS = 300.0
 DELETING = "Delete in progress"
 RUNNING_REFRESH = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
-
-
-@dataclass(frozen=True)
-class Busy:
-    """The group exists but takes no writes now (the engine's progress reports it)."""
-
-    reason: str
-    message: str
 
 
 # Auto Scaling error codes only a manifest change can fix. ValidationError is terminal except for the

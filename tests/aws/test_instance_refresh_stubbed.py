@@ -13,9 +13,16 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from awsop.reconcilers.autoscaling_group import AutoScalingGroupClient, AutoScalingGroupSpec
+from awsop.reconcilers.autoscaling_group import (
+    AutoScalingGroupClient,
+    AutoScalingGroupSpec,
+    LaunchTemplateChoice,
+)
 from awsop.reconcilers.aws import AwsClients, AwsConfig
+from awsop.reconcilers.context import ReconcileContext
 from awsop.reconcilers.engine import Engine, EngineConfig, ObjectRef, State
+from awsop.reconcilers.launch_template import LaunchTemplateClient, LaunchTemplateSpec
+from awsop.reconcilers.refs import Resolution
 from awsop.reconcilers.tags import OWNER_TAG
 
 REF = ObjectRef("AutoScalingGroup", "team-a", "web", 2)
@@ -194,3 +201,83 @@ def test_no_refresh_without_instance_refresh_in_the_spec(
     stub.add_response("update_auto_scaling_group", {})
     outcome = engine.reconcile(groups, REF, spec("2", instanceRefresh=None))
     assert outcome.calls == ["autoscaling:DescribeAutoScalingGroups", "autoscaling:UpdateAutoScalingGroup"]
+
+
+def test_while_a_refresh_runs_the_group_is_progressing_and_no_second_one_starts(
+    stubbed: tuple[Engine, AutoScalingGroupClient, Stubber],
+) -> None:
+    """The spec moved to version 3 while the refresh to version 2 runs: nothing is written until it ends."""
+    engine, groups, stub = stubbed
+    stub.add_response("describe_auto_scaling_groups", group("2"), READ)
+    stub.add_response("describe_instance_refreshes", refreshes("InProgress", 50), REFRESHES)
+    outcome = engine.reconcile(groups, REF, spec("3"))
+    assert outcome.state is State.PROGRESSING and outcome.reason == "InstanceRefresh"
+    assert "50% complete" in outcome.message and "launchTemplate: {version: 2 -> 3}" in outcome.message
+    assert outcome.calls == ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeInstanceRefreshes"]
+    assert outcome.status["instanceRefresh"]["status"] == "InProgress"
+
+
+def test_group_being_deleted_is_progress_not_an_error(
+    stubbed: tuple[Engine, AutoScalingGroupClient, Stubber],
+) -> None:
+    engine, groups, stub = stubbed
+    deleting = group("2")
+    deleting["AutoScalingGroups"][0]["Status"] = "Delete in progress"
+    stub.add_response("describe_auto_scaling_groups", deleting, READ)
+    outcome = engine.reconcile(groups, REF, spec("2"), spec_changed=False)
+    assert outcome.state is State.PROGRESSING and outcome.reason == "GroupDeleting"
+    assert outcome.error_class is None
+
+
+def test_delete_waits_while_aws_deletes_the_group(
+    stubbed: tuple[Engine, AutoScalingGroupClient, Stubber],
+) -> None:
+    engine, groups, stub = stubbed
+    stub.add_response("describe_auto_scaling_groups", group("2"), READ)
+    stub.add_response("delete_auto_scaling_group", {}, {"AutoScalingGroupName": NAME, "ForceDelete": True})
+    deleting = group("2")
+    deleting["AutoScalingGroups"][0]["Status"] = "Delete in progress"
+    stub.add_response("describe_auto_scaling_groups", deleting, READ)
+    first = engine.delete(groups, REF, spec("2"))
+    assert first.state is State.PROGRESSING and first.reason == "Deleting"
+    assert "2 instance(s)" in first.message
+    stub.add_response("describe_auto_scaling_groups", deleting, READ)
+    stub.add_response("describe_auto_scaling_groups", deleting, READ)
+    again = engine.delete(groups, REF, spec("2"))  # no second DeleteAutoScalingGroup
+    assert again.state is State.PROGRESSING
+    assert again.calls == ["autoscaling:DescribeAutoScalingGroups"] * 2
+
+
+@pytest.mark.aws
+def test_template_change_gives_a_new_version_and_one_refresh(aws: Any) -> None:
+    """The template in moto, the group's refresh calls stubbed: a new default version reaches the group
+    through its reference and starts exactly one refresh."""
+    clients = AwsClients(AwsConfig(default_region="us-east-1", default_rate_limit=0, max_attempts=1))
+    engine = Engine(clients, EngineConfig(cluster_id="test-cluster"))
+    templates, groups = LaunchTemplateClient(clients), AutoScalingGroupClient(clients)
+    lt_ref = ObjectRef("LaunchTemplate", "team-a", "web-lt", 1)
+    lt = LaunchTemplateSpec.model_validate({"imageId": "ami-12345678", "instanceType": "t3.micro"})
+    assert engine.reconcile(templates, lt_ref, lt).state is State.READY
+    changed = engine.reconcile(templates, lt_ref, lt.model_copy(update={"instance_type": "t3.small"}))
+    assert changed.calls[-2:] == ["ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate"]
+    template_id = changed.status["id"]
+    assert changed.status["defaultVersion"] == 2
+
+    before = group("1")
+    before["AutoScalingGroups"][0]["LaunchTemplate"]["LaunchTemplateId"] = template_id
+    stub = Stubber(clients.client("autoscaling", "us-east-1").raw)
+    stub.add_response("describe_auto_scaling_groups", before, READ)
+    stub.add_response("describe_instance_refreshes", {"InstanceRefreshes": []}, REFRESHES)
+    stub.add_response("update_auto_scaling_group", {})
+    stub.add_response("start_instance_refresh", {"InstanceRefreshId": "c1d2e3f4-0000-4000-8000-000000000001"})
+    found = Resolution("LaunchTemplate", "web-lt", ready=True, values=changed.status)
+    context = ReconcileContext(references={("LaunchTemplate", "web-lt"): found})
+    by_ref = spec("2").model_copy(
+        update={"launch_template": LaunchTemplateChoice.model_validate({"ref": {"name": "web-lt"}})}
+    )
+    with stub:
+        outcome = engine.reconcile(groups, REF, by_ref, spec_changed=False, context=context)
+        stub.assert_no_pending_responses()
+    assert outcome.message == "launchTemplate: {version: 1 -> 2}", outcome.message
+    assert outcome.calls.count("autoscaling:StartInstanceRefresh") == 1
+    assert outcome.status["instanceRefresh"]["status"] == "Pending"

@@ -80,6 +80,12 @@ if is("Ready", "True") then
   return hs
 end
 
+-- Not Ready yet: while awsop works on it (a table CREATING, an index being added step by step), the
+-- Reconciling condition says what it waits for.
 hs.status = "Progressing"
-hs.message = message("Ready", "Waiting for Ready")
+if is("Reconciling", "True") then
+  hs.message = message("Reconciling", message("Ready", "Waiting for Ready"))
+else
+  hs.message = message("Ready", "Waiting for Ready")
+end
 return hs
