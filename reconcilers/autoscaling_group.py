@@ -30,7 +30,7 @@ from .aws import AwsClients, RetryingClient
 from .batch import BatchReader
 from .changes import Action, Change
 from .engine import Busy, DeleteOutcome, DeleteResult, ObjectRef, Target
-from .errors import ErrorClass, RecoverableError, classify, error_code, error_message
+from .errors import AlreadyCreatedError, ErrorClass, RecoverableError, classify, error_code, error_message
 from .launch_template import tag_updates
 from .model import IMMUTABLE, AwsObjectSpec, AwsObjectStatus, Model
 from .policies import DeletionPolicy
@@ -784,14 +784,16 @@ class AutoScalingGroupClient:
             kwargs["DesiredCapacity"] = spec.desired_capacity  # else AWS starts at MinSize
         if spec.target_group_arns:
             kwargs["TargetGroupARNs"] = sorted(set(spec.target_group_arns))
-        autoscaling.create_auto_scaling_group(**kwargs)
-        self._reader(target.region).invalidate(target.aws_name)
-        for hook in spec.lifecycle_hooks or []:
-            self._put_hook(target, hook)
-        if spec.suspended_processes:
-            autoscaling.suspend_processes(
-                AutoScalingGroupName=target.aws_name, ScalingProcesses=sorted(set(spec.suspended_processes))
-            )
+        try:
+            autoscaling.create_auto_scaling_group(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) == "AlreadyExists":  # another run of ours, or a race: the engine decides
+                raise AlreadyCreatedError(
+                    "AlreadyExists", f"Auto Scaling group {target.aws_name} already exists in this account"
+                ) from exc
+            raise
+        finally:
+            self._reader(target.region).invalidate(target.aws_name)
         capacity = spec.desired_capacity if spec.desired_capacity is not None else spec.min_size
         return GroupObserved(
             name=target.aws_name,
@@ -815,6 +817,19 @@ class AutoScalingGroupClient:
             instances={},
             selected_subnets=self._desired_subnets(target, None) if spec.subnet_selector else None,
         )
+
+    def finish_create(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> GroupObserved:
+        """Lifecycle hooks and suspended processes, once the read-back showed the group is ours (AWS
+        takes hooks at create too, but moto 5.2.5 ignores them there)."""
+        spec = target.spec
+        for hook in spec.lifecycle_hooks or []:
+            self._put_hook(target, hook)
+        if spec.suspended_processes:
+            self._autoscaling(target.region).suspend_processes(
+                AutoScalingGroupName=target.aws_name, ScalingProcesses=sorted(set(spec.suspended_processes))
+            )
+            observed.suspended = set(spec.suspended_processes)
+        return observed
 
     def _scalar_kwargs(
         self, target: Target[AutoScalingGroupSpec], observed: GroupObserved | None

@@ -25,7 +25,7 @@ from pydantic import Field, JsonValue, field_validator, model_validator
 from .aws import AwsClients, RetryingClient
 from .changes import Action, Change
 from .engine import DeleteOutcome, DeleteResult, ObjectRef, Target
-from .errors import ErrorClass, classify, error_code
+from .errors import AlreadyCreatedError, ErrorClass, classify, error_code
 from .model import IMMUTABLE, AwsObjectSpec, AwsObjectStatus, Model
 from .policies import DeletionPolicy
 from .tags import OWNER_TAG, SYSTEM_TAGS, is_reserved
@@ -363,6 +363,7 @@ class LaunchTemplateClient:
 
     kind = KIND
     default_deletion_policy = DeletionPolicy.DELETE
+    exclusive_create = True  # CreateLaunchTemplate fails on an existing name and tags atomically
 
     def __init__(self, clients: AwsClients) -> None:
         self.clients = clients
@@ -441,11 +442,18 @@ class LaunchTemplateClient:
 
     def create(self, target: Target[LaunchTemplateSpec]) -> LaunchTemplateObserved:
         data = desired_data(target.spec)
-        created = self._ec2(target.region).create_launch_template(
-            LaunchTemplateName=target.aws_name,
-            LaunchTemplateData=data,
-            TagSpecifications=[{"ResourceType": "launch-template", "Tags": _tag_list(target.tags)}],
-        )["LaunchTemplate"]
+        try:
+            created = self._ec2(target.region).create_launch_template(
+                LaunchTemplateName=target.aws_name,
+                LaunchTemplateData=data,
+                TagSpecifications=[{"ResourceType": "launch-template", "Tags": _tag_list(target.tags)}],
+            )["LaunchTemplate"]
+        except ClientError as exc:
+            if error_code(exc) == "InvalidLaunchTemplateName.AlreadyExistsException":
+                raise AlreadyCreatedError(  # another run of ours, or a race: the engine decides by tags
+                    "AlreadyExists", f"launch template {target.aws_name} already exists in this account"
+                ) from exc
+            raise
         return LaunchTemplateObserved(
             id=created["LaunchTemplateId"],
             name=target.aws_name,

@@ -50,8 +50,16 @@ def spec(**fields: Any) -> AutoScalingGroupSpec:
 
 @pytest.fixture
 def clients(aws: EmbeddedAws) -> AwsClients:
+    """Every periodic check reads (no shared description is fresh enough): each one's calls are visible.
+    The budget test below uses the production setting."""
     return AwsClients(
-        AwsConfig(default_region="us-east-1", default_rate_limit=0, max_attempts=3, batch_window=0.05)
+        AwsConfig(
+            default_region="us-east-1",
+            default_rate_limit=0,
+            max_attempts=3,
+            batch_window=0.05,
+            batch_max_age=0.0,
+        )
     )
 
 
@@ -91,7 +99,13 @@ def test_group_create_calls_with_tags_at_create(
 ) -> None:
     outcome = engine.reconcile(groups, REF, spec())
     assert outcome.state is State.READY, outcome.message
-    assert outcome.calls == ["autoscaling:DescribeAutoScalingGroups", "autoscaling:CreateAutoScalingGroup"]
+    # the create is confirmed by reading the group back (its owner tag, its ARN for status)
+    assert outcome.calls == [
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:CreateAutoScalingGroup",
+        "autoscaling:DescribeAutoScalingGroups",
+    ]
+    assert outcome.status["arn"].startswith("arn:aws:autoscaling:us-east-1:")
     group = group_of(autoscaling)
     assert group["DesiredCapacity"] == 1  # created at minSize: the autoscaler owns it from here
     tags = {t["Key"]: (t["Value"], t["PropagateAtLaunch"]) for t in group["Tags"]}
@@ -112,12 +126,19 @@ def test_group_noop_periodic_check_is_one_describe(
 
 @pytest.mark.parametrize("count", [1, 120], ids=["1-group", "120-groups"])
 def test_group_noop_drift_check_of_many_groups_shares_describe_calls(
-    engine: Engine, groups: AutoScalingGroupClient, clients: AwsClients, template: str, count: int
+    aws: EmbeddedAws, template: str, count: int
 ) -> None:
+    max_age = 2.0  # production keeps 30 s; short here so the checks below find every description stale
+    clients = AwsClients(
+        AwsConfig(default_region="us-east-1", default_rate_limit=0, max_attempts=3, batch_max_age=max_age)
+    )
+    engine = Engine(clients, EngineConfig(cluster_id="test-cluster"))
+    groups = AutoScalingGroupClient(clients)
     refs = [ObjectRef("AutoScalingGroup", "fleet", f"g{i}", 1) for i in range(count)]
     desired = spec(minSize=0, tags=None)
     for ref in refs:
         assert engine.reconcile(groups, ref, desired).state is State.READY
+    time.sleep(max_age + 0.1)  # the creates' read-backs are shared too: let them go stale
     clients.log.clear()
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=min(count, 64)) as pool:
@@ -135,6 +156,7 @@ def test_group_noop_drift_check_of_many_groups_shares_describe_calls(
     print(f"\n{count} groups: {len(clients.log.calls)} DescribeAutoScalingGroups calls in {elapsed:.2f}s")
 
     # a second sweep, one check after the other (as spread-out drift checks arrive): still shared
+    time.sleep(max_age + 0.1)
     clients.log.clear()
     for ref in refs:
         assert (
@@ -218,6 +240,7 @@ def test_group_lifecycle_hooks_kept_in_sync(
     assert created.calls == [
         "autoscaling:DescribeAutoScalingGroups",
         "autoscaling:CreateAutoScalingGroup",
+        "autoscaling:DescribeAutoScalingGroups",
         "autoscaling:PutLifecycleHook",
         "autoscaling:PutLifecycleHook",
     ]
@@ -371,7 +394,11 @@ def test_group_by_ref_waits_for_its_template_then_follows_its_default_version(
     template = engine.reconcile(templates, lt_ref, lt)
     created = engine.reconcile(groups, REF, by_ref, context=_resolved(template))
     assert created.state is State.READY, created.message
-    assert created.calls == ["autoscaling:DescribeAutoScalingGroups", "autoscaling:CreateAutoScalingGroup"]
+    assert created.calls == [
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:CreateAutoScalingGroup",
+        "autoscaling:DescribeAutoScalingGroups",
+    ]
     launch = group_of(autoscaling)["LaunchTemplate"]
     assert (launch["LaunchTemplateId"], launch["Version"]) == (template.status["id"], "1")
 
@@ -402,6 +429,7 @@ def test_cli_applies_group_and_template_in_reverse_file_order(
         [
             "autoscaling:DescribeAutoScalingGroups",
             "autoscaling:CreateAutoScalingGroup",
+            "autoscaling:DescribeAutoScalingGroups",
             "autoscaling:PutLifecycleHook",
         ],
     ]

@@ -26,6 +26,7 @@ from awsop.reconcilers.errors import ErrorClass
 from awsop.reconcilers.kinds import KINDS, iam_policy
 from awsop.reconcilers.launch_template import LaunchTemplateClient, LaunchTemplateSpec
 from awsop.reconcilers.policies import AdoptionPolicy, DeletionPolicy
+from awsop.reconcilers.refs import Resolution
 
 pytestmark = pytest.mark.aws
 OUR_KINDS = ["LaunchTemplate", "AutoScalingGroup"]
@@ -98,17 +99,20 @@ def run_scenarios(clients: AwsClients, admin_ec2: Any, admin_elb: Any) -> list[t
         update={"suspended_processes": [], "target_group_arns": [], "lifecycle_hooks": []}
     )
     lt_changed = lt.model_copy(update={"instance_type": "t3.small", "tags": {"owner": "web"}})
-    periodic = ReconcileContext(periodic=True)
+    created = engine.reconcile(templates, lt_ref, lt)
+    found = Resolution("LaunchTemplate", "web", ready=True, values=created.status)
+    ref = ReconcileContext(references={("LaunchTemplate", "web"): found})
+    periodic = ReconcileContext(references=ref.references, periodic=True)
     return [
-        ("create template", engine.reconcile(templates, lt_ref, lt)),
-        ("create group", engine.reconcile(groups, asg_ref, asg)),
+        ("create template", created),
+        ("create group", engine.reconcile(groups, asg_ref, asg, context=ref)),
         ("check group", engine.reconcile(groups, asg_ref, asg, spec_changed=False, context=periodic)),
-        ("update group", engine.reconcile(groups, asg_ref, changed)),
-        ("resume and detach", engine.reconcile(groups, asg_ref, resumed)),
+        ("update group", engine.reconcile(groups, asg_ref, changed, context=ref)),
+        ("resume and detach", engine.reconcile(groups, asg_ref, resumed, context=ref)),
         ("check template", engine.reconcile(templates, lt_ref, lt, spec_changed=False)),
         ("update template", engine.reconcile(templates, lt_ref, lt_changed)),
         ("template in use", engine.delete(templates, lt_ref, lt_changed)),
-        ("delete group", engine.delete(groups, asg_ref, resumed)),
+        ("delete group", engine.delete(groups, asg_ref, resumed, context=ref)),
         (
             "retain template",
             engine.delete(
