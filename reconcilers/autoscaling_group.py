@@ -822,13 +822,17 @@ class AutoScalingGroupClient:
         """Lifecycle hooks and suspended processes, once the read-back showed the group is ours (AWS
         takes hooks at create too, but moto 5.2.5 ignores them there)."""
         spec = target.spec
-        for hook in spec.lifecycle_hooks or []:
-            self._put_hook(target, hook)
-        if spec.suspended_processes:
-            self._autoscaling(target.region).suspend_processes(
-                AutoScalingGroupName=target.aws_name, ScalingProcesses=sorted(set(spec.suspended_processes))
-            )
-            observed.suspended = set(spec.suspended_processes)
+        try:
+            for hook in spec.lifecycle_hooks or []:
+                self._put_hook(target, hook)
+            if spec.suspended_processes:
+                self._autoscaling(target.region).suspend_processes(
+                    AutoScalingGroupName=target.aws_name,
+                    ScalingProcesses=sorted(set(spec.suspended_processes)),
+                )
+                observed.suspended = set(spec.suspended_processes)
+        finally:
+            self._reader(target.region).invalidate(target.aws_name)  # the read-back is stale now
         return observed
 
     def _scalar_kwargs(

@@ -434,3 +434,16 @@ def test_cli_applies_group_and_template_in_reverse_file_order(
         ],
     ]
     assert cli.main(["plan", "-f", str(reverse), "--cluster-id", "cli"]) == cli.EXIT_OK
+
+
+def test_group_periodic_check_right_after_create_sees_what_create_wrote(
+    aws: EmbeddedAws, template: str
+) -> None:
+    """The create's read-back is shared with periodic checks: writes after it must not look like drift."""
+    clients = AwsClients(AwsConfig(default_region="us-east-1", default_rate_limit=0, max_attempts=3))
+    engine = Engine(clients, EngineConfig(cluster_id="test-cluster"))
+    groups = AutoScalingGroupClient(clients)
+    desired = spec(suspendedProcesses=["AZRebalance"])
+    assert engine.reconcile(groups, REF, desired).state is State.READY
+    check = engine.reconcile(groups, REF, desired, spec_changed=False, context=PERIODIC)
+    assert check.reason == "UpToDate", check.message
