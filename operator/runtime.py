@@ -25,6 +25,8 @@ def build_engine(
             max_pool_connections=settings.http_pool_size,
             session_name=f"awsop-{settings.cluster_id}"[:64],
             lookup_account_id=True,
+            # a shared description is never older than half a drift-check period
+            batch_max_age=min(30.0, settings.resync_seconds / 2),
         ),
         listeners=listeners,
     )
