@@ -15,6 +15,22 @@ from awsop.reconcilers.engine import Engine, EngineConfig
 from awsop.reconcilers.sqs_queue import QueueClient
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _local_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The CLI's create journal (and anything else kept under XDG_STATE_HOME) goes to a temporary folder
+    for the whole session, subprocesses included: tests never write into the user's home."""
+    state = tmp_path_factory.mktemp("state")
+    saved = {k: os.environ.get(k) for k in ("AWSOP_JOURNAL", "XDG_STATE_HOME")}
+    os.environ["XDG_STATE_HOME"] = str(state)
+    os.environ["AWSOP_JOURNAL"] = str(state / "awsop" / "creates.json")
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[EmbeddedAws]:
     aws = EmbeddedAws(region="us-east-1").start(set_env=False)
