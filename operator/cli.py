@@ -28,11 +28,22 @@ from awsop.reconcilers.account import AccountRef, ResolvedAccount, resolve_accou
 from awsop.reconcilers.context import ReconcileContext
 from awsop.reconcilers.engine import Engine, Outcome, State
 from awsop.reconcilers.errors import AwsopError, ErrorClass
+from awsop.reconcilers.kinds import KINDS
 from awsop.reconcilers.policies import ManagementPolicy
+from awsop.reconcilers.tag_policy import NO_POLICY, Subject, TagPolicyVerdict, evaluate, policy_errors
 
 from .journal import Journal, JournalError, default_path
 from .journal import key as journal_key
-from .manifests import AccountManifests, Manifest, ManifestError, load, load_accounts
+from .manifests import (
+    AccountManifests,
+    Manifest,
+    ManifestError,
+    PolicyInputs,
+    load,
+    load_accounts,
+    load_policy_inputs,
+    parse_namespace_labels,
+)
 from .references import key_of, order_manifests, resolution_from_outcome
 from .settings import Settings
 
@@ -167,6 +178,52 @@ def _reconcile(
     return outcome
 
 
+def _policy_inputs(args: argparse.Namespace) -> PolicyInputs:
+    """TagPolicies among the manifests and from --tag-policy; namespace labels from Namespace documents
+    among the manifests, overridden by --namespace-labels."""
+    inputs = load_policy_inputs([*args.filename, *getattr(args, "tag_policy", [])])
+    for namespace, labels in parse_namespace_labels(getattr(args, "namespace_labels", [])).items():
+        inputs.namespace_labels.setdefault(namespace, {}).update(labels)
+    problems = policy_errors(inputs.policies, KINDS)
+    if problems:
+        raise ManifestError(
+            "; ".join(f"TagPolicy {name}: {', '.join(found)}" for name, found in sorted(problems.items()))
+        )
+    return inputs
+
+
+def _verdict(manifest: Manifest, inputs: PolicyInputs, settings: Settings) -> TagPolicyVerdict:
+    if not inputs.policies:
+        return NO_POLICY
+    subject = Subject(
+        kind=manifest.info.kind,
+        namespace=manifest.ref.namespace,
+        name=manifest.ref.name,
+        tags=manifest.spec.tags or {},
+        namespace_labels=inputs.namespace_labels.get(manifest.ref.namespace, {}),
+        management_policy=manifest.spec.management_policy,
+    )
+    return evaluate(inputs.policies, subject, settings.default_tags)
+
+
+def _policy_notes(results: list[tuple[Manifest, Outcome]]) -> bool:
+    """Print what TagPolicies said beyond Deny (which is the object's error): warnings, reports, conflicts.
+    True when a policy error (conflicting defaults) was found."""
+    conflicted = False
+    for manifest, outcome in results:
+        verdict = outcome.tag_policy
+        name = f"{manifest.info.kind} {manifest.ref.namespace}/{manifest.ref.name}"
+        others = [v for v in verdict.violations if v not in verdict.denied]
+        if others:
+            err.print(f"[yellow]warning: {escape(name)}: {escape(verdict.message(others))}[/yellow]")
+        for conflict in verdict.conflicts:
+            conflicted = True
+            err.print(f"[red]error: {escape(name)}: TagPolicy error: {escape(conflict.explain())}[/red]")
+        for note in verdict.skipped:
+            err.print(f"[dim]{escape(name)}: {escape(note)}[/dim]")
+    return conflicted
+
+
 def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest, Outcome]], int]:
     manifests = load(args.filename)
     if not manifests:
@@ -176,7 +233,9 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
     chosen = getattr(args, "account", None)
     if chosen and chosen not in found.accounts:
         raise ManifestError(f"--account {chosen}: no AWSAccount of that name in the manifests")
-    require = _settings(args).require_account
+    settings = _settings(args)
+    require = settings.require_account
+    inputs = _policy_inputs(args)
     engine = _engine(args)
     journal = _journal(args)
     clients: dict[str, Any] = {}  # one client per kind
@@ -202,6 +261,7 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
                     for r in manifest.spec.references()
                 },
                 account=_account(manifest, found, chosen, require),
+                tag_policy=_verdict(manifest, inputs, settings),
             )
             client = clients[manifest.info.kind]
             outcome = _reconcile(engine, client, manifest, journal, plan_only, context)
@@ -209,7 +269,8 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
                 outcome = _until_settled(engine, client, manifest, outcome, args.timeout, show, context)
             done[key_of(manifest)] = outcome
             results.append((manifest, outcome))
-    failed = any(not outcome.ok for _, outcome in results)
+    conflicted = _policy_notes(results)
+    failed = conflicted or any(not outcome.ok for _, outcome in results)
     timed_out = getattr(args, "wait", False) and any(o.state is State.PROGRESSING for _, o in results)
     if failed or timed_out:
         return results, EXIT_ERROR
@@ -295,6 +356,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
             "objects": [
                 {
                     **o.plan.as_dict(),
+                    "tagPolicyViolations": [
+                        {
+                            "policy": v.policy,
+                            "enforcement": str(v.enforcement),
+                            "key": v.key,
+                            "problem": v.problem,
+                        }
+                        for v in o.tag_policy.violations
+                    ],
                     "error": None
                     if o.ok
                     else {"reason": o.reason, "message": o.message, "class": str(o.error_class)},
@@ -427,6 +497,21 @@ def build_parser() -> argparse.ArgumentParser:
                 help="manifest file or folder (repeatable; multi-document YAML)",
             )
             p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+            p.add_argument(
+                "--tag-policy",
+                action="append",
+                default=[],
+                metavar="PATH",
+                help="TagPolicy file or folder to enforce (repeatable), besides those among the manifests",
+            )
+            p.add_argument(
+                "--namespace-labels",
+                action="append",
+                default=[],
+                metavar="NS=KEY=VALUE",
+                help="a label of namespace NS, for TagPolicy namespace selectors and {namespaceLabel:KEY} "
+                "defaults (repeatable)",
+            )
         p.add_argument(
             "--embedded-aws", action="store_true", help="start moto's server on 127.0.0.1 in-process"
         )

@@ -104,6 +104,18 @@ CONFIG_COLUMNS: dict[str, list[dict[str, Any]]] = {
             "priority": 1,
         },
     ],
+    "TagPolicy": [
+        {"name": "Ready", "type": "string", "jsonPath": CONDITION.format("Ready")},
+        {"name": "Enforcement", "type": "string", "jsonPath": ".spec.enforcement"},
+        {"name": "Matching", "type": "integer", "jsonPath": ".status.matchingObjects"},
+        {"name": "Violating", "type": "integer", "jsonPath": ".status.violatingObjects"},
+        {
+            "name": "Reason",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+            "priority": 1,
+        },
+    ],
 }
 
 

@@ -27,16 +27,18 @@ from awsop.reconcilers.account import ResolvedAccount
 from awsop.reconcilers.context import ReconcileContext
 from awsop.reconcilers.engine import Engine, ObjectRef, Outcome, Progress, State
 from awsop.reconcilers.errors import ErrorClass, backoff_delay
-from awsop.reconcilers.kinds import KINDS, VERSION, KindInfo, referrers_of
+from awsop.reconcilers.kinds import CONFIG_KINDS, KINDS, VERSION, KindInfo, referrers_of
 from awsop.reconcilers.model import AwsObjectSpec
 from awsop.reconcilers.refs import Reference
+from awsop.reconcilers.tag_policy import TagPolicyVerdict
 
 from . import kube, metrics
 from .accounts import AccountDirectory
 from .manifests import format_validation_error
 from .references import resolution_from_body
 from .settings import Settings
-from .status import census_condition, new_status, synced_generation
+from .status import census_condition, new_status, policy_event, synced_generation
+from .tag_policies import PolicyCache
 
 log = logging.getLogger("awsop")
 
@@ -138,6 +140,7 @@ class Runtime:
     namespaces: kube.NamespacePhases = field(default_factory=kube.NamespacePhases)
     references: ReferenceIndex = field(default_factory=ReferenceIndex)
     accounts: AccountDirectory | None = None  # None: every object uses the operator's own credentials
+    policies: PolicyCache = field(default_factory=PolicyCache)  # TagPolicies, namespace labels, verdicts
 
 
 def parse_duration(text: str) -> float | None:
@@ -172,14 +175,18 @@ def _account(
 def _emit(rt: Runtime, body: Any, outcome: Outcome) -> None:
     """Post the outcome's Events, except into a namespace being deleted: the API server refuses them
     there (403 NamespaceTerminating) and kopf would log each refusal as a failure."""
-    if not outcome.events:
+    _post(rt, body, list(outcome.events))
+
+
+def _post(rt: Runtime, body: Any, events: list[Any]) -> None:
+    if not events:
         return
     meta = body.get("metadata") or {}
     namespace = meta.get("namespace") or ""
     if namespace and meta.get("deletionTimestamp") and rt.namespaces.terminating(namespace):
-        log.debug("namespace %s is terminating: %d Events not posted", namespace, len(outcome.events))
+        log.debug("namespace %s is terminating: %d Events not posted", namespace, len(events))
         return
-    for event in outcome.events:
+    for event in events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
 
 
@@ -281,6 +288,8 @@ def _reconcile_locked(
         kube.annotate(info, ref.namespace, ref.name, {CREATE_PENDING: f"{stamp:.3f}"})
         attempted.append(stamp)
 
+    account = _account(rt, ref, model, uid)
+    verdict = _verdict(rt, info, ref, model, account)
     outcome = rt.engine.reconcile(
         rt.clients[info.kind],
         ref,
@@ -292,12 +301,14 @@ def _reconcile_locked(
         before_create=before_create,
         context=replace(
             ReconcileContext() if paused else resolve_references(rt, info, ref, model),
-            account=_account(rt, ref, model, uid),
+            account=account,
+            tag_policy=verdict,
             periodic=periodic and _applied_generation(state, previous) == generation,
         ),
         progress=Progress.from_status(previous.get("progress"), generation),
     )
     state.last_check = time.monotonic()
+    rt.policies.record(uid, info.kind, verdict)
     if plan_only_check:
         # the Stalled re-check: reads only; report only a still-terminal result (its reason may have moved)
         if outcome.error_class is not ErrorClass.TERMINAL:
@@ -335,6 +346,8 @@ def _reconcile_locked(
     wrote_aws = bool(outcome.plan.changes) and outcome.state not in (State.PLANNED, State.DRIFTED)
     _log(info, ref, outcome, quiet=outcome.ok and not wrote_status and not wrote_aws)
     _emit_once(rt, body, previous, outcome)
+    if (event := policy_event(previous, outcome)) is not None:
+        _post(rt, body, [event])
     _record(info, outcome, uid, meta.get("creationTimestamp"), _is_ready(previous))
     if outcome.state is State.READY and (
         not _is_ready(previous) or _identity(previous) != _identity(outcome.status)
@@ -482,6 +495,28 @@ def _flush(
         state.status = merged
 
 
+def _verdict(
+    rt: Runtime, info: KindInfo, ref: ObjectRef, model: AwsObjectSpec, account: ResolvedAccount | None
+) -> TagPolicyVerdict:
+    """The TagPolicies' verdict; the rules see the operator's and the account's default tags too (they
+    win over policy defaults, see Engine.tag_layers)."""
+    lower = dict(rt.settings.default_tags)
+    if account is not None:
+        lower.update(dict(account.default_tags))
+    return rt.policies.verdict(info.kind, ref.namespace, ref.name, model, lower)
+
+
+def _policy_changed(rt: Runtime, info: KindInfo, meta: Any, spec: Any) -> bool:
+    """Whether a TagPolicy or a namespace label changed this object's verdict since its last reconcile."""
+    try:
+        model = info.spec_model.model_validate(dict(spec or {}))
+    except ValidationError:
+        return False
+    ref = _ref(info, meta)
+    uid = meta.get("uid", "")
+    return rt.policies.changed(uid, _verdict(rt, info, ref, model, _account(rt, ref, model, uid)))
+
+
 def _log(info: KindInfo, ref: ObjectRef, outcome: Outcome, quiet: bool) -> None:
     """One line per reconcile that did or found something; no-op checks only at DEBUG."""
     level = logging.DEBUG if quiet else logging.WARNING if outcome.error_class else logging.INFO
@@ -570,12 +605,17 @@ async def drift_daemon(info: KindInfo, rt: Runtime, stopped: Any, body: Any, **_
     try:
         while not stopped:
             woken.clear()
+            policy_change = rt.policies.wake_event()  # taken before the round: a change during it wakes us
             delay = await asyncio.to_thread(_drift_round, info, rt, body)
-            # sleep until due, or until a handler changed what is due (e.g. ObserveOnly NotFound)
-            sleep = asyncio.ensure_future(stopped.wait(max(1.0, delay)))
-            nudge = asyncio.ensure_future(woken.wait())
-            await asyncio.wait({sleep, nudge}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (sleep, nudge):
+            # sleep until due, until a handler changed what is due (e.g. ObserveOnly NotFound), or until a
+            # TagPolicy or a namespace label changed (the check then judges the object again at once)
+            waits = {
+                asyncio.ensure_future(stopped.wait(max(1.0, delay))),
+                asyncio.ensure_future(woken.wait()),
+                asyncio.ensure_future(policy_change.wait()),
+            }
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for task in waits:
                 task.cancel()
     finally:
         state.wake = None
@@ -606,7 +646,9 @@ def drift_check(
     it, the check is skipped (the handler counts as the check). A Stalled object is re-checked every
     period with reads only (`_recheck_stalled`). After a failure the next check comes on the growing,
     capped backoff schedule; an ObserveOnly object whose resource does not exist yet is looked at again
-    on a short growing backoff (1 s, 2 s, 4 s, ...) capped by the period."""
+    on a short growing backoff (1 s, 2 s, 4 s, ...) capped by the period. When a TagPolicy or a namespace
+    label changed the object's verdict, the check is due at once (a Stalled object gets its reads-only
+    re-check, and reconciles if the violation is gone)."""
     if meta.get("deletionTimestamp"):
         return rt.settings.resync_seconds
     state = rt.objects.get(meta.get("uid", ""))
@@ -618,7 +660,7 @@ def drift_check(
             state.last_check = now  # first sight: a full period from now
         interval = _interval(rt, state, meta)
         remaining = state.last_check + interval * random.uniform(0.9, 1.0) - now
-        if remaining > 0:
+        if remaining > 0 and not _policy_changed(rt, info, meta, spec):
             return remaining
         previous = _previous_status(state, status)
         if _stalled_at(previous, int(meta.get("generation") or 0)):
@@ -712,6 +754,7 @@ def delete(
     except ValidationError:
         metrics.CENSUS.forget(uid)
         rt.objects.forget(uid)
+        rt.policies.forget(uid)
         return  # never valid, never created
     paused = _annotation(meta, PAUSED).lower() == "true"
     state = rt.objects.get(uid)
@@ -734,6 +777,7 @@ def delete(
             if rt.accounts is not None:
                 rt.accounts.forget(uid)
             rt.objects.forget(uid)
+            rt.policies.forget(uid)
             rt.references.record(info, ref, set())
             return
         state.observed += 1
@@ -762,6 +806,86 @@ def register(rt: Runtime, registry: kopf.OperatorRegistry | None = None) -> None
     """Register every handler for every kind this process serves, each bound to `rt`."""
     for info in served_kinds(rt.settings):
         _register_kind(info, rt, registry)
+    if not rt.settings.kinds or "TagPolicy" in rt.settings.kinds:
+        _register_tag_policies(rt, registry)
+
+
+def _register_tag_policies(rt: Runtime, registry: kopf.OperatorRegistry | None) -> None:
+    """TagPolicy and Namespace objects feed `rt.policies` through kopf indices: kopf runs no other
+    handler before their initial listing is in, so nothing is reconciled against a half-known policy set.
+    Deletions arrive as events; a timer per policy keeps its status and the violation gauges current."""
+    opts: dict[str, Any] = {"registry": registry} if registry is not None else {}
+    info = CONFIG_KINDS["TagPolicy"]
+    policies = (info.group, VERSION, info.plural)
+
+    def tag_policy_index(name: str, spec: Any, **_: Any) -> dict[str, bool]:
+        rt.policies.set_policy(name, spec)
+        return {}
+
+    def namespace_index(name: str, labels: Any, **_: Any) -> dict[str, bool]:
+        rt.policies.set_namespace(name, labels)
+        return {}
+
+    def tag_policy_event(type: str | None, name: str, **_: Any) -> None:
+        if type == "DELETED":
+            rt.policies.drop_policy(name)
+
+    def namespace_event(type: str | None, name: str, **_: Any) -> None:
+        if type == "DELETED":
+            rt.policies.drop_namespace(name)
+
+    def status_timer(**kwargs: Any) -> None:
+        tag_policy_status(rt, **kwargs)
+
+    kopf.index(*policies, id="tag-policies", **opts)(tag_policy_index)
+    kopf.on.event(*policies, id="tag-policy-deleted", **opts)(tag_policy_event)
+    kopf.index("", "v1", "namespaces", id="namespace-labels", **opts)(namespace_index)
+    kopf.on.event("", "v1", "namespaces", id="namespace-deleted", **opts)(namespace_event)
+    kopf.timer(
+        *policies, id="status", interval=rt.settings.tag_policy_status_seconds, initial_delay=1.0, **opts
+    )(status_timer)
+
+
+def tag_policy_status(
+    rt: Runtime, name: str, body: Any, meta: Any, status: Any, patch: Any, **_: Any
+) -> None:
+    """Ready (or the policy error), matching and violating counts; written only when they change."""
+    ready, reason, message, state = rt.policies.policy_status(name, list(KINDS))
+    previous = dict(status or {})
+    generation = int(meta.get("generation") or 0)
+    conditions = {c.get("type"): c for c in previous.get("conditions", [])}
+    old = conditions.get("Ready", {})
+    if (old.get("status"), old.get("reason"), old.get("message"), old.get("observedGeneration")) != (
+        ready,
+        reason,
+        message,
+        generation,
+    ):
+        from awsop.reconcilers.engine import now_rfc3339
+
+        moved = old.get("status") != ready
+        patch.status["conditions"] = [
+            {
+                "type": "Ready",
+                "status": ready,
+                "reason": reason,
+                "message": message[:1024],
+                "lastTransitionTime": now_rfc3339()
+                if moved
+                else old.get("lastTransitionTime", now_rfc3339()),
+                "observedGeneration": generation,
+            }
+        ]
+        if moved and ready == "False":
+            kopf.warn(body, reason=reason, message=message[:1024])
+    for key, value in (
+        ("observedGeneration", generation),
+        ("matchingObjects", state.matching),
+        ("violatingObjects", state.violating),
+    ):
+        if previous.get(key) != value:
+            patch.status[key] = value
+    metrics.publish_tag_policy_violations(rt.policies.violations_by_policy_and_kind())
 
 
 def served_kinds(settings: Settings) -> list[KindInfo]:

@@ -18,8 +18,9 @@ from pydantic import ValidationError
 
 from awsop.reconcilers.account import AWSAccountSpec
 from awsop.reconcilers.engine import ObjectRef
-from awsop.reconcilers.kinds import CONFIG_KINDS, KINDS, KindInfo, by_api_version
+from awsop.reconcilers.kinds import CONFIG_KINDS, KINDS, KindInfo, by_api_version, config_by_api_version
 from awsop.reconcilers.model import AwsObjectSpec
+from awsop.reconcilers.tag_policy import NamedPolicy, TagPolicySpec
 
 
 @dataclass(frozen=True)
@@ -180,3 +181,61 @@ def load_accounts(paths: Iterable[str]) -> AccountManifests:
                     f"{source}: AWSAccount {meta['name']}: {format_validation_error(exc)}"
                 ) from None
     return found
+
+
+@dataclass
+class PolicyInputs:
+    """What the CLI needs to judge objects against tag policies: the policies and namespace labels."""
+
+    policies: list[NamedPolicy]
+    namespace_labels: dict[str, dict[str, str]]
+
+
+def parse_tag_policy(doc: dict[str, Any], source: str = "<object>") -> NamedPolicy:
+    """A TagPolicy document; raises ManifestError naming the field when it is invalid."""
+    name = (doc.get("metadata") or {}).get("name")
+    if not name:
+        raise ManifestError(f"{source}: TagPolicy without metadata.name")
+    try:
+        spec = TagPolicySpec.model_validate(doc.get("spec") or {})
+    except ValidationError as exc:
+        raise ManifestError(f"{source}: TagPolicy {name}: {format_validation_error(exc)}") from None
+    return NamedPolicy(str(name), spec)
+
+
+def load_policy_inputs(paths: Iterable[str]) -> PolicyInputs:
+    """Every TagPolicy and every Namespace's labels under `paths` (other documents are skipped)."""
+    inputs = PolicyInputs([], {})
+    seen: dict[str, str] = {}
+    for source, item in _documents(paths):
+        kind = item.get("kind", "")
+        if kind == "Namespace" and item.get("apiVersion") == "v1":
+            meta = item.get("metadata") or {}
+            labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+            inputs.namespace_labels.setdefault(str(meta.get("name", "")), {}).update(labels)
+        elif kind == "TagPolicy":
+            if config_by_api_version(str(item.get("apiVersion", "")), kind) is None:
+                raise ManifestError(
+                    f"{source}: TagPolicy must have apiVersion {CONFIG_KINDS[kind].api_version}, "
+                    f"not {item.get('apiVersion')}"
+                )
+            policy = parse_tag_policy(item, source)
+            if policy.name in seen:
+                raise ManifestError(
+                    f"{source}: TagPolicy {policy.name} is also defined in {seen[policy.name]}"
+                )
+            seen[policy.name] = source
+            inputs.policies.append(policy)
+    return inputs
+
+
+def parse_namespace_labels(values: Iterable[str]) -> dict[str, dict[str, str]]:
+    """`ns=key=value` flags -> {ns: {key: value}}."""
+    out: dict[str, dict[str, str]] = {}
+    for raw in values:
+        namespace, _, label = raw.partition("=")
+        key, sep, value = label.partition("=")
+        if not namespace or not key or not sep:
+            raise ManifestError(f"--namespace-labels {raw!r}: expected NAMESPACE=KEY=VALUE")
+        out.setdefault(namespace, {})[key] = value
+    return out

@@ -72,6 +72,13 @@ TIME_TO_READY = Histogram(
     registry=REGISTRY,
 )
 
+TAG_POLICY_VIOLATIONS = Gauge(
+    "awsop_tag_policy_violations",
+    "Objects currently violating a TagPolicy, by policy, kind and enforcement (Deny|Warn|Report).",
+    ["policy", "kind", "enforcement"],
+    registry=REGISTRY,
+)
+
 CONDITION_LABELS = ("Ready", "NotReady", "Drifted", "Stalled", "Paused")
 
 
@@ -112,6 +119,18 @@ class ResourceCensus:
 
 
 CENSUS = ResourceCensus()
+_published_violations: set[tuple[str, str, str]] = set()
+_violations_lock = threading.Lock()
+
+
+def publish_tag_policy_violations(counts: Counter[tuple[str, str, str]]) -> None:
+    """Set awsop_tag_policy_violations to `counts`; label sets that went away drop to 0."""
+    with _violations_lock:
+        for labels in _published_violations - set(counts):
+            TAG_POLICY_VIOLATIONS.labels(*labels).set(0)
+        for labels, count in counts.items():
+            TAG_POLICY_VIOLATIONS.labels(*labels).set(count)
+        _published_violations.update(counts)
 
 
 class Health:

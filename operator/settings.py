@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     account_check_seconds: float = Field(
         300.0, gt=0, description="How often each AWSAccount's role is assumed again to report its health."
     )
+    tag_policy_status_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds between refreshes of TagPolicy status (counts, errors) and violation gauges.",
+    )
     peering: str = Field(
         "", description="kopf peering name for high availability (one active replica); empty = standalone."
     )

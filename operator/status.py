@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from awsop.reconcilers.engine import Outcome, State, drift_entries, now_rfc3339
+from awsop.reconcilers.engine import TAG_POLICY_VIOLATION, Event, Outcome, State, drift_entries, now_rfc3339
 from awsop.reconcilers.errors import ErrorClass
 
 CONDITION_TYPES = ("Ready", "Synced", "Drifted", "Stalled", "Reconciling")
+TAG_POLICY_CONDITION = "TagPolicyCompliant"
 T, F = "True", "False"
 
 
@@ -92,7 +93,11 @@ def merge_conditions(
     """The new condition list: transitions stamp `lastTransitionTime`, the rest keep theirs."""
     now = now or now_rfc3339()
     by_type: dict[str, dict[str, Any]] = {str(c["type"]): dict(c) for c in previous if c.get("type")}
-    for ctype, (status, reason, message) in _desired_conditions(outcome, by_type).items():
+    desired = _desired_conditions(outcome, by_type)
+    policy = _policy_condition(outcome, TAG_POLICY_CONDITION in by_type)
+    if policy is not None:
+        desired[TAG_POLICY_CONDITION] = policy
+    for ctype, (status, reason, message) in desired.items():
         old = by_type.get(ctype)
         changed = old is None or old.get("status") != status
         by_type[ctype] = {
@@ -106,6 +111,35 @@ def merge_conditions(
     return [by_type[t] for t in CONDITION_TYPES if t in by_type] + [
         c for t, c in by_type.items() if t not in CONDITION_TYPES
     ]
+
+
+def _policy_condition(outcome: Outcome, present: bool) -> tuple[str, str, str] | None:
+    """TagPolicyCompliant, for objects some TagPolicy covers (or covered before): False with every broken
+    rule (Deny, Warn and Report alike), True otherwise. Paused objects keep what they had."""
+    verdict = outcome.tag_policy
+    if outcome.state is State.PAUSED or (not verdict.policies and not present):
+        return None
+    if not verdict.policies:
+        return (T, "NoPolicy", "no TagPolicy covers this object")
+    if verdict.violations:
+        return (F, TAG_POLICY_VIOLATION, verdict.message())
+    return (T, "Compliant", f"complies with TagPolicy {', '.join(verdict.policies)}")
+
+
+def policy_event(previous: dict[str, Any], outcome: Outcome) -> Event | None:
+    """A Warning Event when Warn/Report violations appear or change (Deny has the engine's own Event);
+    none on a check that finds what the last one found."""
+    verdict = outcome.tag_policy
+    others = [v for v in verdict.violations if v not in verdict.denied]
+    if not others or verdict.denied or outcome.state is State.PAUSED:
+        return None
+    message = verdict.message(others)
+    old: dict[str, Any] = next(
+        (c for c in previous.get("conditions", []) if c.get("type") == TAG_POLICY_CONDITION), {}
+    )
+    if old.get("status") == F and old.get("message") == verdict.message():
+        return None
+    return Event("Warning", TAG_POLICY_VIOLATION, message)
 
 
 def new_status(

@@ -101,6 +101,8 @@ class Plan:
     changes: list[Change] = field(default_factory=list)
     note: str = ""
     account: str = ""  # the AWS account (AWSAccount name and id, or the operator's own id); "" = unknown
+    policy_tags: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Tags the resource carries because a TagPolicy defaults them: key -> (value, policy)."""
 
     @property
     def has_changes(self) -> bool:
@@ -114,7 +116,7 @@ class Plan:
         return [change for change in self.changes if change.step]
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "kind": self.kind,
             "namespace": self.namespace,
             "name": self.name,
@@ -126,6 +128,11 @@ class Plan:
             "calls": self.calls(),
             "note": self.note,
         }
+        if self.policy_tags:
+            out["tagPolicyDefaults"] = [
+                {"key": k, "value": v, "policy": p} for k, (v, p) in sorted(self.policy_tags.items())
+            ]
+        return out
 
     def render(self) -> list[str]:
         """Terraform-like lines: a header, then one line per change with its AWS calls."""
@@ -134,6 +141,9 @@ class Plan:
         if self.note:
             head += f" ({self.note})"
         lines = [head]
+        if self.policy_tags:
+            added = ", ".join(f"{k}={v} ({p})" for k, (v, p) in sorted(self.policy_tags.items()))
+            lines.append(f"  TagPolicy defaults: {added}")
         marks = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
         steps = self.steps()
         for change in self.changes:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from .account import ResolvedAccount
 from .refs import Reference, Resolution, missing
+from .tag_policy import NO_POLICY, TagPolicyVerdict
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class ReconcileContext:
     account: ResolvedAccount | None = None
     """The AWS account the object uses (credentials, region default, allowed regions, default tags);
     None means the operator's own credentials with no restriction."""
+    tag_policy: TagPolicyVerdict = NO_POLICY
+    """The matching TagPolicies' defaults and violations (`tag_policy.evaluate`); NO_POLICY when none."""
 
     periodic: bool = False
     """This reconcile is a routine drift check, not a spec change, a first sight or a CLI run: reads may

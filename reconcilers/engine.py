@@ -35,9 +35,11 @@ from .errors import (
 from .model import AwsObjectSpec
 from .policies import AdoptionPolicy, DeletionPolicy, DriftPolicy, ManagementPolicy
 from .refs import Reference, Resolution, unresolved
-from .tags import MAX_TAGS, desired_tags, owner_value
+from .tag_policy import NO_POLICY, TagPolicyVerdict
+from .tags import MAX_TAGS, TagLayer, layered_tags, owner_value
 
 S = TypeVar("S", bound=AwsObjectSpec)
+TAG_POLICY_VIOLATION = "TagPolicyViolation"
 ObservedT = TypeVar("ObservedT")
 
 CREATE_PENDING_SKEW = 5.0
@@ -239,6 +241,7 @@ class Outcome:
     calls: list[str] = field(default_factory=list)
     duration: float = 0.0
     progress: Progress | None = None
+    tag_policy: TagPolicyVerdict = NO_POLICY  # the verdict this reconcile acted on (conditions, metrics)
 
     @property
     def ok(self) -> bool:
@@ -274,15 +277,12 @@ class Engine:
         if spec.management_policy is ManagementPolicy.OBSERVE_ONLY:
             tags = dict(spec.tags or {})  # never written: only the user's own expectations are compared
         else:
-            defaults = dict(self.config.default_tags)
-            if account is not None:
-                defaults.update(account.default_tags)  # the account's layer: above the operator's
-            tags = desired_tags(spec.tags, defaults, owner, client.kind)
+            tags = layered_tags(self.tag_layers(spec, context), owner, client.kind)
         if check_tags and len(tags) > MAX_TAGS:
             raise TerminalError(
                 "TooManyTags",
-                f"{len(tags)} tags (spec, operator default tags and awsop's 2 ownership tags) exceed AWS's "
-                f"limit of {MAX_TAGS} per resource",
+                f"{len(tags)} tags (spec, TagPolicy defaults, operator default tags and awsop's 2 ownership "
+                f"tags) exceed AWS's limit of {MAX_TAGS} per resource",
             )
         region = spec.region or self.clients.default_region(account)
         if account is not None:
@@ -304,6 +304,18 @@ class Engine:
         object's call log: it is the process's cost, not the object's)."""
         if context.account is None or (context.account.denial is None and not context.account.role_arn):
             self.clients.account_id(None)
+
+    def tag_layers(self, spec: AwsObjectSpec, context: ReconcileContext) -> list[TagLayer]:
+        """Where a resource's tags come from, lowest precedence first; ownership tags go on top of all.
+        A new source of tags is one more layer here, in its place."""
+        return [
+            TagLayer("TagPolicy defaults", context.tag_policy.defaults),
+            TagLayer("operator default tags", self.config.default_tags),
+            TagLayer(
+                "AWSAccount default tags", dict(context.account.default_tags) if context.account else {}
+            ),
+            TagLayer("spec", spec.tags or {}),
+        ]
 
     # -- reconcile ----------------------------------------------------------------------------------
 
@@ -338,8 +350,12 @@ class Engine:
             return self._failed(client, plan, exc, started, [])
         plan = Plan(ref.kind, ref.namespace, ref.name, target.aws_name, target.region, "none")
         plan.account = _account_label(context, target.account_id)
+        plan.policy_tags = policy_tags(target)
         if paused:
             return Outcome(State.PAUSED, "Paused", "awsop.io/paused is set: no AWS calls", plan)
+        verdict = context.tag_policy
+        if verdict.denied and spec.management_policy is ManagementPolicy.MANAGE:
+            return self._denied(plan, verdict, started)
         with self.clients.log.capture() as calls, self.clients.using(context.account):
             try:
                 outcome = self._reconcile(
@@ -351,7 +367,23 @@ class Engine:
             outcome.status.setdefault("accountId", target.account_id)
         outcome.calls = calls
         outcome.duration = time.perf_counter() - started
+        outcome.tag_policy = verdict
         return outcome
+
+    def _denied(self, plan: Plan, verdict: TagPolicyVerdict, started: float) -> Outcome:
+        """A Deny TagPolicy is broken: no AWS call at all, Stalled until the spec or the policy changes."""
+        plan.verb = "blocked"
+        message = verdict.message(verdict.denied)
+        return Outcome(
+            State.STALLED,
+            TAG_POLICY_VIOLATION,
+            message,
+            plan,
+            events=[Event("Warning", TAG_POLICY_VIOLATION, message)],
+            error_class=ErrorClass.TERMINAL,
+            duration=time.perf_counter() - started,
+            tag_policy=verdict,
+        )
 
     def _reconcile(
         self,
@@ -812,6 +844,16 @@ def _account_label(context: ReconcileContext, account_id: str) -> str:
     if account is None or not account.name:
         return account_id
     return f"{account.name} ({account_id})" if account_id else account.name
+
+
+def policy_tags(target: Target[Any]) -> dict[str, tuple[str, str]]:
+    """The TagPolicy defaults that survive into the resource's tags: key -> (value, policy)."""
+    verdict = target.context.tag_policy
+    return {
+        key: (value, verdict.default_sources.get(key, ""))
+        for key, value in verdict.defaults.items()
+        if target.tags.get(key) == value and key not in (target.spec.tags or {})
+    }
 
 
 def now_rfc3339() -> str:

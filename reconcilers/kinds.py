@@ -23,6 +23,7 @@ from .sqs_queue import IAM_ACTIONS as QUEUE_IAM_ACTIONS
 from .sqs_queue import QueueClient, QueueSpec, QueueStatus
 from .table import IAM_ACTIONS as TABLE_IAM_ACTIONS
 from .table import TableClient, TableSpec, TableStatus
+from .tag_policy import TagPolicySpec, TagPolicyStatus
 
 VERSION = "v1alpha1"
 CATEGORY = "aws"
@@ -176,6 +177,17 @@ CONFIG_KINDS: dict[str, ConfigKindInfo] = {
         description="An AWS account awsop may use: the role it assumes, its regions, the namespaces granted "
         "to it and the tags every resource in it carries.",
     ),
+    "TagPolicy": ConfigKindInfo(
+        kind="TagPolicy",
+        group="awsop.io",
+        plural="tagpolicies",
+        singular="tagpolicy",
+        short_names=("tagpol",),
+        spec_model=TagPolicySpec,
+        status_model=TagPolicyStatus,
+        description="Tag rules (required keys, allowed values, forbidden keys) and default tags for awsop "
+        "objects, enforced at admission, at reconcile and by `awsop plan`.",
+    ),
 }
 
 
@@ -200,6 +212,13 @@ def iam_policy(kinds: list[str] | None = None) -> dict[str, Any]:
 
 def by_api_version(api_version: str, kind: str) -> KindInfo | None:
     info = KINDS.get(kind)
+    if info is None or info.api_version != api_version:
+        return None
+    return info
+
+
+def config_by_api_version(api_version: str, kind: str) -> ConfigKindInfo | None:
+    info = CONFIG_KINDS.get(kind)
     if info is None or info.api_version != api_version:
         return None
     return info

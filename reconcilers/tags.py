@@ -6,7 +6,8 @@ fighting over one AWS resource. Keys starting with `aws:` belong to AWS and are 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 OWNER_TAG = "awsop.io/owner"
 KIND_TAG = "awsop.io/kind"
@@ -25,6 +26,26 @@ def is_reserved(key: str) -> bool:
     return key.lower().startswith(RESERVED_PREFIX)
 
 
+@dataclass(frozen=True)
+class TagLayer:
+    """One source of tags in the resolution order, named so plans and messages can say where a tag came
+    from (`TagPolicy defaults`, `operator default tags`, `spec`)."""
+
+    source: str
+    tags: Mapping[str, str]
+
+
+def layered_tags(layers: Sequence[TagLayer], owner: str, kind: str) -> dict[str, str]:
+    """The tag set of a resource: each layer overrides the ones before it (lowest first), then the
+    ownership tags, which nobody may override. `aws:` keys are dropped from every layer."""
+    tags: dict[str, str] = {}
+    for layer in layers:
+        tags.update({k: v for k, v in layer.tags.items() if not is_reserved(k) and k not in SYSTEM_TAGS})
+    tags[OWNER_TAG] = owner
+    tags[KIND_TAG] = kind
+    return tags
+
+
 def desired_tags(
     user: Mapping[str, str] | None,
     defaults: Mapping[str, str],
@@ -32,11 +53,9 @@ def desired_tags(
     kind: str,
 ) -> dict[str, str]:
     """Operator defaults, then the user's tags, then the ownership tags (which nobody may override)."""
-    tags = {k: v for k, v in defaults.items() if not is_reserved(k)}
-    tags.update({k: v for k, v in (user or {}).items() if not is_reserved(k)})
-    tags[OWNER_TAG] = owner
-    tags[KIND_TAG] = kind
-    return tags
+    return layered_tags(
+        [TagLayer("operator default tags", defaults), TagLayer("spec", user or {})], owner, kind
+    )
 
 
 def tags_to_write(

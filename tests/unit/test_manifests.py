@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from awsop.operator.manifests import ManifestError, load
+from awsop.operator.manifests import ManifestError, load, load_policy_inputs
 from awsop.reconcilers.bucket import BucketSpec
 from awsop.reconcilers.kinds import KINDS
+from awsop.reconcilers.tag_policy import Subject, evaluate
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
@@ -143,6 +144,10 @@ def test_examples_folder_loads() -> None:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
 def test_every_example_loads(example: Path) -> None:
+    if example.name == "tag-policy.yaml":
+        (policy,) = load_policy_inputs([str(example)]).policies
+        assert policy.name == "org-tags"
+        return
     manifests = load([str(example)])
     assert manifests
     assert all(m.info.kind in KINDS and m.ref.name for m in manifests)
@@ -196,3 +201,19 @@ def test_every_invalid_document_is_reported_in_one_run(tmp_path: Path) -> None:
     assert problems[2].startswith(f"{first}#2: Bucket ns/two: spec.name: ")
     assert problems[3] == f"{second}#0: Bucket without metadata.name"
     assert str(info.value).startswith("4 problems:\n")
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_complies_with_the_example_tag_policy(example: Path) -> None:
+    """examples/README.md: every example carries `team` and `cost-center` as tag-policy.yaml requires."""
+    policies = load_policy_inputs([str(REPO / "examples")]).policies
+    for manifest in load([str(example)]):
+        subject = Subject(
+            manifest.info.kind,
+            manifest.ref.namespace,
+            manifest.ref.name,
+            manifest.spec.tags or {},
+            management_policy=manifest.spec.management_policy,
+        )
+        verdict = evaluate(policies, subject)
+        assert verdict.compliant, f"{example.name}: {verdict.message()}"
