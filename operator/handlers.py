@@ -32,7 +32,7 @@ from awsop.reconcilers.model import AwsObjectSpec
 from awsop.reconcilers.refs import Reference
 from awsop.reconcilers.tag_policy import TagPolicyVerdict
 
-from . import kube, metrics
+from . import kube, metrics, webhook
 from .accounts import AccountDirectory
 from .manifests import format_validation_error
 from .references import resolution_from_body
@@ -808,6 +808,7 @@ def register(rt: Runtime, registry: kopf.OperatorRegistry | None = None) -> None
         _register_kind(info, rt, registry)
     if not rt.settings.kinds or "TagPolicy" in rt.settings.kinds:
         _register_tag_policies(rt, registry)
+        webhook.register(served_kinds(rt.settings), rt, registry)
 
 
 def _register_tag_policies(rt: Runtime, registry: kopf.OperatorRegistry | None) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import kopf
 
-from . import accounts, handlers, kube, metrics
+from . import accounts, handlers, kube, metrics, webhook
 from .runtime import build_engine
 from .settings import Settings
 
@@ -47,6 +49,7 @@ def run_operator(
     @kopf.on.startup(registry=registry)
     def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         handlers.configure(settings, cfg)
+        webhook.configure(settings, cfg, Path(tempfile.gettempdir()) / "awsop-webhook")
         metrics.Health.ready = True
 
     @kopf.on.cleanup(registry=registry)

@@ -86,6 +86,27 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds between refreshes of TagPolicy status (counts, errors) and violation gauges.",
     )
+    webhook_port: int = Field(
+        0, ge=0, le=65535, description="Port of the validating admission webhook (HTTPS); 0 = no webhook."
+    )
+    webhook_addr: str = Field("0.0.0.0", description="Address the admission webhook binds.")
+    webhook_host: str = Field(
+        "",
+        description="Host name (or IP) the API server uses to reach the webhook; it is in the certificate.",
+    )
+    webhook_cert_dir: str = Field(
+        "",
+        description="Folder with tls.crt, tls.key (and ca.crt) for the webhook; empty = a self-signed CA "
+        "generated at start.",
+    )
+    webhook_managed: bool = Field(
+        False,
+        description="Let the operator create and update the ValidatingWebhookConfiguration itself (kopf's "
+        "managed mode; needs RBAC for it). The Helm chart registers it instead.",
+    )
+    webhook_failure_policy: Literal["Ignore", "Fail"] = Field(
+        "Ignore", description="failurePolicy of the managed ValidatingWebhookConfiguration."
+    )
     peering: str = Field(
         "", description="kopf peering name for high availability (one active replica); empty = standalone."
     )

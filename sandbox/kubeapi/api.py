@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import patches, validation
+from . import admission, patches, validation
 from .errors import (
     ApiError,
     Cause,
@@ -58,6 +58,7 @@ class WriteOptions:
     dry_run: bool = False
     field_validation: str = "Warn"  # Strict / Warn / Ignore
     warnings: list[str] = field(default_factory=list)
+    preset: dict[str, Any] | None = None  # name/uid/creationTimestamp the admission chain already saw
 
 
 def _spec_part(obj: dict[str, Any], custom: bool) -> Any:
@@ -115,6 +116,8 @@ class Api:
     ) -> dict[str, Any]:
         obj = self._normalize(rt, version, namespace, body)
         meta = obj["metadata"]
+        if opts.preset and not meta.get("name"):
+            meta["name"] = opts.preset["name"]
         if rt.namespaced:
             ns = self.store.find(self.store.types[("", "namespaces")], "", meta["namespace"])
             if ns is None:
@@ -162,8 +165,8 @@ class Api:
             raise already_exists(rt.group, rt.plural, meta["name"])
         for key in (*SYSTEM_META, "resourceVersion"):
             meta.pop(key, None)
-        meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = now()
+        meta["uid"] = (opts.preset or {}).get("uid") or str(uuid.uuid4())
+        meta["creationTimestamp"] = (opts.preset or {}).get("creationTimestamp") or now()
         if rt.tracks_generation:
             meta["generation"] = 1
         info = rt.version(version)
@@ -408,6 +411,8 @@ class Api:
                 data = obj.setdefault("data", {})
                 for key, value in string_data.items():
                     data[key] = base64.b64encode(str(value).encode()).decode()
+        elif rt.key == (admission.GROUP, admission.PLURAL):
+            causes.extend(admission.default_and_validate(obj))
         elif rt.kind == "CustomResourceDefinition":
             causes.extend(validation.check_crd(obj))
             if old is not None and old["spec"].get("group") != obj["spec"].get("group"):

@@ -35,6 +35,7 @@ class ApiError(Exception):
     message: str
     details: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # sent as Warning headers, as on success
 
     def __str__(self) -> str:
         return f"{self.code} {self.reason}: {self.message}"
@@ -49,6 +50,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:
+            del body["reason"]  # omitempty, as metav1.Status is serialised
         if self.details is not None:
             body["details"] = self.details
         return body

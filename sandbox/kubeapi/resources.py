@@ -108,12 +108,22 @@ def builtin_types() -> list[ResourceType]:
         short_names=["crd", "crds"],
         categories=["api-extensions"],
     )
+    webhooks = ResourceType(
+        group="admissionregistration.k8s.io",
+        plural="validatingwebhookconfigurations",
+        singular="validatingwebhookconfiguration",
+        kind="ValidatingWebhookConfiguration",
+        namespaced=False,
+        versions=[VersionInfo("v1", storage=True)],
+        categories=["api-extensions"],
+    )
     return [
         _core("namespaces", "namespace", "Namespace", False, ["ns"], status=True),
         _core("configmaps", "configmap", "ConfigMap", True, ["cm"]),
         _core("secrets", "secret", "Secret", True, []),
         _core("events", "event", "Event", True, ["ev"]),
         crd,
+        webhooks,
     ]
 
 

@@ -13,15 +13,23 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 from aiohttp import web
 
-from . import discovery, patches, protobuf, tables
+from . import admission, discovery, patches, protobuf, tables
 from .api import Api, WriteOptions, parse_dry_run
-from .errors import ApiError, bad_request, method_not_allowed, resource_not_found, unsupported_media_type
+from .errors import (
+    ApiError,
+    bad_request,
+    conflict,
+    method_not_allowed,
+    resource_not_found,
+    unsupported_media_type,
+)
 from .resources import ResourceType, VersionInfo
 from .selectors import object_matcher
 from .store import Store, TooOld, Watcher
@@ -42,7 +50,7 @@ def _json(body: Any, status: int = 200, warnings: list[str] | None = None) -> we
 
 
 def _error(exc: ApiError) -> web.Response:
-    return _json(exc.status(), exc.code)
+    return _json(exc.status(), exc.code, exc.warnings)
 
 
 class Route:
@@ -164,16 +172,23 @@ class App:
                 return await self._watch(request, route)
             return self._list(request, route)
         opts = self._write_options(request)
+        ns = route.namespace or ""
         if method == "POST":
             if route.name or (route.rt.namespaced and route.namespace is None):
                 raise method_not_allowed()
             body = await self._body(request)
-            created = self.api.create(route.rt, route.version, route.namespace or "", body, opts)
+            created = await self._admitted(
+                route, "CREATE", "", lambda o: self.api.create(route.rt, route.version, ns, body, o), opts
+            )
             return _json(created, 201, opts.warnings)
         if method == "PUT" and route.name:
             body = await self._body(request)
-            updated = self.api.update(
-                route.rt, route.version, route.namespace or "", route.name, body, opts, route.sub
+            updated = await self._admitted(
+                route,
+                "UPDATE",
+                route.name,
+                lambda o: self.api.update(route.rt, route.version, ns, route.name, body, o, route.sub),
+                opts,
             )
             return _json(updated, 200, opts.warnings)
         if method == "PATCH" and route.name:
@@ -183,34 +198,106 @@ class App:
             if content_type == patches.STRATEGIC_MERGE_PATCH and route.rt.custom:
                 raise unsupported_media_type([patches.JSON_PATCH, patches.MERGE_PATCH, patches.APPLY_PATCH])
             body = await self._body(request)
-            patched = self.api.patch(
-                route.rt,
-                route.version,
-                route.namespace or "",
+            exists = self.store.find(route.rt, ns, route.name) is not None
+            patched = await self._admitted(
+                route,
+                "UPDATE" if exists else "CREATE",
                 route.name,
-                content_type,
-                body,
+                lambda o: self.api.patch(
+                    route.rt, route.version, ns, route.name, content_type, body, o, route.sub
+                ),
                 opts,
-                route.sub,
             )
             return _json(patched, 200, opts.warnings)
         if method == "DELETE" and not route.sub:
             options = await self._body(request, optional=True) or {}
             if route.name:
-                result = self.api.delete(
-                    route.rt, route.version, route.namespace or "", route.name, options, opts
+                result = await self._admitted(
+                    route,
+                    "DELETE",
+                    route.name,
+                    lambda o: self.api.delete(route.rt, route.version, ns, route.name, options, o),
+                    opts,
                 )
-                return _json(result)
+                return _json(result, 200, opts.warnings)
             matches = object_matcher(q.get("labelSelector"), q.get("fieldSelector"))
             items = []
             for obj in self.store.select(route.rt, route.namespace, matches):
                 meta = obj["metadata"]
-                self.api.delete(
-                    route.rt, route.version, meta.get("namespace", ""), meta["name"], options, opts
+                item = Route(route.rt, route.info, meta.get("namespace") or None, meta["name"], "")
+                await self._admitted(
+                    item,
+                    "DELETE",
+                    meta["name"],
+                    lambda o, m=meta: self.api.delete(
+                        route.rt, route.version, m.get("namespace", ""), m["name"], options, o
+                    ),
+                    opts,
                 )
                 items.append(self.api.present(route.rt, route.version, obj))
-            return _json(self._list_body(route, items))
+            return _json(self._list_body(route, items), 200, opts.warnings)
         raise method_not_allowed()
+
+    async def _admitted(
+        self,
+        route: Route,
+        operation: str,
+        name: str,
+        write: Callable[[WriteOptions], dict[str, Any]],
+        opts: WriteOptions,
+    ) -> dict[str, Any]:
+        """Run `write` behind the validating admission webhooks, as kube-apiserver does: the webhooks see
+        the object as it would be stored (after defaulting, pruning and schema validation) and its old
+        version; the write is committed only if they all admit it. Should the object change while the
+        webhooks deliberate, the whole admission runs again (the real server's update retry loop)."""
+        rt = route.rt
+        hooks_type = self.store.types[(admission.GROUP, admission.PLURAL)]
+        configs = self.store.select(hooks_type, None, lambda _obj: True)
+        if not configs or rt.key in admission.EXEMPT:
+            return write(opts)
+        ns = route.namespace or ""
+        for _ in range(5):
+            current = self.store.find(rt, ns, name) if name else None
+            seen_rv = current["metadata"]["resourceVersion"] if current else None
+            probe = WriteOptions(dry_run=True, field_validation=opts.field_validation)
+            would_be = write(probe)
+            obj = None if operation == "DELETE" else would_be
+            old = self.api.present(rt, route.version, current) if current is not None else None
+            meta = (obj or old or {}).get("metadata") or {}
+            namespace_labels = None
+            if rt.namespaced:
+                ns_obj = self.store.find(self.store.types[("", "namespaces")], "", meta.get("namespace", ns))
+                namespace_labels = ((ns_obj or {}).get("metadata") or {}).get("labels") or {}
+            request = admission.Request(
+                group=rt.group,
+                version=route.version,
+                kind=rt.kind,
+                plural=rt.plural,
+                subresource=route.sub,
+                namespace=meta.get("namespace", "") if rt.namespaced else "",
+                name=meta.get("name", name),
+                operation=operation,
+                obj=obj,
+                old=old if operation != "CREATE" else None,
+                dry_run=opts.dry_run,
+                namespace_labels=namespace_labels,
+            )
+            warnings = await admission.admit(configs, request)
+            if opts.dry_run:
+                opts.warnings.extend([*probe.warnings, *warnings])
+                return would_be
+            latest = self.store.find(rt, ns, name) if name else None
+            if (latest["metadata"]["resourceVersion"] if latest else None) != seen_rv:
+                continue  # changed meanwhile: admit the new state again
+            opts.warnings.extend(warnings)
+            if operation == "CREATE" and obj is not None:
+                opts.preset = {
+                    "name": meta.get("name"),
+                    "uid": meta.get("uid"),
+                    "creationTimestamp": meta.get("creationTimestamp"),
+                }
+            return write(opts)
+        raise conflict(rt.group, rt.plural, name, "the object kept changing during admission")
 
     def _write_options(self, request: web.Request) -> WriteOptions:
         validation = request.query.get("fieldValidation") or "Warn"

@@ -46,7 +46,7 @@ def kubectl(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Kubec
     k = Kubectl(kubeconfig, tmp_path_factory.mktemp("kubectl-cache"))
     k.run("apply", "-f", str(REPO / "crds"))
     k.run("wait", "--for=condition=Established", "crd", "--all", "--timeout=30s")
-    for ns in ("e2e", "crash"):
+    for ns in ("e2e", "crash", "tagpolicy"):
         k.run("create", "namespace", ns, check=False)
     return k
 
@@ -108,7 +108,19 @@ def operator(
     kubectl: Kubectl, e2e_aws: MotoProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Operator]:
     env = operator_env(kubectl.kubeconfig, e2e_aws.env(), free_port())
-    op = Operator(env, tmp_path_factory.mktemp("operator") / "awsop.log", ["-n", "default", "-n", "e2e"])
+    env["AWSOP_TAG_POLICY_STATUS_SECONDS"] = "1"
+    # the validating webhook, registered by the operator itself (the chart does it in a cluster)
+    env.update(
+        AWSOP_WEBHOOK_PORT=str(free_port()),
+        AWSOP_WEBHOOK_ADDR="127.0.0.1",
+        AWSOP_WEBHOOK_HOST="127.0.0.1",
+        AWSOP_WEBHOOK_MANAGED="true",
+    )
+    op = Operator(
+        env,
+        tmp_path_factory.mktemp("operator") / "awsop.log",
+        ["-n", "default", "-n", "e2e", "-n", "tagpolicy"],
+    )
     op.start()
     yield op
     op.stop()
