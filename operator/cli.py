@@ -210,6 +210,7 @@ def _policy_notes(results: list[tuple[Manifest, Outcome]]) -> bool:
     """Print what TagPolicies said beyond Deny (which is the object's error): warnings, reports, conflicts.
     True when a policy error (conflicting defaults) was found."""
     conflicted = False
+    skipped: dict[str, None] = {}
     for manifest, outcome in results:
         verdict = outcome.tag_policy
         name = f"{manifest.info.kind} {manifest.ref.namespace}/{manifest.ref.name}"
@@ -220,7 +221,9 @@ def _policy_notes(results: list[tuple[Manifest, Outcome]]) -> bool:
             conflicted = True
             err.print(f"[red]error: {escape(name)}: TagPolicy error: {escape(conflict.explain())}[/red]")
         for note in verdict.skipped:
-            err.print(f"[dim]{escape(name)}: {escape(note)}[/dim]")
+            skipped[f"namespace {manifest.ref.namespace}: {note} (see --namespace-labels)"] = None
+    for note in skipped:  # once per namespace, not once per object
+        err.print(f"[dim]{escape(note)}[/dim]")
     return conflicted
 
 

@@ -4,10 +4,11 @@ Everything runs on this machine and is stopped at the end: embedded AWS (moto on
 API server for demos and tests (awsop.sandbox, never for production), the real operator (`awsop run`) as
 a process, and the real kubectl. The flow: apply the CRDs and examples/, every object becomes Ready (a queue
 listed before its dead-letter queue waits for it, then follows its ARN; one bucket lives in another AWS
-account, through an AWSAccount); the CLI plan agrees with the cluster; two out-of-band changes: one
-corrected by the operator (driftPolicy Correct), one only reported (driftPolicy Report) and shown by
-`awsop plan`, then fixed with `awsop apply`; a DynamoDB table gets two indexes in one edit, planned whole
-and applied one step at a time; finally `kubectl delete` honours each object's deletionPolicy.
+account, through an AWSAccount); the TagPolicy's webhook rejects a bucket without the organisation's tags;
+the CLI plan agrees with the cluster; two out-of-band changes: one corrected by the operator (driftPolicy
+Correct), one only reported (driftPolicy Report) and shown by `awsop plan`, then fixed with `awsop apply`;
+a DynamoDB table gets two indexes in one edit, planned whole and applied one step at a time; finally
+`kubectl delete` honours each object's deletionPolicy.
 """
 
 from __future__ import annotations
@@ -115,6 +116,12 @@ class Demo:
             AWSOP_MIN_RESYNC_SECONDS="1",
             AWSOP_METRICS_PORT=str(port),
             AWSOP_METRICS_HOST="127.0.0.1",
+            AWSOP_TAG_POLICY_STATUS_SECONDS="1",
+            # the TagPolicy webhook; in a cluster the Helm chart registers it, here the operator does
+            AWSOP_WEBHOOK_PORT=str(free_port()),
+            AWSOP_WEBHOOK_ADDR="127.0.0.1",
+            AWSOP_WEBHOOK_HOST="127.0.0.1",
+            AWSOP_WEBHOOK_MANAGED="true",
         )
         log = (self.workdir / "operator.log").open("wb")
         console.print("[dim]$ awsop run -n default   (logs in the demo's temporary folder)[/dim]")
@@ -141,6 +148,18 @@ class Demo:
         if self.kube is not None:
             self.kube.stop()
         self.aws.stop()
+
+    def _denied(self, manifest: Path) -> str:
+        proc = subprocess.run(
+            [str(BIN / "kubectl"), "--kubeconfig", str(self.kubeconfig), "apply", "-f", str(manifest)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if proc.returncode == 0:
+            self.kubectl("delete", "-f", str(manifest), "--wait=false", show=False, check=False)
+            return ""
+        return proc.stderr.strip()
 
     def drift(self, name: str) -> list[dict[str, str]]:
         status = json.loads(self.kubectl("get", "bucket", name, "-o", "json", show=False)).get("status", {})
@@ -186,7 +205,25 @@ class Demo:
             "the other buckets in the operator's own account."
         )
 
-        step("2. The CLI plans against the same AWS account: nothing to change (exit 0)")
+        step("1b. The TagPolicy in examples/ guards every object: no cost-center, no bucket")
+        wait_for(
+            lambda: (
+                "0"
+                in self.kubectl(
+                    "get", "tagpolicy", "org-tags", "-o", "jsonpath={.status.violatingObjects}", show=False
+                )
+            ),
+            "the TagPolicy's status",
+        )
+        self.kubectl("get", "tagpolicies")
+        untagged = self.workdir / "untagged.yaml"
+        untagged.write_text(
+            "apiVersion: s3.awsop.io/v1alpha1\nkind: Bucket\nmetadata: {name: scratch, namespace: default}\n"
+            "spec: {tags: {team: web}}\n"
+        )
+        console.print(f"[dim]$ kubectl apply -f {untagged.name}   (team: web, no cost-center)[/dim]")
+        denied = wait_for(lambda: self._denied(untagged), "the webhook to reject the bucket")
+        console.print(denied, markup=False)
         self.awsop("plan", "-f", examples, expect=cli.EXIT_OK)
 
         step("3. Pause app-data and orders (awsop.io/paused: no AWS calls), then changes behind awsop's back")

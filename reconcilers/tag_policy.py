@@ -17,8 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
+from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from .model import Condition, Model
 from .policies import ManagementPolicy
@@ -48,6 +49,18 @@ class SelectorOperator(StrEnum):
 
 class SelectorRequirement(Model):
     """One label selector requirement, as in Kubernetes' LabelSelectorRequirement."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) "
+                    ": (!has(self.values) || size(self.values) == 0)",
+                    "message": "values: In and NotIn need values; Exists and DoesNotExist take none",
+                }
+            ]
+        }
+    )
 
     key: str = Field(description="The label key the requirement applies to.", min_length=1)
     operator: SelectorOperator = Field(description="In, NotIn, Exists or DoesNotExist.")
@@ -100,8 +113,27 @@ class RequiredTag(Model):
     )
 
 
+DEFAULTS_RULE: dict[str, Any] = {
+    "rule": "self.all(k, self[k].matches("
+    "'^([^{}]|[{](namespace|name|kind|namespaceLabel:[A-Za-z0-9._/-]+)[}])*$'))",
+    "message": "defaults: unknown placeholder (use {namespace}, {name}, {kind} or {namespaceLabel:<label>})",
+}
+
+
 class TagPolicySpec(Model):
     """Tag rules and defaults for awsop objects: required keys, allowed values, forbidden keys, defaults."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.required) || "
+                    "self.required.all(r, self.required.exists_one(s, s.key == r.key))",
+                    "message": "required: a key is required more than once",
+                }
+            ]
+        }
+    )
 
     namespace_selector: LabelSelector | None = Field(
         None,
@@ -118,6 +150,7 @@ class TagPolicySpec(Model):
     )
     defaults: dict[str, str] = Field(
         default_factory=dict,
+        json_schema_extra={"x-kubernetes-validations": [DEFAULTS_RULE]},
         description="Tags written to AWS when the object's spec does not set the key (never into the spec). "
         "Values may use {namespace}, {name}, {kind} and {namespaceLabel:<label>}; a default whose namespace "
         "label is missing is skipped.",

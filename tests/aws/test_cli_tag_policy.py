@@ -124,7 +124,9 @@ def test_tag_policy_flag_and_namespace_labels_flag(
     code, out, err = run(capsys, "plan", "-f", str(manifest), "--tag-policy", str(policies))
     assert code == EXIT_CHANGES
     assert "TagPolicy defaults" not in out
-    assert "default 'environment' of TagPolicy org-tags: namespace label missing" in err
+    assert (
+        err.count("namespace shop: default 'environment' of TagPolicy org-tags: namespace label missing") == 1
+    )
 
 
 @pytest.mark.parametrize("mode", ["Warn", "Report"])

@@ -30,6 +30,7 @@ METRICS = {
     "awsop_drift_corrected_total": "counter",
     "awsop_resources": "gauge",
     "awsop_time_to_ready_seconds": "histogram",
+    "awsop_tag_policy_violations": "gauge",
 }
 
 # Kind -> (API group, plural, namespaced): the awsop kinds.

@@ -60,6 +60,15 @@ CASES: dict[str, dict[str, Any]] = {
         "metrics": {"port": 9090, "service": {"port": 9090}},
         "rbac": {"readSecrets": False},
     },
+    "webhook with cert-manager": {"webhook": {"certManager": {"enabled": True}}},
+    "webhook Fail, own issuer": {
+        "webhook": {
+            "failurePolicy": "Fail",
+            "timeoutSeconds": 5,
+            "certManager": {"enabled": True, "issuerRef": {"name": "corp-ca", "kind": "ClusterIssuer"}},
+        }
+    },
+    "webhook disabled": {"webhook": {"enabled": False}},
     "existing service account, no metrics service": {
         "serviceAccount": {"create": False, "name": "awsop-sa"},
         "metrics": {"service": {"enabled": False}},
@@ -68,7 +77,7 @@ CASES: dict[str, dict[str, Any]] = {
 IDS = list(CASES)
 
 # Kinds kubernetes-validate has no schema for (CRD-defined): checked by other tests instead.
-UNVALIDATED_GROUPS = ("monitoring.coreos.com/", "kopf.dev/", "s3.awsop.io/", "awsop.io/")
+UNVALIDATED_GROUPS = ("monitoring.coreos.com/", "kopf.dev/", "s3.awsop.io/", "awsop.io/", "cert-manager.io/")
 
 
 @pytest.fixture(params=IDS, ids=IDS)
@@ -100,7 +109,13 @@ def test_manifests_match_kubernetes_schemas(case: tuple[str, dict[str, Any]]) ->
 
 
 def test_every_object_is_labelled_and_namespaced(case: tuple[str, dict[str, Any]]) -> None:
-    cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "ClusterKopfPeering"}
+    cluster_scoped = {
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "ClusterKopfPeering",
+        "ValidatingWebhookConfiguration",
+    }
     for doc in render(case[1]):
         meta = doc["metadata"]
         if doc["kind"] not in cluster_scoped:
@@ -128,8 +143,9 @@ def test_pod_is_locked_down(case: tuple[str, dict[str, Any]]) -> None:
     assert csc["capabilities"] == {"drop": ["ALL"]}
     assert csc["seccompProfile"] == {"type": "RuntimeDefault"}
     assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
-    # The only writable path: an emptyDir at /tmp (HOME in the image).
-    assert c["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    # The only writable path: an emptyDir at /tmp (HOME in the image); the webhook certificate is read-only.
+    writable = [m for m in c["volumeMounts"] if not m.get("readOnly")]
+    assert writable == [{"name": "tmp", "mountPath": "/tmp"}]
     assert pod["volumes"][0]["name"] == "tmp" and "emptyDir" in pod["volumes"][0]
 
 
@@ -137,12 +153,12 @@ def test_probes_and_metrics_port(case: tuple[str, dict[str, Any]]) -> None:
     docs = render(case[1])
     c = container(docs)
     port = case[1].get("metrics", {}).get("port", 8080)
-    assert c["ports"] == [{"name": "metrics", "containerPort": port, "protocol": "TCP"}]
+    assert c["ports"][0] == {"name": "metrics", "containerPort": port, "protocol": "TCP"}
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert env_of(docs)["AWSOP_METRICS_PORT"]["value"] == str(port)
     assert c["args"] == ["run"]
-    services = by_kind(docs, "Service")
+    services = [s for s in by_kind(docs, "Service") if s["metadata"]["name"].endswith("-metrics")]
     if case[1].get("metrics", {}).get("service", {}).get("enabled", True):
         (svc,) = services
         assert svc["spec"]["ports"][0]["name"] == "metrics"

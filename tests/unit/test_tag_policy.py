@@ -289,3 +289,55 @@ def test_unknown_kinds_are_a_policy_error() -> None:
 
 def test_default_enforcement_is_deny() -> None:
     assert TagPolicySpec.model_validate({}).enforcement is Enforcement.DENY
+
+
+def crd_causes(spec: dict[str, Any]) -> list[str]:
+    """What the API server (the sandbox's validation, CEL included) says about a TagPolicy spec."""
+    import yaml
+
+    from awsop.operator import crdgen
+    from awsop.sandbox.kubeapi import validation
+
+    crd = yaml.safe_load(crdgen.rendered()["tagpolicies.awsop.io.yaml"])
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    obj = {"apiVersion": "awsop.io/v1alpha1", "kind": "TagPolicy", "metadata": {"name": "p"}, "spec": spec}
+    return [cause.full() for cause in validation.validate(obj, schema)]
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        (ISSUE_POLICY, ""),
+        ({"defaults": {"x": "{namespace}-{namespaceLabel:example.com/tier}"}}, ""),
+        ({"defaults": {"x": "{owner}"}}, "unknown placeholder"),
+        ({"required": [{"key": "a"}, {"key": "a"}]}, "required more than once"),
+        ({"namespaceSelector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}, "need values"),
+        (
+            {
+                "namespaceSelector": {
+                    "matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]
+                }
+            },
+            "take none",
+        ),
+        ({"enforcement": "Block"}, "Unsupported value"),
+    ],
+    ids=[
+        "issue-policy",
+        "placeholders",
+        "unknown-placeholder",
+        "duplicate",
+        "in-no-values",
+        "exists-values",
+        "enum",
+    ],
+)
+def test_crd_rejects_what_the_model_rejects(spec: dict[str, Any], error: str) -> None:
+    causes = crd_causes(spec)
+    assert (error in "; ".join(causes)) if error else causes == [], causes
+    model_ok = True
+    try:
+        TagPolicySpec.model_validate(spec)
+    except ValidationError:
+        model_ok = False
+    assert model_ok is (not error)

@@ -145,3 +145,14 @@ Rules for kopf's discovery of CRDs and namespaces (cluster-scoped in every mode)
 {{- $table := include "awsop.kindTable" . | fromYaml }}
 {{- range .Values.kinds }}{{- if not (get $table .).namespaced }}true{{- end }}{{- end }}
 {{- end }}
+
+{{/*
+The webhook's Service and the Secret holding its certificate (tls.crt, tls.key, ca.crt).
+*/}}
+{{- define "awsop.webhook.service" -}}
+{{- printf "%s-webhook" (include "awsop.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "awsop.webhook.secret" -}}
+{{- printf "%s-webhook-tls" (include "awsop.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
