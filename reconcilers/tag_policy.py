@@ -257,6 +257,11 @@ def _pattern(pattern: str) -> re.Pattern[str]:
     )
 
 
+@lru_cache(maxsize=1024)
+def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{_pattern(p).pattern})" for p in patterns) or "(?!)")
+
+
 def matches(pattern: str, value: str) -> bool:
     """`*` matches any run of characters (also none); everything else matches itself, case-sensitively."""
     return _pattern(pattern).fullmatch(value) is not None
@@ -437,9 +442,10 @@ def _violations(policy: NamedPolicy, tags: Mapping[str, str]) -> list[Violation]
             out.append(
                 Violation(policy.name, mode, rule.key, f"has value {value!r}, not allowed ({allowed})")
             )
-    for key in sorted(tags):
-        hit = next((p for p in policy.spec.forbidden if matches(p, key)), None)
-        if hit is not None:
+    if policy.spec.forbidden:
+        forbidden = _any_of(tuple(policy.spec.forbidden))
+        for key in sorted(k for k in tags if forbidden.fullmatch(k)):
+            hit = next(p for p in policy.spec.forbidden if matches(p, key))
             out.append(Violation(policy.name, mode, key, f"is forbidden (pattern {hit!r})"))
     return out
 

@@ -6,8 +6,9 @@ object; every write (CREATE, UPDATE, DELETE; subresources included) is matched a
 over HTTPS, verified against its ``caBundle``, within its ``timeoutSeconds``. The answers are handled the
 way the real server handles them:
 
-- ``allowed: false`` -> the write fails with the webhook's status code (at least 400; 403 when unset)
-  and the message ``admission webhook "<name>" denied the request: <message>``;
+- ``allowed: false`` -> the write fails with the webhook's status (code 403 and reason Forbidden when
+  unset) and the message ``<resource>.<group> "<object>" is forbidden: admission webhook "<name>" denied
+  the request: <message>``;
 - ``warnings`` -> ``Warning: 299`` response headers (kubectl prints them), also on a denial;
 - a call that fails (connection, TLS, timeout, non-200, malformed review, uid mismatch, a patch from a
   validating webhook) -> ``failurePolicy``: ``Fail`` (the default) answers 500 InternalError
@@ -349,25 +350,41 @@ async def call(hook: dict[str, Any], req: Request) -> dict[str, Any]:
     return response
 
 
-def denied(name: str, response: dict[str, Any]) -> ApiError:
-    """kube-apiserver's ToStatusErr: code at least 400, the webhook's message after `denied the request`."""
+def denied(name: str, response: dict[str, Any], req: Request) -> ApiError:
+    """kube-apiserver's ToStatusErr: the webhook's status (code 403 when it gives none), its message after
+    `admission webhook "<name>" denied the request`, prefixed like a Forbidden error on the object
+    (`<resource>.<group> "<name>" is forbidden: ...`; `Internal error occurred: ...` for a 500)."""
     result = dict(response.get("status") or {})
-    code = int(result.get("code") or 0)
-    code = code if code >= 400 else 400
+    code = int(result.get("code") or 0) or 403
     message = str(result.get("message") or "")
     reason = str(result.get("reason") or "")
-    prefix = f'admission webhook "{name}" denied the request'
+    denied_by = f'admission webhook "{name}" denied the request'
     if message:
-        text = f"{prefix}: {message}"
+        text = f"{denied_by}: {message}"
     elif reason:
-        text = f"{prefix}: {reason}"
+        text = f"{denied_by}: {reason}"
     else:
-        text = f"{prefix} without explanation"
-    return ApiError(code, reason, text, result.get("details"))
+        text = f"{denied_by} without explanation"
+    obj_name = req.name or "Unknown"
+    details = result.get("details")
+    if details is None:
+        if code == 500:
+            details = {"causes": [{"message": text}]}
+        else:
+            details = {"group": req.group, "kind": req.plural, "name": obj_name}
+    resource = f"{req.plural}.{req.group}" if req.group else req.plural
+    prefix = "Internal error occurred" if code == 500 else f'{resource} "{obj_name}" is forbidden'
+    if not reason:
+        reason = "InternalError" if code == 500 else "Forbidden"
+    return ApiError(code, reason, f"{prefix}: {text}", details)
 
 
 def call_failed(name: str, why: str) -> ApiError:
-    return ApiError(500, "InternalError", f'Internal error occurred: failed calling webhook "{name}": {why}')
+    """apierrors.NewInternalError(ErrCallingWebhook), as the real server fails closed."""
+    error = f'failed calling webhook "{name}": {why}'
+    return ApiError(
+        500, "InternalError", f"Internal error occurred: {error}", {"causes": [{"message": error}]}
+    )
 
 
 async def admit(configurations: list[dict[str, Any]], req: Request) -> list[str]:
@@ -400,7 +417,7 @@ async def admit(configurations: list[dict[str, Any]], req: Request) -> list[str]
             raise result
         warnings.extend(str(w) for w in result.get("warnings") or [])
         if not result.get("allowed"):
-            first_error = first_error or denied(hook["name"], result)
+            first_error = first_error or denied(hook["name"], result, req)
     if first_error is not None:
         first_error.warnings = warnings
         raise first_error

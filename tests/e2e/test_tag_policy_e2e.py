@@ -196,11 +196,21 @@ def test_webhook_warns_under_warn_policies(kubectl: Kubectl, operator: Operator,
     )
 
 
-def test_webhook_rejects_an_invalid_tag_policy(kubectl: Kubectl, operator: Operator, cleanup: None) -> None:
+def test_invalid_tag_policies_are_rejected_by_the_crd_or_the_webhook(
+    kubectl: Kubectl, operator: Operator, cleanup: None
+) -> None:
+    # what a CEL rule can say, the API server says itself
     proc = kubectl.apply(policy("tp-invalid", "defaults:\n  x: '{owner}'\n"), check=False)
     assert proc.returncode == 1
-    assert (
-        'admission webhook "validate-tagpolicy.awsop.io" denied the request: TagPolicy tp-invalid:'
-        in proc.stderr
+    assert 'The TagPolicy "tp-invalid" is invalid: spec.defaults' in proc.stderr
+    assert "unknown placeholder" in proc.stderr
+    # the rest (patterns across fields) the webhook says, with the model's message
+    proc = kubectl.apply(
+        policy("tp-invalid", "forbidden: ['temp-*']\ndefaults:\n  temp-owner: me\n"), check=False
     )
-    assert "unknown placeholder {owner}" in proc.stderr
+    assert proc.returncode == 1
+    assert (
+        'tagpolicies.awsop.io "tp-invalid" is forbidden: admission webhook "validate-tagpolicy.awsop.io" '
+        "denied the request: TagPolicy tp-invalid: spec: defaults.temp-owner: the key matches forbidden "
+        "pattern 'temp-*'"
+    ) in proc.stderr

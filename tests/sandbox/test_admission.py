@@ -120,9 +120,22 @@ def test_kubectl_apply_denied_with_the_webhooks_message(
     assert status == 404, "a denied object is never stored"
 
     status, body, _ = http("POST", BUCKETS, json.loads(bucket("denied")))
-    assert (status, "reason" in body, body["code"]) == (403, False, 403)
+    assert (status, body["reason"], body["code"]) == (403, "Forbidden", 403)
     assert body["message"] == (
-        "admission webhook \"check.test.awsop.io\" denied the request: tag 'team' is missing"
+        'buckets.s3.test.awsop.io "denied" is forbidden: admission webhook "check.test.awsop.io" denied '
+        "the request: tag 'team' is missing"
+    )
+    assert body["details"] == {"group": "s3.test.awsop.io", "kind": "buckets", "name": "denied"}
+
+
+def test_denial_without_code_or_message(bucket_crd: Any, http: Http, webhook: Webhook) -> None:
+    webhook.answer = lambda request: {"allowed": False}
+    register(http, webhook.config())
+    status, body, _ = http("POST", BUCKETS, json.loads(bucket("bare")))
+    assert (status, body["reason"]) == (403, "Forbidden")
+    assert body["message"] == (
+        'buckets.s3.test.awsop.io "bare" is forbidden: admission webhook "check.test.awsop.io" denied the '
+        "request without explanation"
     )
 
 
