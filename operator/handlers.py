@@ -289,6 +289,7 @@ def _reconcile_locked(
         attempted.append(stamp)
 
     account = _account(rt, ref, model, uid)
+    epoch = rt.policies.epoch  # before the verdict: a policy change from now on makes it stale
     verdict = _verdict(rt, info, ref, model, account)
     outcome = rt.engine.reconcile(
         rt.clients[info.kind],
@@ -308,7 +309,7 @@ def _reconcile_locked(
         progress=Progress.from_status(previous.get("progress"), generation),
     )
     state.last_check = time.monotonic()
-    rt.policies.record(uid, info.kind, verdict)
+    rt.policies.record(uid, info.kind, verdict, epoch)
     if plan_only_check:
         # the Stalled re-check: reads only; report only a still-terminal result (its reason may have moved)
         if outcome.error_class is not ErrorClass.TERMINAL:

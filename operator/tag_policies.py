@@ -56,6 +56,7 @@ class PolicyCache:
         self._fingerprints: dict[str, tuple[object, ...]] = {}  # uid -> fingerprint last acted on
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
+        self.epoch = 0  # moves on every change that can change a verdict
 
     # -- inputs (kopf index handlers) ---------------------------------------------------------------
 
@@ -105,6 +106,8 @@ class PolicyCache:
         return self._wake
 
     def wake(self) -> None:
+        with self._lock:
+            self.epoch += 1
         loop, old = self._loop, self._wake
         if loop is None or old is None:
             return
@@ -140,13 +143,19 @@ class PolicyCache:
             known = self._fingerprints.get(uid)
         return known is not None and known != verdict.fingerprint()
 
-    def record(self, uid: str, kind: str, verdict: TagPolicyVerdict) -> None:
+    def record(self, uid: str, kind: str, verdict: TagPolicyVerdict, epoch: int | None = None) -> None:
+        """Remember the verdict a reconcile acted on. `epoch` is `self.epoch` from before the verdict was
+        computed: when policies changed while that reconcile ran, its verdict may be stale, so the drift
+        daemons are woken once more (a daemon that woke before this record saw nothing to compare)."""
         with self._lock:
             self._fingerprints[uid] = verdict.fingerprint()
             if verdict.policies:
                 self._verdicts[uid] = (kind, verdict)
             else:
                 self._verdicts.pop(uid, None)
+            stale = epoch is not None and epoch != self.epoch
+        if stale:
+            self.wake()
 
     def forget(self, uid: str) -> None:
         with self._lock:

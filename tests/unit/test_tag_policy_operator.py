@@ -182,3 +182,22 @@ def test_webhook_rejects_invalid_tag_policies() -> None:
             body={"metadata": {"name": "p"}, "spec": {"defaults": {"x": "{owner}"}}}, operation="CREATE"
         )
     webhook.validate_tag_policy(body={"metadata": {"name": "p"}, "spec": DENY}, operation="CREATE")
+
+
+def test_a_verdict_made_stale_during_its_reconcile_wakes_the_daemons_again() -> None:
+    """A daemon that woke for a policy change before the running reconcile recorded its (old) verdict had
+    nothing to compare with; recording that stale verdict wakes the daemons once more."""
+
+    async def scenario() -> tuple[bool, bool]:
+        cache = PolicyCache()
+        first = cache.wake_event()
+        epoch = cache.epoch
+        verdict = cache.verdict("Bucket", "ns", "x", spec(), {})  # the reconcile starts: no policy yet
+        cache.set_policy("deny", DENY)  # arrives while the reconcile runs
+        await asyncio.sleep(0)
+        second = cache.wake_event()
+        cache.record("uid", "Bucket", verdict, epoch)
+        await asyncio.sleep(0)
+        return first.is_set(), second.is_set()
+
+    assert asyncio.run(scenario()) == (True, True)
