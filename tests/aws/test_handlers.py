@@ -475,3 +475,62 @@ def test_registry_keeps_a_written_status_only_until_the_body_shows_it(
     assert "awsName" not in again.get("status", {}), "unchanged keys are not written again"
     call(handlers.reconcile, body({}, status=dict(state().status or {})))
     assert state().status is None, "caught up: forgotten (memory stays flat with many objects)"
+
+
+def test_stalled_tag_policy_violation_is_judged_again_at_once_when_a_policy_changes(
+    runtime: list[tuple[str, str, str]], clients: AwsClients, s3: Any
+) -> None:
+    """A policy change makes the drift check due at once (not a resync period later); while the object
+    still violates a Deny policy the check only reads, once the violation is gone it reconciles."""
+    rt = RT["current"]
+
+    rt.policies.set_policy("deny", {"required": [{"key": "team"}]})
+    with aws_calls(clients) as calls, pytest.raises(kopf.PermanentError):
+        call(handlers.reconcile, body({}))
+    assert calls == [] and conditions(call.last)["Stalled"] == ("True", "TagPolicyViolation")  # type: ignore[attr-defined]
+    stalled = body({}, status=dict(state().status or {}))
+    written = writes()
+    before = len(written)
+    with aws_calls(clients) as calls:
+        delay = handlers.drift_check(
+            BUCKET,
+            rt,
+            body=stalled,
+            meta=stalled["metadata"],
+            spec={},
+            status=stalled["status"],
+            patch=kopf.Patch(),
+        )
+    assert calls == [] and len(written) == before and delay > 60, "nothing changed: not due"
+
+    rt.policies.set_policy("deny", {"required": [{"key": "owner"}]})  # still violated, another rule
+    with aws_calls(clients) as calls:
+        handlers.drift_check(
+            BUCKET,
+            rt,
+            body=stalled,
+            meta=stalled["metadata"],
+            spec={},
+            status=stalled["status"],
+            patch=kopf.Patch(),
+        )
+    assert not any(handlers._is_write(c) for c in calls), "reads only while the violation holds"
+    stalled_now = next(c for c in (state().status or {})["conditions"] if c["type"] == "Stalled")
+    assert stalled_now["reason"] == "TagPolicyViolation" and "'owner'" in stalled_now["message"]
+
+    rt.policies.drop_policy("deny")
+    stalled = body({}, status=dict(state().status or {}))
+    with aws_calls(clients) as calls:
+        handlers.drift_check(
+            BUCKET,
+            rt,
+            body=stalled,
+            meta=stalled["metadata"],
+            spec={},
+            status=stalled["status"],
+            patch=kopf.Patch(),
+        )
+    assert "s3:CreateBucket" in calls, "the violation is gone: reconciled at once"
+    ready = {c["type"]: c["status"] for c in (state().status or {})["conditions"]}
+    assert ready["Ready"] == "True" and ready["Stalled"] == "False"
+    s3.head_bucket(Bucket="ns-data")
