@@ -4,8 +4,9 @@ violation metrics.
 
 kopf does not run any other handler before every index has seen its initial listing, so no object is
 ever reconciled against an empty cache at startup. When a policy or a namespace's labels change, every
-drift daemon wakes up once; the ones whose verdict changed reconcile at once (a Stalled object included),
-the others go back to sleep. Nothing here writes to a user's object: status of TagPolicies only.
+drift daemon wakes up once; the ones whose verdict changed are checked at once (a Stalled object with
+reads only, reconciling once the violation is gone), the others go back to sleep. Nothing here writes to
+a user's object: status of TagPolicies only.
 
 It must never: hold the lock while calling the Kubernetes API, or label metrics per object.
 """
