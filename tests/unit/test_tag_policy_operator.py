@@ -140,7 +140,7 @@ def test_report_event_only_when_the_violation_is_new() -> None:
 @pytest.fixture
 def runtime() -> handlers.Runtime:
     """The Runtime the operator hands to the webhook: only its settings and policy cache are used."""
-    return handlers.Runtime(Settings(), engine=None, clients={})  # type: ignore[arg-type]
+    return handlers.Runtime(Settings(), engine=None, clients={})
 
 
 def body(tags: dict[str, str], **meta: Any) -> dict[str, Any]:
