@@ -100,10 +100,18 @@ def annotate(
 
 
 def patch(info: KindInfo | ConfigKindInfo, namespace: str, name: str, body: dict[str, Any]) -> None:
-    """Apply a kopf-style patch ({"status": ..., "metadata": ...}) outside a kopf handler: the status
-    part through the /status subresource, the rest to the object (JSON merge patch both)."""
+    """Apply a kopf-style patch ({"status": ..., "metadata": ...}) outside a kopf handler: the object's
+    part first, then the status through the /status subresource (JSON merge patch both). In that order a
+    reader that sees the status never sees metadata the same patch removed (the create-pending marker
+    goes with the status that records the create; an admission webhook on the object can make the
+    object's write the slower of the two)."""
     api = _custom_objects()
     rest = {k: v for k, v in body.items() if k != "status"}
+    if rest:
+        if info.scope == "Namespaced":
+            api.patch_namespaced_custom_object(info.group, VERSION, namespace, info.plural, name, rest)
+        else:
+            api.patch_cluster_custom_object(info.group, VERSION, info.plural, name, rest)
     if "status" in body:
         if info.scope == "Namespaced":
             api.patch_namespaced_custom_object_status(
@@ -113,11 +121,6 @@ def patch(info: KindInfo | ConfigKindInfo, namespace: str, name: str, body: dict
             api.patch_cluster_custom_object_status(
                 info.group, VERSION, info.plural, name, {"status": body["status"]}
             )
-    if rest:
-        if info.scope == "Namespaced":
-            api.patch_namespaced_custom_object(info.group, VERSION, namespace, info.plural, name, rest)
-        else:
-            api.patch_cluster_custom_object(info.group, VERSION, info.plural, name, rest)
 
 
 def get(info: KindInfo | ConfigKindInfo, namespace: str, name: str) -> dict[str, Any] | None:
