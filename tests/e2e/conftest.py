@@ -3,6 +3,8 @@ same tests run against a real cluster (the operator still runs here, AWS is stil
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import urllib.request
@@ -10,12 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 from e2elib import BIN, REPO, Kubectl, Operator, eventually, operator_env
 
+from awsop.operator import webhook
 from awsop.operator.embedded import free_port
+from awsop.reconcilers.kinds import CONFIG_KINDS, KINDS, VERSION
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -109,21 +114,74 @@ def operator(
 ) -> Iterator[Operator]:
     env = operator_env(kubectl.kubeconfig, e2e_aws.env(), free_port())
     env["AWSOP_TAG_POLICY_STATUS_SECONDS"] = "1"
-    # the validating webhook, registered by the operator itself (the chart does it in a cluster)
+    namespaces = ["default", "e2e", "tagpolicy"]
+    # the validating webhook with certificates from a folder and its configuration registered beside
+    # the operator, as the chart does in a cluster: scoped to the operator's namespaces, so operators
+    # that other tests start for namespaces of their own are not judged (nor slowed) by this one
+    port = free_port()
+    certs = tmp_path_factory.mktemp("webhook-certs")
+    ca, crt, key = webhook.self_signed(["127.0.0.1"])
+    (certs / "tls.crt").write_bytes(crt)
+    (certs / "tls.key").write_bytes(key)
     env.update(
-        AWSOP_WEBHOOK_PORT=str(free_port()),
+        AWSOP_WEBHOOK_PORT=str(port),
         AWSOP_WEBHOOK_ADDR="127.0.0.1",
         AWSOP_WEBHOOK_HOST="127.0.0.1",
-        AWSOP_WEBHOOK_MANAGED="true",
+        AWSOP_WEBHOOK_CERT_DIR=str(certs),
     )
     op = Operator(
         env,
         tmp_path_factory.mktemp("operator") / "awsop.log",
-        ["-n", "default", "-n", "e2e", "-n", "tagpolicy"],
+        [arg for ns in namespaces for arg in ("-n", ns)],
     )
     op.start()
+    kubectl.apply(json.dumps(webhook_configuration(port, ca, namespaces)))
     yield op
     op.stop()
+    kubectl.run("delete", "validatingwebhookconfiguration", WEBHOOK_CONFIGURATION, "--ignore-not-found")
+
+
+WEBHOOK_CONFIGURATION = "awsop-e2e"
+
+
+def webhook_configuration(port: int, ca: bytes, namespaces: list[str]) -> dict[str, Any]:
+    """The chart's ValidatingWebhookConfiguration, pointing at a local operator: one webhook per kind
+    (TagPolicy included), CREATE and UPDATE, failurePolicy Ignore, only in `namespaces`."""
+    kinds = [*KINDS.values(), CONFIG_KINDS["TagPolicy"]]
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": WEBHOOK_CONFIGURATION},
+        "webhooks": [
+            {
+                "name": webhook.webhook_name(info.kind),
+                "admissionReviewVersions": ["v1"],
+                "sideEffects": "None",
+                "failurePolicy": "Ignore",
+                "timeoutSeconds": 10,
+                "matchPolicy": "Equivalent",
+                "rules": [
+                    {
+                        "apiGroups": [info.group],
+                        "apiVersions": [VERSION],
+                        "resources": [info.plural],
+                        "operations": ["CREATE", "UPDATE"],
+                        "scope": info.scope,
+                    }
+                ],
+                "namespaceSelector": {
+                    "matchExpressions": [
+                        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}
+                    ]
+                },
+                "clientConfig": {
+                    "url": f"https://127.0.0.1:{port}/{webhook.handler_id(info.kind)}",
+                    "caBundle": base64.b64encode(ca).decode(),
+                },
+            }
+            for info in kinds
+        ],
+    }
 
 
 @pytest.fixture
