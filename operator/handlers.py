@@ -661,14 +661,18 @@ def drift_check(
             state.last_check = now  # first sight: a full period from now
         interval = _interval(rt, state, meta)
         remaining = state.last_check + interval * random.uniform(0.9, 1.0) - now
-        if remaining > 0 and not _policy_changed(rt, info, meta, spec):
+        policy_changed = remaining > 0 and _policy_changed(rt, info, meta, spec)
+        if remaining > 0 and not policy_changed:
             return remaining
         previous = _previous_status(state, status)
         if _stalled_at(previous, int(meta.get("generation") or 0)):
             _recheck_stalled(info, rt, state, body, meta, spec, status, patch)
         else:
             with contextlib.suppress(kopf.PermanentError):  # invalid spec: reported, retried on edit
-                _reconcile_locked(info, rt, state, body, meta, spec, status, patch, periodic=True)
+                # a check for a policy change is not routine: its reads are its own (fresh)
+                _reconcile_locked(
+                    info, rt, state, body, meta, spec, status, patch, periodic=not policy_changed
+                )
         return _interval(rt, state, meta)
     finally:
         state.lock.release()
