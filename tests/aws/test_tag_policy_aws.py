@@ -40,6 +40,7 @@ class KindCase:
 
     spec: dict[str, Any]
     read_tags: Callable[[str, Any], dict[str, str]]  # (aws name, emulator) -> tags
+    setup: Callable[[Any], None] | None = None  # creates what the spec needs in the emulator
 
 
 def _bucket_tags(name: str, aws: Any) -> dict[str, str]:
@@ -59,10 +60,49 @@ def _table_tags(name: str, aws: Any) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in dynamodb.list_tags_of_resource(ResourceArn=arn)["Tags"]}
 
 
+def _launch_template_tags(name: str, aws: Any) -> dict[str, str]:
+    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=aws.url)
+    template = ec2.describe_launch_templates(LaunchTemplateNames=[name])["LaunchTemplates"][0]
+    return {t["Key"]: t["Value"] for t in template.get("Tags", [])}
+
+
+def _group_tags(name: str, aws: Any) -> dict[str, str]:
+    autoscaling = boto3.client("autoscaling", region_name="us-east-1", endpoint_url=aws.url)
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    return {t["Key"]: t["Value"] for t in group.get("Tags", [])}
+
+
+GROUP_TEMPLATE = "tp-shop-group-template"
+
+
+def _group_template(aws: Any) -> None:
+    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=aws.url)
+    if not ec2.describe_launch_templates(
+        Filters=[{"Name": "launch-template-name", "Values": [GROUP_TEMPLATE]}]
+    )["LaunchTemplates"]:
+        ec2.create_launch_template(
+            LaunchTemplateName=GROUP_TEMPLATE,
+            LaunchTemplateData={"ImageId": "ami-12345678", "InstanceType": "t3.micro"},
+        )
+
+
 CASES: dict[str, KindCase] = {
     "Bucket": KindCase({}, _bucket_tags),
     "Queue": KindCase({}, _queue_tags),
     "Table": KindCase({"partitionKey": {"name": "pk", "type": "S"}}, _table_tags),
+    "LaunchTemplate": KindCase(
+        {"imageId": "ami-12345678", "instanceType": "t3.micro"}, _launch_template_tags
+    ),
+    "AutoScalingGroup": KindCase(
+        {
+            "launchTemplate": {"name": GROUP_TEMPLATE},
+            "minSize": 0,
+            "maxSize": 1,
+            "availabilityZones": ["us-east-1a"],
+        },
+        _group_tags,
+        _group_template,
+    ),
 }
 
 
@@ -81,6 +121,8 @@ def test_policy_defaults_reach_aws_below_operator_defaults_and_spec(
     kind: str, engine: Engine, clients: AwsClients, aws: Any
 ) -> None:
     info, case = KINDS[kind], CASES[kind]
+    if case.setup is not None:
+        case.setup(aws)
     ref = ObjectRef(kind, "tp-shop", f"{kind.lower()}-dflt", 1)
     user = {"team": "payments", "cost-center": "cc-7", "origin": "spec-wins"}
     spec = info.spec_model.model_validate({**case.spec, "tags": user})
