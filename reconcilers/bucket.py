@@ -36,6 +36,7 @@ from .errors import (
 )
 from .model import IMMUTABLE, AwsObjectSpec, Model
 from .policies import DeletionPolicy
+from .policy_doc import check_policy_document, normalize_policy
 from .tags import OWNER_TAG, SYSTEM_TAGS, tag_drift, tags_to_write
 
 KIND = "Bucket"
@@ -313,14 +314,7 @@ class BucketSpec(AwsObjectSpec):
     @field_validator("policy")
     @classmethod
     def _policy_json(cls, value: str | None) -> str | None:
-        if value:
-            try:
-                doc = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"policy is not valid JSON: {exc}") from None
-            if not isinstance(doc, dict) or "Statement" not in doc:
-                raise ValueError("policy must be a JSON object with a Statement")
-        return value
+        return check_policy_document(value)
 
     @model_validator(mode="after")
     def _logging_target(self) -> BucketSpec:
@@ -332,32 +326,6 @@ class BucketSpec(AwsObjectSpec):
 
 
 # -- normalisation (pure) ---------------------------------------------------------------------------
-
-
-def normalize_policy(value: Any) -> Any:
-    """A canonical form of an IAM policy document: one-element lists are scalars, string lists sorted,
-    Statement always a list. Key order and whitespace vanish because the result is compared as data."""
-    if isinstance(value, str):
-        if not value.strip():
-            return None
-        value = json.loads(value)
-    return _canon(value)
-
-
-def _canon(value: Any) -> Any:
-    if isinstance(value, dict):
-        out = {k: _canon(v) for k, v in value.items()}
-        if "Statement" in out and not isinstance(out["Statement"], list):
-            out["Statement"] = [out["Statement"]]
-        return out
-    if isinstance(value, list):
-        items = [_canon(v) for v in value]
-        if len(items) == 1 and not isinstance(items[0], dict):
-            return items[0]
-        if all(isinstance(i, str) for i in items):
-            return sorted(items)
-        return items
-    return value
 
 
 def _by_days(transitions: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:

@@ -27,12 +27,12 @@ from botocore.exceptions import ClientError
 from pydantic import Field, JsonValue, field_validator, model_validator
 
 from .aws import AwsClients, RetryingClient
-from .bucket import normalize_policy
 from .changes import Action, Change
 from .engine import DeleteOutcome, DeleteResult, ObjectRef, Target
 from .errors import ErrorClass, RecoverableError, TerminalError, classify, error_code
 from .model import IMMUTABLE, AwsObjectSpec, AwsObjectStatus, Model
 from .policies import DeletionPolicy
+from .policy_doc import check_policy_document, normalize_policy
 from .refs import KNOWN_AFTER_APPLY, Reference, ResourceRef
 from .tags import OWNER_TAG, SYSTEM_TAGS, is_reserved, tag_drift
 
@@ -243,14 +243,7 @@ class QueueSpec(AwsObjectSpec):
     @field_validator("policy")
     @classmethod
     def _policy_json(cls, value: str | None) -> str | None:
-        if value:
-            try:
-                doc = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"policy is not valid JSON: {exc}") from None
-            if not isinstance(doc, dict) or "Statement" not in doc:
-                raise ValueError("policy must be a JSON object with a Statement")
-        return value
+        return check_policy_document(value)
 
     @model_validator(mode="after")
     def _fifo_rules(self) -> QueueSpec:

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from awsop.reconcilers.aws import AwsClients, AwsConfig
-from awsop.reconcilers.bucket import FACETS, BucketClient, BucketObserved, BucketSpec, normalize_policy
+from awsop.reconcilers.bucket import FACETS, BucketClient, BucketObserved, BucketSpec
 from awsop.reconcilers.changes import Action, Change
 from awsop.reconcilers.engine import Engine, EngineConfig, ObjectRef, Target
 from awsop.reconcilers.errors import TerminalError
+from awsop.reconcilers.policy_doc import normalize_policy
 
 REGION = "us-east-1"
 OWNER = "test-cluster/default/data"
