@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 TOOLS := .tools
 HELM := $(TOOLS)/helm
 PYTEST_ARGS ?=
+# make test runs test files on parallel workers (pytest-xdist), one worker per core; PYTEST_WORKERS=0 runs them
+# in one process. Whole files go to one worker (module fixtures start servers once), longest files first.
+PYTEST_WORKERS ?= auto
 
 .PHONY: all venv tools demo test test-unit test-aws test-e2e lint fmt crds bench clean
 
@@ -31,7 +34,8 @@ demo: $(STAMP)
 	@$(BIN)/python -P -m awsop.operator.demo
 
 test: $(STAMP) $(HELM) lint
-	@PATH="$(abspath $(BIN)):$(abspath $(TOOLS)):$$PATH" $(BIN)/python -P -m pytest -q -m "not bench" $(PYTEST_ARGS)
+	@PATH="$(abspath $(BIN)):$(abspath $(TOOLS)):$$PATH" $(BIN)/python -P -m pytest -q -m "not bench" \
+		-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	@$(BIN)/python -P -m pytest -q tests/unit $(PYTEST_ARGS)

@@ -15,6 +15,23 @@ from awsop.reconcilers.engine import Engine, EngineConfig
 from awsop.reconcilers.sqs_queue import QueueClient
 
 
+def _schedule_rank(item: pytest.Item) -> int:
+    if item.get_closest_marker("slow"):
+        return 0
+    return 1 if "e2e" in item.path.parts else 2
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The few scenarios that take minutes run first, then the other end-to-end files, then the fast ones.
+
+    `make test` spreads files over parallel workers (pytest-xdist, `--dist loadfile` without reordering):
+    starting the long files first lets the short ones fill the gaps, so the workers finish together instead
+    of one worker running a minutes-long scenario alone at the end. The sort is stable and each file's
+    tests stay in their written order."""
+    items.sort(key=_schedule_rank)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _local_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The CLI's create journal (and anything else kept under XDG_STATE_HOME) goes to a temporary folder

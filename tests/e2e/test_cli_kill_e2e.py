@@ -53,6 +53,7 @@ def _tags(s3: Any, bucket: str) -> dict[str, str]:
         return {}
 
 
+@pytest.mark.slow
 def test_apply_killed_at_random_points_then_rerun_converges_without_untagged_buckets(
     own_aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

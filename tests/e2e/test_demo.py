@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from e2elib import REPO
 
 
+@pytest.mark.slow
 def test_demo_runs_to_the_end_and_stops_everything() -> None:
     proc = subprocess.run(
         [sys.executable, "-P", "-m", "awsop.operator.demo"],

@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from conftest import MotoProcess
 from e2elib import Kubectl, Operator, eventually, operator_env
 from test_operator_e2e import bucket_manifest
@@ -29,6 +30,7 @@ def metric(text: str, name: str, **labels: str) -> float:
     return total
 
 
+@pytest.mark.slow
 def test_500_buckets_applied_at_once_are_created_once_each_and_never_stalled(
     kubectl: Kubectl, own_aws: MotoProcess, tmp_path: Path
 ) -> None:
