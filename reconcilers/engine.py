@@ -176,6 +176,9 @@ class ResourceClient(Protocol[S, ObservedT]):
       create-pending mark only claims an untagged resource created after the mark.
     - `global_names = True`: the AWS name is unique across regions (S3), so two objects naming it in
       different regions still name one resource.
+    - `moved_identifiers(target, changes) -> tuple[str, ...]`: the status identifiers (see
+      `refs.REFERENCE_VALUES`) that applying `changes` moves, e.g. a launch template's default version;
+      a plan shows them to referrers as known after apply.
     - `exclusive_create = True`: the create call fails when the resource exists and carries the tags
       atomically (DynamoDB CreateTable): its answer proves ownership, so no read-back is made and the
       resource `create` returns is the observation.
@@ -243,6 +246,7 @@ class Outcome:
     duration: float = 0.0
     progress: Progress | None = None
     tag_policy: TagPolicyVerdict = NO_POLICY  # the verdict this reconcile acted on (conditions, metrics)
+    moves: tuple[str, ...] = ()  # a planned update: the identifiers it moves (`moved_identifiers`)
 
     @property
     def ok(self) -> bool:
@@ -502,7 +506,11 @@ class Engine:
         if observe_only:
             plan.verb, plan.note = "drifted", "ObserveOnly: reported, never written"
         if plan_only:
-            return self._planned(plan, status)
+            planned = self._planned(plan, status)
+            moved = getattr(client, "moved_identifiers", None)
+            if moved is not None and not observe_only:
+                planned.moves = tuple(moved(target, changes))
+            return planned
         # a reference that resolves to new values moved the desired state: intent, like a spec change
         is_drift = not spec_changed and not adopting and not followed
         may_write = not observe_only and (not is_drift or spec.drift_policy is DriftPolicy.CORRECT)

@@ -76,7 +76,9 @@ class Resolution:
 
     `ready`: the target exists and is Ready for its current spec. `planned`: the target is only planned
     (CLI plan): its identifiers are `KNOWN_AFTER_APPLY`. `values`: the target's identifiers (its status:
-    arn, url, id, ...). `message`: why it is not ready, for the source's condition."""
+    arn, url, id, ...). `message`: why it is not ready, for the source's condition. `after_apply`: the
+    identifiers a planned change of the target moves (a launch template's new default version): a plan
+    shows them as `KNOWN_AFTER_APPLY`, so the source's plan shows that it follows."""
 
     kind: str
     name: str
@@ -84,10 +86,11 @@ class Resolution:
     values: Mapping[str, Any] = field(default_factory=dict)
     planned: bool = False
     message: str = ""
+    after_apply: frozenset[str] = frozenset()
 
     def value(self, key: str) -> Any:
-        """An identifier of the target; `KNOWN_AFTER_APPLY` for a planned target."""
-        if self.planned:
+        """An identifier of the target; `KNOWN_AFTER_APPLY` for a planned target or a planned change of it."""
+        if self.planned or key in self.after_apply:
             return KNOWN_AFTER_APPLY
         return self.values.get(key)
 
