@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from awsop.operator.references import resolution_from_outcome
 from awsop.operator.status import new_status
 from awsop.reconcilers.aws import AwsClients, AwsConfig
-from awsop.reconcilers.changes import Change
+from awsop.reconcilers.changes import Change, Plan
 from awsop.reconcilers.context import ReconcileContext
 from awsop.reconcilers.engine import (
     Busy,
@@ -29,6 +30,7 @@ from awsop.reconcilers.errors import ErrorClass, classify
 from awsop.reconcilers.model import AwsObjectSpec
 from awsop.reconcilers.policies import DeletionPolicy
 from awsop.reconcilers.refs import (
+    KNOWN_AFTER_APPLY,
     Reference,
     Resolution,
     ResourceRef,
@@ -396,3 +398,18 @@ def test_reference_record_leaves_out_unresolved_and_planned_targets() -> None:
             "values": {"id": "w-1", "defaultVersion": "4", "url": "https://w"},
         }
     ]
+
+
+def test_planned_update_that_moves_identifiers_shows_them_known_after_apply_to_referrers() -> None:
+    """The CLI plans targets first: a target whose planned update moves its version shows referrers that
+    version as known after apply; its other identifiers stay what AWS has now."""
+    plan = Plan("Widget", "ns", "web", "ns-web", "us-east-1", "update")
+    values = {"arn": "arn:w", "id": "w-1", "defaultVersion": 3}
+    outcome = Outcome(State.PLANNED, "Planned", "", plan, status=values, moves=("defaultVersion",))
+    found = resolution_from_outcome(Reference("Widget", "web", "widget.ref"), outcome)
+    assert found.ready and not found.planned
+    assert (found.value("id"), found.value("defaultVersion")) == ("w-1", KNOWN_AFTER_APPLY)
+    unmoved = resolution_from_outcome(
+        Reference("Widget", "web", "widget.ref"), Outcome(State.PLANNED, "Planned", "", plan, status=values)
+    )
+    assert unmoved.value("defaultVersion") == 3
