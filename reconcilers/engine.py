@@ -517,11 +517,11 @@ class Engine:
         summary = "; ".join(change.explain() for change in changes)
         if not may_write:
             why = "ObserveOnly" if observe_only else "driftPolicy Report"
-            moved = f" (reference changed: {'; '.join(followed)})" if followed else ""
+            because = f" (reference changed: {'; '.join(followed)})" if followed else ""
             return Outcome(
                 State.DRIFTED,
                 "DriftDetected",
-                f"AWS differs from the spec ({why}): {summary}{moved}",
+                f"AWS differs from the spec ({why}): {summary}{because}",
                 plan,
                 status=status,
                 drift=changes,
