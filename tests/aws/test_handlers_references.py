@@ -182,7 +182,9 @@ def test_report_group_follows_its_templates_new_default_version_and_reports_out_
     assert template["defaultVersion"] == 2
     assert operator.fake.nudged == ["web"]
     operator.restart()  # status is the memory: a restart between the two changes nothing
-    group = operator.reconcile("AutoScalingGroup", "web", GROUP)
+    with operator.clients.log.capture() as calls:
+        group = operator.reconcile("AutoScalingGroup", "web", GROUP)
+    assert calls == ["autoscaling:DescribeAutoScalingGroups", "autoscaling:UpdateAutoScalingGroup"]
     ready = condition(group, "Ready")
     assert ready[:2] == ("True", "ReferenceChanged"), ready
     assert ready[2] == (
@@ -198,7 +200,9 @@ def test_report_group_follows_its_templates_new_default_version_and_reports_out_
     # an out-of-band change under Report: reported, never written, and the reference is not to blame
     autoscaling.update_auto_scaling_group(AutoScalingGroupName="team-a-web", MaxSize=5)
     operator.restart()
-    group = operator.reconcile("AutoScalingGroup", "web", GROUP)
+    with operator.clients.log.capture() as calls:
+        group = operator.reconcile("AutoScalingGroup", "web", GROUP)
+    assert calls == ["autoscaling:DescribeAutoScalingGroups"]
     assert condition(group, "Drifted")[:2] == ("True", "DriftDetected")
     assert condition(group, "Ready")[:2] == ("False", "Drifted")
     assert [(d["path"], d["desired"], d["actual"]) for d in group["drift"]] == [("maxSize", "3", "5")]
@@ -247,7 +251,14 @@ def test_report_queue_follows_its_dead_letter_queue_to_a_new_arn(
     moved = operator.reconcile("Queue", "dlq", {"name": "team-a-dlq-2"}, 2)
     assert moved["arn"] != dlq["arn"] and operator.fake.nudged == ["orders"]
     operator.restart()
-    source = operator.reconcile("Queue", "orders", source_spec)
+    with operator.clients.log.capture() as calls:
+        source = operator.reconcile("Queue", "orders", source_spec)
+    assert calls == [
+        "sqs:GetQueueUrl",
+        "sqs:GetQueueAttributes",
+        "sqs:ListQueueTags",
+        "sqs:SetQueueAttributes",
+    ]
     ready = condition(source, "Ready")
     assert ready[:2] == ("True", "ReferenceChanged"), ready
     assert f"Queue dlq (deadLetterQueue): arn {dlq['arn']} -> {moved['arn']}" in ready[2]
@@ -259,7 +270,9 @@ def test_report_queue_follows_its_dead_letter_queue_to_a_new_arn(
     # out of band: a visibility timeout changed in AWS is reported, never written
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "5"})
     operator.restart()
-    source = operator.reconcile("Queue", "orders", source_spec)
+    with operator.clients.log.capture() as calls:
+        source = operator.reconcile("Queue", "orders", source_spec)
+    assert calls == ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueueTags"]  # reads only
     assert condition(source, "Drifted")[:2] == ("True", "DriftDetected")
     assert [d["path"] for d in source["drift"]] == ["visibilityTimeoutSeconds"]
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
