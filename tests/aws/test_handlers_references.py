@@ -10,6 +10,7 @@ Groups and queues run against moto's server; the instance refresh path against b
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,9 +90,16 @@ class Operator:
             namespaces=NoNamespaces(),
         )
 
-    def reconcile(self, kind: str, name: str, spec: dict[str, Any], generation: int = 1) -> dict[str, Any]:
-        """Run the reconcile handler (create, update, or the nudge's reconcile-requested-at) on the stored
-        object with `spec`; store and return the status it leaves."""
+    def reconcile(
+        self,
+        kind: str,
+        name: str,
+        spec: dict[str, Any],
+        generation: int = 1,
+        handler: Any = handlers.reconcile,
+    ) -> dict[str, Any]:
+        """Run the reconcile handler (create, update, or the nudge's reconcile-requested-at), or `handler`,
+        on the stored object with `spec`; store and return the status it leaves."""
         old = self.fake.objects.get((kind, name), {})
         obj = {
             "metadata": {
@@ -106,8 +114,9 @@ class Operator:
         written: Writes = self.rt.write  # type: ignore[assignment]
         before = len(written)
         self.events.clear()
-        with contextlib.suppress(kopf.TemporaryError):  # progress or a retry: the status tells
-            handlers.reconcile(
+        # progress, a retry or Stalled: the status tells
+        with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):
+            handler(
                 KINDS[kind],
                 self.rt,
                 body=obj,
@@ -415,3 +424,51 @@ def test_report_group_with_instance_refresh_follows_the_new_default_version_and_
     assert group["instanceRefresh"]["status"] == "Pending"
     assert group["resolvedReferences"][0]["values"]["defaultVersion"] == "2"
     assert [r for _, r, _ in operator.events] == ["ReferenceChanged"]
+
+
+def test_stalled_group_waits_on_a_refused_version_and_follows_the_next_one(
+    stubbed: tuple[Operator, Stubber],
+) -> None:
+    """AWS refuses the template's new version (terminal): Stalled, and the record keeps the version that
+    reached AWS. The periodic re-check only reads while the template stays as it is; the template's next
+    version (its nudge) is followed."""
+    operator, stub = stubbed
+    read = {"AutoScalingGroupNames": [NAME], "MaxRecords": 100}
+
+    def update(version: str) -> dict[str, Any]:
+        return {
+            "AutoScalingGroupName": NAME,
+            "MinSize": 1,
+            "MaxSize": 3,
+            "LaunchTemplate": {"LaunchTemplateId": "lt-0abc", "Version": version},
+            "AvailabilityZones": ["us-east-1a"],
+        }
+
+    operator.fake.objects[("LaunchTemplate", "web")] = template_object(1)
+    stub.add_response("describe_auto_scaling_groups", described("1"), read)
+    operator.reconcile("AutoScalingGroup", "web", GROUP)
+
+    operator.fake.objects[("LaunchTemplate", "web")] = template_object(2)
+    stub.add_response("describe_auto_scaling_groups", described("1"), read)
+    refused = "The instance type t3.bogus is not supported in us-east-1a."
+    stub.add_client_error(
+        "update_auto_scaling_group", "ValidationError", refused, 400, expected_params=update("2")
+    )
+    group = operator.reconcile("AutoScalingGroup", "web", GROUP)
+    assert condition(group, "Stalled")[:2] == ("True", "ValidationError")
+    assert group["resolvedReferences"][0]["values"]["defaultVersion"] == "1"
+
+    state = operator.rt.objects.get("uid-AutoScalingGroup-web")
+    state.last_check = time.monotonic() - 3600  # the periodic check is due
+    stub.add_response("describe_auto_scaling_groups", described("1"), read)  # reads only, no second refusal
+    group = operator.reconcile("AutoScalingGroup", "web", GROUP, handler=handlers.drift_check)
+    assert condition(group, "Stalled")[0] == "True"
+
+    operator.fake.objects[("LaunchTemplate", "web")] = template_object(3)
+    stub.add_response("describe_auto_scaling_groups", described("1"), read)
+    stub.add_response("update_auto_scaling_group", {}, update("3"))
+    group = operator.reconcile("AutoScalingGroup", "web", GROUP)
+    ready = condition(group, "Ready")
+    assert ready[:2] == ("True", "ReferenceChanged") and "defaultVersion 1 -> 3" in ready[2]
+    assert condition(group, "Stalled")[0] == "False"
+    assert group["resolvedReferences"][0]["values"]["defaultVersion"] == "3"
