@@ -29,7 +29,7 @@ from awsop.reconcilers.engine import Engine, ObjectRef, Outcome, Progress, State
 from awsop.reconcilers.errors import ErrorClass, backoff_delay
 from awsop.reconcilers.kinds import CONFIG_KINDS, KINDS, VERSION, KindInfo, referrers_of
 from awsop.reconcilers.model import AwsObjectSpec
-from awsop.reconcilers.refs import Reference
+from awsop.reconcilers.refs import REFERENCE_VALUES, Reference
 from awsop.reconcilers.tag_policy import TagPolicyVerdict
 
 from . import kube, metrics, webhook
@@ -305,6 +305,8 @@ def _reconcile_locked(
             account=account,
             tag_policy=verdict,
             periodic=periodic and _applied_generation(state, previous) == generation,
+            # what the references resolved to when AWS last matched: status is the memory (restarts)
+            applied_references=previous.get("resolvedReferences"),
         ),
         progress=Progress.from_status(previous.get("progress"), generation),
     )
@@ -371,8 +373,8 @@ def resolve_references(rt: Runtime, info: KindInfo, ref: ObjectRef, model: AwsOb
 
 
 def _identity(status: dict[str, Any]) -> dict[str, Any]:
-    """What referrers resolve from a target (ARN, URL, id, a launch template's default version)."""
-    return {k: status.get(k) for k in ("arn", "url", "id", "defaultVersion")}
+    """What referrers resolve from a target (ARN, URL, id, a launch template's version numbers)."""
+    return {k: status.get(k) for k in REFERENCE_VALUES}
 
 
 def _nudge_referrers(rt: Runtime, info: KindInfo, ref: ObjectRef) -> None:

@@ -74,7 +74,15 @@ def resolution_from_outcome(reference: Reference, outcome: Outcome) -> Resolutio
     if outcome.state is State.PLANNED:
         if outcome.plan.verb == "create":
             return Resolution(kind, name, ready=False, planned=True, message="planned: created by this apply")
-        return Resolution(kind, name, ready="arn" in values, values=values, message="not found in AWS")
+        # an update moves some identifiers (a launch template's default version): known after apply
+        return Resolution(
+            kind,
+            name,
+            ready="arn" in values,
+            values=values,
+            message="not found in AWS",
+            after_apply=frozenset(outcome.moves),
+        )
     return Resolution(
         kind, name, ready=False, message=f"{outcome.state}: {outcome.reason}: {outcome.message}"
     )

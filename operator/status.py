@@ -197,6 +197,7 @@ _OWNED = frozenset(
         "drift",
         "plan",
         "progress",
+        "resolvedReferences",
     }
 )
 

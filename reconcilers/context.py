@@ -8,8 +8,9 @@ a default that means "nothing to resolve", so a reconcile without a context beha
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .account import ResolvedAccount
 from .refs import Reference, Resolution, missing
@@ -29,6 +30,10 @@ class ReconcileContext:
     None means the operator's own credentials with no restriction."""
     tag_policy: TagPolicyVerdict = NO_POLICY
     """The matching TagPolicies' defaults and violations (`tag_policy.evaluate`); NO_POLICY when none."""
+    applied_references: Sequence[Mapping[str, Any]] | None = None
+    """What the references resolved to when they last reached AWS (`status.resolvedReferences`, written by
+    `refs.reference_record`); None when the runner keeps no memory (the CLI) or nothing was recorded yet.
+    A reference whose values moved since makes the reconcile a spec change, not drift."""
 
     periodic: bool = False
     """This reconcile is a routine drift check, not a spec change, a first sight or a CLI run: reads may

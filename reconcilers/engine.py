@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
@@ -34,12 +34,13 @@ from .errors import (
 )
 from .model import AwsObjectSpec
 from .policies import AdoptionPolicy, DeletionPolicy, DriftPolicy, ManagementPolicy
-from .refs import Reference, Resolution, unresolved
+from .refs import Reference, Resolution, reference_changes, reference_record, unresolved
 from .tag_policy import NO_POLICY, TagPolicyVerdict
 from .tags import MAX_TAGS, TagLayer, layered_tags, owner_value
 
 S = TypeVar("S", bound=AwsObjectSpec)
 TAG_POLICY_VIOLATION = "TagPolicyViolation"
+REFERENCE_CHANGED = "ReferenceChanged"
 ObservedT = TypeVar("ObservedT")
 
 CREATE_PENDING_SKEW = 5.0
@@ -175,6 +176,9 @@ class ResourceClient(Protocol[S, ObservedT]):
       create-pending mark only claims an untagged resource created after the mark.
     - `global_names = True`: the AWS name is unique across regions (S3), so two objects naming it in
       different regions still name one resource.
+    - `moved_identifiers(target, changes) -> tuple[str, ...]`: the status identifiers (see
+      `refs.REFERENCE_VALUES`) that applying `changes` moves, e.g. a launch template's default version;
+      a plan shows them to referrers as known after apply.
     - `exclusive_create = True`: the create call fails when the resource exists and carries the tags
       atomically (DynamoDB CreateTable): its answer proves ownership, so no read-back is made and the
       resource `create` returns is the observation.
@@ -242,6 +246,7 @@ class Outcome:
     duration: float = 0.0
     progress: Progress | None = None
     tag_policy: TagPolicyVerdict = NO_POLICY  # the verdict this reconcile acted on (conditions, metrics)
+    moves: tuple[str, ...] = ()  # a planned update: the identifiers it moves (`moved_identifiers`)
 
     @property
     def ok(self) -> bool:
@@ -338,10 +343,19 @@ class Engine:
         attempt recorded before creating (crash recovery): an untagged resource created at or after it
         (give or take `CREATE_PENDING_SKEW`) is taken as that attempt's own. None: no create pending.
         `progress` is the previous outcome's progress for this generation (multi-step changes count their
-        steps with it)."""
+        steps with it).
+
+        References are part of the desired state: when a reference resolves to other values than
+        `context.applied_references` recorded (a launch template's new default version, a dead-letter
+        queue's new ARN), the differences are applied like a spec change whatever the drift policy
+        (reason `ReferenceChanged`); ObserveOnly still never writes. A Ready outcome records what the
+        references resolved to in `status.resolvedReferences` for the next reconcile to compare."""
         started = time.perf_counter()
         if not paused:
             self._know_account(context)
+        followed = reference_changes(spec.references(), context.references, context.applied_references)
+        if followed and context.periodic:
+            context = replace(context, periodic=False)  # a change, not a routine check: read fresh
         try:
             target = self.target(client, ref, spec, context=context)
         except AwsopError as exc:
@@ -359,10 +373,22 @@ class Engine:
         with self.clients.log.capture() as calls, self.clients.using(context.account):
             try:
                 outcome = self._reconcile(
-                    client, target, plan, spec_changed, plan_only, create_pending, before_create, progress
+                    client,
+                    target,
+                    plan,
+                    spec_changed,
+                    plan_only,
+                    create_pending,
+                    before_create,
+                    progress,
+                    followed,
                 )
             except Exception as exc:  # classified below; nothing escapes unclassified
                 outcome = self._failed(client, plan, exc, started, [])
+        if outcome.state is State.READY:  # AWS matches the spec with these resolutions: remember them
+            record = reference_record(spec.references(), target.context.references)
+            if record or context.applied_references:
+                outcome.status["resolvedReferences"] = record
         if target.account_id and outcome.status:
             outcome.status.setdefault("accountId", target.account_id)
         outcome.calls = calls
@@ -395,6 +421,7 @@ class Engine:
         create_pending: float | None,
         before_create: Callable[[], None] | None,
         progress: Progress | None = None,
+        followed: list[str] | None = None,
     ) -> Outcome:
         spec = target.spec
         waiting = unresolved(spec.references(), target.context.references, plan_only)
@@ -479,16 +506,22 @@ class Engine:
         if observe_only:
             plan.verb, plan.note = "drifted", "ObserveOnly: reported, never written"
         if plan_only:
-            return self._planned(plan, status)
-        is_drift = not spec_changed and not adopting
+            planned = self._planned(plan, status)
+            moved = getattr(client, "moved_identifiers", None)
+            if moved is not None and not observe_only:
+                planned.moves = tuple(moved(target, changes))
+            return planned
+        # a reference that resolves to new values moved the desired state: intent, like a spec change
+        is_drift = not spec_changed and not adopting and not followed
         may_write = not observe_only and (not is_drift or spec.drift_policy is DriftPolicy.CORRECT)
         summary = "; ".join(change.explain() for change in changes)
         if not may_write:
             why = "ObserveOnly" if observe_only else "driftPolicy Report"
+            because = f" (reference changed: {'; '.join(followed)})" if followed else ""
             return Outcome(
                 State.DRIFTED,
                 "DriftDetected",
-                f"AWS differs from the spec ({why}): {summary}",
+                f"AWS differs from the spec ({why}): {summary}{because}",
                 plan,
                 status=status,
                 drift=changes,
@@ -497,7 +530,10 @@ class Engine:
         steps = [change for change in changes if change.step]
         if steps:  # AWS takes these one at a time: everything else now, then the first step only
             client.apply(target, observed, [c for c in changes if not c.step] + steps[:1])
-            return self._stepped(target, plan, status, steps, progress, changes if is_drift else [])
+            outcome = self._stepped(target, plan, status, steps, progress, changes if is_drift else [])
+            if followed and not spec_changed and not adopting:
+                outcome.events.insert(0, Event("Normal", REFERENCE_CHANGED, "; ".join(followed)))
+            return outcome
         client.apply(target, observed, changes)
         status = client.status(target, observed)  # kinds may record what apply made (a new version)
         if is_drift:
@@ -511,6 +547,16 @@ class Engine:
                 drift=changes,
                 corrected=changes,
                 events=[Event("Warning", "DriftDetected", summary), event],
+            )
+        if followed and not spec_changed and not adopting:
+            message = f"reference changed: {'; '.join(followed)}; applied: {summary}"
+            return Outcome(
+                State.READY,
+                REFERENCE_CHANGED,
+                message,
+                plan,
+                status=status,
+                events=[Event("Normal", REFERENCE_CHANGED, message)],
             )
         reason = "Adopted" if adopting else "Updated"
         return Outcome(

@@ -371,6 +371,11 @@ class LaunchTemplateClient:
     def _ec2(self, region: str) -> RetryingClient:
         return self.clients.client("ec2", region)
 
+    def moved_identifiers(self, target: Target[LaunchTemplateSpec], changes: list[Change]) -> tuple[str, ...]:
+        """A new version moves the version numbers groups follow (a plan shows them known after apply)."""
+        new_version = any("ec2:CreateLaunchTemplateVersion" in change.calls for change in changes)
+        return ("defaultVersion", "latestVersion") if new_version else ()
+
     def aws_name(self, ref: ObjectRef, spec: LaunchTemplateSpec, prefix: str) -> str:
         return spec.name or default_template_name(prefix, ref.namespace, ref.name)
 

@@ -145,6 +145,19 @@ class ProgressStatus(Model):
     waiting_for: str = Field("", description="What the resource is busy with right now, if anything.")
 
 
+class ResolvedReferenceStatus(Model):
+    """What one reference resolved to when the object last matched AWS."""
+
+    path: str = Field(description="Spec path of the reference, e.g. deadLetterQueue or launchTemplate.ref.")
+    kind: str = Field(description="Kind of the referenced awsop object.")
+    name: str = Field(description="metadata.name of the referenced object (same namespace).")
+    values: dict[str, str] = Field(
+        default_factory=dict,
+        description="The target's identifiers that were applied (arn, url, id, defaultVersion, "
+        "latestVersion); when they change, awsop applies the new values like a spec change.",
+    )
+
+
 class AwsObjectStatus(Model):
     """Status every kind reports; kinds add their own identifiers."""
 
@@ -166,4 +179,9 @@ class AwsObjectStatus(Model):
     plan: PlanStatus | None = Field(None, description="Planned AWS calls (annotation awsop.io/plan-only).")
     progress: ProgressStatus | None = Field(
         None, description="A multi-step change or a resource not usable yet: what is done, what waits."
+    )
+    resolved_references: list[ResolvedReferenceStatus] | None = Field(
+        None,
+        description="What the spec's references resolved to when AWS last matched the spec: a reference "
+        "that resolves to other values later is followed (applied), not reported as drift.",
     )

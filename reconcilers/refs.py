@@ -76,7 +76,9 @@ class Resolution:
 
     `ready`: the target exists and is Ready for its current spec. `planned`: the target is only planned
     (CLI plan): its identifiers are `KNOWN_AFTER_APPLY`. `values`: the target's identifiers (its status:
-    arn, url, id, ...). `message`: why it is not ready, for the source's condition."""
+    arn, url, id, ...). `message`: why it is not ready, for the source's condition. `after_apply`: the
+    identifiers a planned change of the target moves (a launch template's new default version): a plan
+    shows them as `KNOWN_AFTER_APPLY`, so the source's plan shows that it follows."""
 
     kind: str
     name: str
@@ -84,10 +86,11 @@ class Resolution:
     values: Mapping[str, Any] = field(default_factory=dict)
     planned: bool = False
     message: str = ""
+    after_apply: frozenset[str] = frozenset()
 
     def value(self, key: str) -> Any:
-        """An identifier of the target; `KNOWN_AFTER_APPLY` for a planned target."""
-        if self.planned:
+        """An identifier of the target; `KNOWN_AFTER_APPLY` for a planned target or a planned change of it."""
+        if self.planned or key in self.after_apply:
             return KNOWN_AFTER_APPLY
         return self.values.get(key)
 
@@ -107,4 +110,81 @@ def unresolved(
         if found.ready or (found.planned and plan_only):
             continue
         out.append((reference, found))
+    return out
+
+
+# -- what references resolved to when they were last applied --------------------------------------------
+
+REFERENCE_VALUES = ("arn", "url", "id", "defaultVersion", "latestVersion")
+"""The identifiers of a target that referrers read from its status (a queue's ARN and URL, a launch
+template's id and version numbers). Together they are what a reference resolves to: when one of them
+moves, the referrer's desired state moved, and the operator nudges the referrer to reconcile."""
+
+
+def resolved_values(resolution: Resolution) -> dict[str, str]:
+    """The `REFERENCE_VALUES` a resolution carries, as strings (absent ones left out)."""
+    return {
+        key: str(resolution.values[key]) for key in REFERENCE_VALUES if resolution.values.get(key) is not None
+    }
+
+
+def reference_record(
+    references: list[Reference], resolved: Mapping[tuple[str, str], Resolution]
+) -> list[dict[str, Any]]:
+    """`status.resolvedReferences`: per reference its path, kind, name and the values it resolved to.
+    Recorded with the outcome that applied them, so the next reconcile can tell a reference that moved
+    (the desired state moved: apply it) from AWS that moved (drift). Unresolved or planned references
+    are left out: there is nothing applied to remember for them."""
+    out = []
+    for reference in references:
+        found = resolved.get((reference.kind, reference.name))
+        if found is None or not found.ready or found.planned:
+            continue
+        out.append(
+            {
+                "path": reference.path,
+                "kind": reference.kind,
+                "name": reference.name,
+                "values": resolved_values(found),
+            }
+        )
+    return out
+
+
+def reference_changes(
+    references: list[Reference],
+    resolved: Mapping[tuple[str, str], Resolution],
+    recorded: Any,
+) -> list[str]:
+    """What moved since `recorded` (a previous `reference_record`, as read back from status), one line per
+    reference: `LaunchTemplate web (launchTemplate.ref): defaultVersion 3 -> 4`.
+
+    Only a reference found in the record with other values counts. A reference the record does not know
+    (no record at all: status written before records existed, or the reference is new with this
+    generation) is not a change: nothing says what was applied for it, and guessing "changed" would
+    write out-of-band changes under driftPolicy Report. Its values are recorded by the next Ready outcome.
+    """
+    before: dict[tuple[str, str], dict[str, str]] = {}
+    for entry in recorded if isinstance(recorded, list) else []:
+        if isinstance(entry, Mapping) and isinstance(entry.get("values"), Mapping):
+            key = (str(entry.get("kind")), str(entry.get("name")))
+            before[key] = {str(k): str(v) for k, v in entry["values"].items()}
+    out = []
+    seen = set()
+    for reference in references:
+        key = (reference.kind, reference.name)
+        found = resolved.get(key)
+        if key in seen or key not in before or found is None or not found.ready or found.planned:
+            continue
+        seen.add(key)
+        old, new = before[key], resolved_values(found)
+        # a key the record lacks is unknown, like a reference it lacks (a target that reports one more
+        # identifier after an upgrade is not a change)
+        moved = [
+            f"{k} {old[k]} -> {new.get(k, '(none)')}"
+            for k in REFERENCE_VALUES
+            if k in old and old[k] != new.get(k)
+        ]
+        if moved:
+            out.append(f"{reference.kind} {reference.name} ({reference.path}): {', '.join(moved)}")
     return out

@@ -723,6 +723,7 @@ class QueueClient:
         if attrs:  # never an empty SetQueueAttributes (MissingParameter)
             sqs.set_queue_attributes(QueueUrl=observed.url, Attributes=attrs)
             self._remember(target, written)
+            observed.attributes.update(attrs)  # status after the apply shows what was written (DLQ ARN)
 
     def release(self, target: Target[QueueSpec], observed: QueueObserved) -> None:
         present = [key for key in SYSTEM_TAGS if key in observed.tags]
