@@ -796,8 +796,9 @@ def delete(
         raise kopf.TemporaryError(
             f"{outcome.reason}: {outcome.message}", delay=rt.settings.max_backoff_seconds
         )
-    if outcome.state is State.DELETE_BLOCKED and outcome.reason == "InUse":
-        # its users are usually being changed or deleted right now: look again soon
+    if outcome.state is State.DELETE_BLOCKED and outcome.in_use:
+        # its users (objects referring to it, or AWS resources using it) are usually being changed or
+        # deleted right now, often by the same `kubectl delete`: look again soon
         raise kopf.TemporaryError(
             outcome.message, delay=backoff_delay(retry, ErrorClass.RECOVERABLE, base=2.0, cap=60.0)
         )

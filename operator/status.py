@@ -50,7 +50,9 @@ def _desired_conditions(
         }
     if state is State.PAUSED:
         return {"Synced": (F, "Paused", m), "Reconciling": (F, "Paused", m)}
-    if state is State.WAITING:  # a referenced object is missing or not Ready: retried, never Stalled
+    if state is State.WAITING or (state is State.DELETE_BLOCKED and outcome.in_use):
+        # a referenced object is missing or not Ready, or a delete waits for the users of this one (objects
+        # referring to it, AWS resources using it): retried soon and lifts by itself, so never Stalled
         return {
             "Ready": (F, r, m),
             "Synced": (F, r, m),
@@ -204,6 +206,8 @@ _OWNED = frozenset(
 
 def census_condition(outcome: Outcome) -> str | None:
     """The awsop_resources label for this outcome."""
+    if outcome.in_use:
+        return "NotReady"
     return {
         State.READY: "Ready",
         State.DRIFTED: "Drifted",

@@ -148,7 +148,8 @@ def busy_of(client: Any, target: Target[Any], observed: Any) -> Busy | None:
 class DeleteResult(StrEnum):
     DELETED = "Deleted"
     IN_PROGRESS = "InProgress"
-    BLOCKED = "Blocked"
+    BLOCKED = "Blocked"  # lifts only when someone acts: a spec edit (emptyOnDelete, protection) or AWS
+    IN_USE = "InUse"  # other AWS resources still use it; lifts by itself once they are gone
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,7 @@ class Outcome:
     progress: Progress | None = None
     tag_policy: TagPolicyVerdict = NO_POLICY  # the verdict this reconcile acted on (conditions, metrics)
     moves: tuple[str, ...] = ()  # a planned update: the identifiers it moves (`moved_identifiers`)
+    in_use: bool = False  # a blocked delete that lifts by itself once its users are gone: look again soon
 
     @property
     def ok(self) -> bool:
@@ -817,7 +819,12 @@ class Engine:
             message = f"{ref.kind} {ref.namespace}/{ref.name} is still referenced by {users}; it is deleted "
             message += "once they no longer refer to it"
             return Outcome(
-                State.DELETE_BLOCKED, "InUse", message, plan, events=[Event("Warning", "InUse", message)]
+                State.DELETE_BLOCKED,
+                "InUse",
+                message,
+                plan,
+                events=[Event("Warning", "InUse", message)],
+                in_use=True,
             )
         if paused:
             plan.verb = "none"
@@ -881,6 +888,7 @@ class Engine:
             result.message,
             plan,
             events=[Event("Warning", result.reason, result.message)],
+            in_use=result.result is DeleteResult.IN_USE,
         )
 
 

@@ -551,7 +551,7 @@ class LaunchTemplateClient:
         if users:
             names = ", ".join(sorted(users))
             return DeleteOutcome(
-                DeleteResult.BLOCKED,
+                DeleteResult.IN_USE,
                 "InUseByAutoScalingGroup",
                 f"launch template {target.aws_name} is still used by Auto Scaling group(s) {names}: it is "
                 "deleted once no group uses it",

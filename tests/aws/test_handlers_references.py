@@ -472,3 +472,41 @@ def test_stalled_group_waits_on_a_refused_version_and_follows_the_next_one(
     assert ready[:2] == ("True", "ReferenceChanged") and "defaultVersion 1 -> 3" in ready[2]
     assert condition(group, "Stalled")[0] == "False"
     assert group["resolvedReferences"][0]["values"]["defaultVersion"] == "3"
+
+
+@pytest.mark.parametrize("retry, most", [(0, 2.5), (3, 20.0), (10, 60.0)], ids=["first", "fourth", "late"])
+def test_template_delete_blocked_by_a_group_in_aws_looks_again_soon(
+    operator: Operator, autoscaling: Any, retry: int, most: float
+) -> None:
+    """A template that AWS still sees used by a group (typically one deleted by the same `kubectl delete`)
+    lifts by itself once the group is gone: it is retried like a reference InUse (2 s, 4 s, ... about a
+    minute at most), not like a block that waits for an edit (60 s and more)."""
+    operator.reconcile("LaunchTemplate", "web", {**TEMPLATE, "deletionPolicy": "Delete"})
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="users-of-web",
+        LaunchTemplate={"LaunchTemplateName": "team-a-web"},
+        MinSize=0,
+        MaxSize=1,
+        AvailabilityZones=["us-east-1a"],
+    )
+    obj = operator.fake.objects[("LaunchTemplate", "web")]
+    operator.events.clear()
+    with pytest.raises(kopf.TemporaryError) as blocked:
+        handlers.delete(
+            KINDS["LaunchTemplate"],
+            operator.rt,
+            body=obj,
+            meta=obj["metadata"],
+            spec=obj["spec"],
+            status=obj["status"],
+            patch=kopf.Patch(),
+            retry=retry,
+        )
+    assert blocked.value.delay is not None and 0 < blocked.value.delay <= most * 1.2  # with jitter
+    assert [e[1] for e in operator.events] == ["InUseByAutoScalingGroup"]
+    assert "users-of-web" in operator.events[0][2]
+    assert autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"], "the group is untouched"
+    status = operator.rt.write[-1]["status"]  # type: ignore[index]
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+    assert conditions["Reconciling"] == ("True", "InUseByAutoScalingGroup")
+    assert conditions["Stalled"] == ("False", "NotStalled"), "it lifts by itself: never Stalled"
