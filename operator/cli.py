@@ -26,7 +26,7 @@ from rich.table import Table
 
 from awsop.reconcilers.account import AccountRef, ResolvedAccount, resolve_account
 from awsop.reconcilers.context import ReconcileContext
-from awsop.reconcilers.engine import Engine, Outcome, State
+from awsop.reconcilers.engine import Engine, Outcome, State, names_are_global
 from awsop.reconcilers.errors import AwsopError, ErrorClass
 from awsop.reconcilers.kinds import KINDS
 from awsop.reconcilers.policies import ManagementPolicy
@@ -115,7 +115,7 @@ def _check_unique(
         except AwsopError:
             continue  # reported by its reconcile
         # S3 bucket names are global: one name in two regions (or two accounts) is still one bucket
-        global_names = getattr(client, "global_names", False)
+        global_names = names_are_global(client)
         region = "" if global_names else target.region
         where_account = "" if global_names or account is None else account.account_id or account.name
         first = seen.setdefault((manifest.info.kind, region, where_account, target.aws_name), manifest)

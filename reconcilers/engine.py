@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from .aws import AwsClients
 from .changes import Action, Change, Plan, render_value
@@ -138,11 +138,10 @@ class Progress:
         )
 
 
-def busy_of(client: Any, target: Target[Any], observed: Any) -> Busy | None:
+def busy_of(client: object, target: Target[Any], observed: Any) -> Busy | None:
     """Ask the kind whether its observed resource is still busy. Kinds whose resources are usable as
     soon as they exist do not implement `busy` (the engine treats them as never busy)."""
-    busy = getattr(client, "busy", None)
-    return busy(target, observed) if busy is not None else None
+    return client.busy(target, observed) if isinstance(client, ReportsBusy) else None
 
 
 class DeleteResult(StrEnum):
@@ -164,25 +163,11 @@ class ResourceClient(Protocol[S, ObservedT]):
 
     `create` makes the resource, with the ownership tags wherever the API takes tags at create, and
     raises `AlreadyCreatedError` when the account already owns it. The engine confirms every create by
-    a read (`observe(facets=False)`) that must show this object's owner tag. Optional methods, found by
-    name, refine that (a kind without them keeps the plain behaviour):
-
-    - `tag_owner(target, observed)`: write the ownership tags when the read-back lacks them (an API or
-      emulator that ignores tags at create, or an earlier tag write that failed).
-    - `finish_create(target, observed) -> observed`: the rest of the configuration, written only after
-      ownership is confirmed (two-phase create: the loser of a race writes nothing more).
-    - `discard(target, observed)`: delete a resource this reconcile just created and could not tag.
-      It holds nothing yet; it must never empty anything.
-    - `created_at(target, observed) -> float | None`: the resource's creation time (Unix seconds), so a
-      create-pending mark only claims an untagged resource created after the mark.
-    - `global_names = True`: the AWS name is unique across regions (S3), so two objects naming it in
-      different regions still name one resource.
-    - `moved_identifiers(target, changes) -> tuple[str, ...]`: the status identifiers (see
-      `refs.REFERENCE_VALUES`) that applying `changes` moves, e.g. a launch template's default version;
-      a plan shows them to referrers as known after apply.
-    - `exclusive_create = True`: the create call fails when the resource exists and carries the tags
-      atomically (DynamoDB CreateTable): its answer proves ownership, so no read-back is made and the
-      resource `create` returns is the observation.
+    a read (`observe(facets=False)`) that must show this object's owner tag. Optional capabilities
+    refine that and more; each is a small protocol below, and a kind without one keeps the plain
+    behaviour: `Busy`-reporting (`ReportsBusy`), `TagsOwner`, `FinishesCreate`, `Discards`, `KnowsCreatedAt`,
+    `MovesIdentifiers`, `ExclusiveCreate`, `GlobalNames`. The engine asks `isinstance(client, P)`, so mypy
+    checks each kind's signature wherever the engine calls it.
     """
 
     kind: str
@@ -203,8 +188,81 @@ class ResourceClient(Protocol[S, ObservedT]):
     def status(self, target: Target[S], observed: ObservedT | None) -> dict[str, Any]: ...
     def classify(self, exc: BaseException) -> ErrorClass: ...
 
-    # Optional: `busy(target, observed) -> Busy | None` for resources that exist before they are usable
-    # (see `busy_of`). While busy, the engine writes nothing and reports State.PROGRESSING.
+
+# -- optional capabilities of a kind (structural: a kind has the method or attribute, or it does not) ---
+
+
+@runtime_checkable
+class ReportsBusy(Protocol):
+    """Resources that exist before they are usable (a table CREATING, a group deleting): while `busy`
+    answers, the engine writes nothing and reports State.PROGRESSING with what it waits for."""
+
+    def busy(self, target: Target[Any], observed: Any) -> Busy | None: ...
+
+
+@runtime_checkable
+class TagsOwner(Protocol):
+    """Write the ownership tags when the create's read-back lacks them (an API or emulator that ignores
+    tags at create, or an earlier tag write that failed)."""
+
+    def tag_owner(self, target: Target[Any], observed: Any) -> None: ...
+
+
+@runtime_checkable
+class FinishesCreate(Protocol):
+    """Two-phase create: the rest of the configuration, written only after ownership is confirmed (the
+    loser of a race writes nothing more). Returns the observation after it."""
+
+    def finish_create(self, target: Target[Any], observed: Any) -> Any: ...
+
+
+@runtime_checkable
+class Discards(Protocol):
+    """Delete a resource this reconcile just created and could not tag. It holds nothing yet; this must
+    never empty anything."""
+
+    def discard(self, target: Target[Any], observed: Any) -> None: ...
+
+
+@runtime_checkable
+class KnowsCreatedAt(Protocol):
+    """The resource's creation time (Unix seconds), so a create-pending mark only claims an untagged
+    resource created after the mark."""
+
+    def created_at(self, target: Target[Any], observed: Any) -> float | None: ...
+
+
+@runtime_checkable
+class MovesIdentifiers(Protocol):
+    """The status identifiers (see `refs.REFERENCE_VALUES`) that applying `changes` moves, e.g. a launch
+    template's default version: a plan shows them to referrers as known after apply."""
+
+    def moved_identifiers(self, target: Target[Any], changes: list[Change]) -> tuple[str, ...]: ...
+
+
+@runtime_checkable
+class ExclusiveCreate(Protocol):
+    """`exclusive_create = True`: the create call fails when the resource exists and carries the tags
+    atomically (CreateTable, CreateLaunchTemplate): its answer proves ownership, so no read-back is made
+    and the resource `create` returns is the observation."""
+
+    exclusive_create: bool
+
+
+@runtime_checkable
+class GlobalNames(Protocol):
+    """`global_names = True`: the AWS name is unique across regions and accounts (S3), so two objects
+    naming it in different regions still name one resource."""
+
+    global_names: bool
+
+
+def creates_exclusively(client: object) -> bool:
+    return isinstance(client, ExclusiveCreate) and client.exclusive_create
+
+
+def names_are_global(client: object) -> bool:
+    return isinstance(client, GlobalNames) and client.global_names
 
 
 class State(StrEnum):
@@ -452,14 +510,13 @@ class Engine:
                 made_here = True
             except AlreadyCreatedError:
                 made_here = False  # the account owns it already: another run of ours, or a race
-            if made_here and getattr(client, "exclusive_create", False):
+            if made_here and creates_exclusively(client):
                 observed = created_now  # the create itself proved it new and ours
             else:
                 observed = self._confirm_create(client, target, made_here)
+            if made_here and isinstance(client, FinishesCreate):
+                observed = client.finish_create(target, observed)
             if made_here:
-                finish = getattr(client, "finish_create", None)
-                if finish is not None:
-                    observed = finish(target, observed)
                 created = f"created {client.kind} {target.aws_name} in {target.region}"
                 events = [Event("Normal", "Created", f"created {target.aws_name} in {target.region}")]
                 if busy := busy_of(client, target, observed):  # created, not usable yet: progress
@@ -509,9 +566,8 @@ class Engine:
             plan.verb, plan.note = "drifted", "ObserveOnly: reported, never written"
         if plan_only:
             planned = self._planned(plan, status)
-            moved = getattr(client, "moved_identifiers", None)
-            if moved is not None and not observe_only:
-                planned.moves = tuple(moved(target, changes))
+            if isinstance(client, MovesIdentifiers) and not observe_only:
+                planned.moves = tuple(client.moved_identifiers(target, changes))
             return planned
         # a reference that resolves to new values moved the desired state: intent, like a spec change
         is_drift = not spec_changed and not adopting and not followed
@@ -577,7 +633,6 @@ class Engine:
         than left behind unowned, and the outcome is Recoverable.
         """
         name = f"{client.kind} {target.aws_name}"
-        tag_owner = getattr(client, "tag_owner", None)
         observed: ObservedT | None = None
         failure: BaseException | None = None
         for attempt in range(CONFIRM_ATTEMPTS):
@@ -591,9 +646,9 @@ class Engine:
                     f"{name} was created at the same time for {owner}, which owns it now; "
                     "nothing more was written to it",
                 )
-            if observed is not None and made_here and tag_owner is not None:
+            if observed is not None and made_here and isinstance(client, TagsOwner):
                 try:
-                    tag_owner(target, observed)
+                    client.tag_owner(target, observed)
                     continue  # read again at once: only a read shows whose tags won
                 except Exception as exc:
                     failure = exc
@@ -601,12 +656,11 @@ class Engine:
                         break  # retrying cannot help (access, invalid tag): clean up now
             if attempt + 1 < CONFIRM_ATTEMPTS:
                 time.sleep(min(2.0, CONFIRM_DELAY * 2**attempt) * random.uniform(0.5, 1.5))
-        discard = getattr(client, "discard", None)
-        if made_here and observed is not None and failure is not None and discard is not None:
+        if made_here and observed is not None and failure is not None and isinstance(client, Discards):
             why = error_message(failure)
             error_class = client.classify(failure)
             try:
-                discard(target, observed)
+                client.discard(target, observed)
             except Exception as exc:
                 raise RecoverableError(
                     "TaggingFailed",
@@ -630,10 +684,9 @@ class Engine:
     def _created_since(
         self, client: ResourceClient[S, ObservedT], target: Target[S], observed: ObservedT, since: float
     ) -> bool:
-        created_at = getattr(client, "created_at", None)
-        if created_at is None:
+        if not isinstance(client, KnowsCreatedAt):
             return True  # the kind cannot tell: the pending mark alone decides, as it always did
-        when = created_at(target, observed)
+        when = client.created_at(target, observed)
         return when is not None and float(when) >= since - CREATE_PENDING_SKEW
 
     def _check_owner(

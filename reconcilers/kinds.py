@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .account import AWSAccountSpec, AWSAccountStatus
 from .autoscaling_group import IAM_ACTIONS as ASG_IAM_ACTIONS
@@ -16,6 +16,16 @@ from .autoscaling_group import AutoScalingGroupClient, AutoScalingGroupSpec, Aut
 from .aws import AwsClients
 from .bucket import IAM_ACTIONS as BUCKET_IAM_ACTIONS
 from .bucket import BucketClient, BucketSpec
+from .engine import (
+    Discards,
+    ExclusiveCreate,
+    FinishesCreate,
+    GlobalNames,
+    KnowsCreatedAt,
+    MovesIdentifiers,
+    ReportsBusy,
+    TagsOwner,
+)
 from .launch_template import IAM_ACTIONS as LAUNCH_TEMPLATE_IAM_ACTIONS
 from .launch_template import LaunchTemplateClient, LaunchTemplateSpec, LaunchTemplateStatus
 from .model import AwsObjectSpec, AwsObjectStatus, Model
@@ -222,3 +232,16 @@ def config_by_api_version(api_version: str, kind: str) -> ConfigKindInfo | None:
     if info is None or info.api_version != api_version:
         return None
     return info
+
+
+if TYPE_CHECKING:
+    # The engine finds a kind's optional capabilities with isinstance (engine.ReportsBusy and the rest);
+    # listing who has which here makes mypy check each kind's signatures against the engine's protocols.
+    _busy: tuple[type[ReportsBusy], ...] = (TableClient, AutoScalingGroupClient)
+    _tags_owner: tuple[type[TagsOwner], ...] = (BucketClient,)
+    _finishes: tuple[type[FinishesCreate], ...] = (BucketClient, AutoScalingGroupClient)
+    _discards: tuple[type[Discards], ...] = (BucketClient,)
+    _created_at: tuple[type[KnowsCreatedAt], ...] = (BucketClient,)
+    _moves: tuple[type[MovesIdentifiers], ...] = (LaunchTemplateClient,)
+    _exclusive: tuple[type[ExclusiveCreate], ...] = (TableClient, LaunchTemplateClient)
+    _global: tuple[type[GlobalNames], ...] = (BucketClient,)
