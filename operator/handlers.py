@@ -759,9 +759,7 @@ def delete(
     try:
         model = info.spec_model.model_validate(dict(spec or {}))
     except ValidationError:
-        metrics.CENSUS.forget(uid)
-        rt.objects.forget(uid)
-        rt.policies.forget(uid)
+        forget(info, rt, ref, uid)
         return  # never valid, never created
     paused = _annotation(meta, PAUSED).lower() == "true"
     state = rt.objects.get(uid)
@@ -780,12 +778,7 @@ def delete(
         _log(info, ref, outcome, quiet=False)
         log.debug("delete %s/%s calls: %s", ref.namespace, ref.name, ", ".join(outcome.calls))
         if outcome.state is State.DELETED:
-            metrics.CENSUS.forget(uid)
-            if rt.accounts is not None:
-                rt.accounts.forget(uid)
-            rt.objects.forget(uid)
-            rt.policies.forget(uid)
-            rt.references.record(info, ref, set())
+            forget(info, rt, ref, uid)
             return
         state.observed += 1
         previous = _previous_status(state, status)
@@ -897,6 +890,25 @@ def tag_policy_status(
     metrics.publish_tag_policy_violations(rt.policies.violations_by_policy_and_kind())
 
 
+def forget(info: KindInfo, rt: Runtime, ref: ObjectRef, uid: str) -> None:
+    """Drop everything this process keeps about one object (idempotent)."""
+    metrics.CENSUS.forget(uid)
+    if rt.accounts is not None:
+        rt.accounts.forget(uid)
+    rt.objects.forget(uid)
+    rt.policies.forget(uid)
+    rt.references.record(info, ref, set())
+
+
+def object_event(info: KindInfo, rt: Runtime, type: str | None, meta: Any, **_: Any) -> None:
+    """The object is gone from the API. Usually the delete handler has already forgotten it; but when
+    someone removed the finalizer by hand (or the object was never ours to finalize), this is the only
+    word the process gets, and without it the object's state, census entry and references stayed until
+    a restart."""
+    if type == "DELETED":
+        forget(info, rt, _ref(info, meta), meta.get("uid", ""))
+
+
 def served_kinds(settings: Settings) -> list[KindInfo]:
     """The kinds this process serves: AWSOP_KINDS when set (unknown names skipped), else all."""
     wanted = set(settings.kinds)
@@ -917,6 +929,12 @@ def _register_kind(info: KindInfo, rt: Runtime, registry: kopf.OperatorRegistry 
     kopf.on.create(*resource, id="reconcile", **opts)(bind(reconcile))
     kopf.on.update(*resource, id="reconcile", **opts)(bind(reconcile))
     kopf.on.delete(*resource, id="delete", **opts)(bind(delete))
+
+    async def gone(**kwargs: Any) -> None:  # async: every watch event passes here, no thread for it
+        object_event(info, rt, **kwargs)
+
+    gone.__name__ = f"gone_{info.kind.lower()}"
+    kopf.on.event(*resource, id="gone", **opts)(gone)
 
     async def daemon(**kwargs: Any) -> None:
         await drift_daemon(info, rt, **kwargs)

@@ -18,12 +18,12 @@ import kopf
 import pytest
 from botocore.stub import Stubber
 
-from awsop.operator import handlers, kube
+from awsop.operator import handlers, kube, metrics
 from awsop.operator.embedded import EmbeddedAws
 from awsop.operator.settings import Settings
 from awsop.reconcilers.autoscaling_group import AutoScalingGroupClient
 from awsop.reconcilers.aws import AwsClients, AwsConfig
-from awsop.reconcilers.engine import Engine, EngineConfig
+from awsop.reconcilers.engine import Engine, EngineConfig, ObjectRef
 from awsop.reconcilers.kinds import KINDS
 from awsop.reconcilers.launch_template import LaunchTemplateClient
 from awsop.reconcilers.sqs_queue import QueueClient
@@ -504,3 +504,24 @@ def test_template_delete_blocked_by_a_group_in_aws_looks_again_soon(
     conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
     assert conditions["Reconciling"] == ("True", "InUseByAutoScalingGroup")
     assert conditions["Stalled"] == ("False", "NotStalled"), "it lifts by itself: never Stalled"
+
+
+def test_object_gone_without_its_delete_handler_is_forgotten_by_the_process(operator: Operator) -> None:
+    """Someone removed the finalizer by hand: the delete handler never ran. The DELETED watch event is
+    then the only word the process gets; the object's state, census entry and references go with it."""
+    operator.reconcile("LaunchTemplate", "web", TEMPLATE)
+    operator.reconcile("AutoScalingGroup", "web", GROUP)
+    template = ObjectRef("LaunchTemplate", NS, "web", 1)
+    assert operator.rt.references.users_of(KINDS["LaunchTemplate"], template) == [("AutoScalingGroup", "web")]
+    assert len(operator.rt.objects) == 2
+    assert "uid-AutoScalingGroup-web" in metrics.CENSUS._by_uid
+
+    group = operator.fake.objects.pop(("AutoScalingGroup", "web"))
+    handlers.object_event(KINDS["AutoScalingGroup"], operator.rt, type="MODIFIED", meta=group["metadata"])
+    assert len(operator.rt.objects) == 2, "only DELETED forgets"
+    handlers.object_event(KINDS["AutoScalingGroup"], operator.rt, type="DELETED", meta=group["metadata"])
+    assert len(operator.rt.objects) == 1
+    assert operator.rt.references.users_of(KINDS["LaunchTemplate"], template) == []
+    assert "uid-AutoScalingGroup-web" not in metrics.CENSUS._by_uid
+    handlers.object_event(KINDS["AutoScalingGroup"], operator.rt, type="DELETED", meta=group["metadata"])
+    assert len(operator.rt.objects) == 1, "forgetting twice is harmless"

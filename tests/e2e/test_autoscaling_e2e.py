@@ -100,11 +100,15 @@ def test_template_in_use_waits_for_its_group(groups: Kubectl, autoscaling: Any, 
     groups.run("delete", "launchtemplate", "batch", "-n", NS, "--wait=false")
     blocked = eventually(
         lambda: (
-            (c := groups.condition("launchtemplate", "batch", NS, "Stalled")) and c["status"] == "True" and c
+            (c := groups.condition("launchtemplate", "batch", NS, "Reconciling"))
+            and (c["status"], c["reason"]) == ("True", "InUseByAutoScalingGroup")
+            and c
         ),
-        what="template deletion blocked",
+        what="template deletion waiting for its group",
     )
     assert "e2e-batch" in blocked["message"]
+    stalled = groups.condition("launchtemplate", "batch", NS, "Stalled")
+    assert stalled is None or stalled["status"] == "False", "it lifts by itself: never Stalled"
     groups.run("delete", "autoscalinggroup", "batch", "-n", NS, "--timeout=60s")
     assert group(autoscaling, "e2e-batch") == {}
     groups.run("wait", "--for=delete", "launchtemplate/batch", "-n", NS, "--timeout=60s")
