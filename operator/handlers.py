@@ -90,6 +90,10 @@ class ObjectRegistry:
         with self._lock:
             self._objects.pop(uid, None)
 
+    def __contains__(self, uid: object) -> bool:
+        with self._lock:
+            return uid in self._objects
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._objects)
@@ -141,6 +145,7 @@ class Runtime:
     references: ReferenceIndex = field(default_factory=ReferenceIndex)
     accounts: AccountDirectory | None = None  # None: every object uses the operator's own credentials
     policies: PolicyCache = field(default_factory=PolicyCache)  # TagPolicies, namespace labels, verdicts
+    background: set[asyncio.Task[None]] = field(default_factory=set)  # held so they are not collected
 
 
 def parse_duration(text: str) -> float | None:
@@ -622,6 +627,12 @@ async def drift_daemon(info: KindInfo, rt: Runtime, stopped: Any, body: Any, **_
                 task.cancel()
     finally:
         state.wake = None
+        if stopped.reason is not None and stopped.reason & kopf.DaemonStoppingReason.RESOURCE_DELETED:
+            task = loop.create_task(
+                forget_when_gone(info, rt, dict(body.get("metadata", {})), GONE_CHECK_SECONDS)
+            )
+            rt.background.add(task)
+            task.add_done_callback(rt.background.discard)
 
 
 def _drift_round(info: KindInfo, rt: Runtime, body: Any) -> float:
@@ -900,13 +911,29 @@ def forget(info: KindInfo, rt: Runtime, ref: ObjectRef, uid: str) -> None:
     rt.references.record(info, ref, set())
 
 
-def object_event(info: KindInfo, rt: Runtime, type: str | None, meta: Any, **_: Any) -> None:
-    """The object is gone from the API. Usually the delete handler has already forgotten it; but when
-    someone removed the finalizer by hand (or the object was never ours to finalize), this is the only
-    word the process gets, and without it the object's state, census entry and references stayed until
-    a restart."""
-    if type == "DELETED":
-        forget(info, rt, _ref(info, meta), meta.get("uid", ""))
+GONE_CHECK_SECONDS = 60.0  # after a deletion mark: long enough for the deletion policy to have run
+
+
+async def forget_when_gone(info: KindInfo, rt: Runtime, meta: Any, after: float) -> None:
+    """The object was marked for deletion. Usually its delete handler forgets it; but when someone removes
+    the finalizer by hand, the handler never runs and its state, census entry and references would stay
+    in memory until a restart. So an object still remembered `after` seconds later is looked up (one
+    GET), then again at growing intervals (10 minutes at most) while its deletion lasts, and forgotten
+    once it is gone (or the name holds another object)."""
+    uid = meta.get("uid", "")
+    while True:
+        await asyncio.sleep(after)
+        if uid not in rt.objects:
+            return  # the delete handler was done with it
+        try:
+            current = await asyncio.to_thread(kube.get, info, meta.get("namespace") or "", meta["name"])
+        except Exception as exc:  # the API is unreachable: ask again later
+            log.debug("looking up deleted %s %s: %s", info.kind, meta["name"], exc)
+            continue
+        if current is None or (current.get("metadata") or {}).get("uid") != uid:
+            forget(info, rt, _ref(info, meta), uid)
+            return
+        after = min(after * 2, 600.0)
 
 
 def served_kinds(settings: Settings) -> list[KindInfo]:
@@ -929,12 +956,6 @@ def _register_kind(info: KindInfo, rt: Runtime, registry: kopf.OperatorRegistry 
     kopf.on.create(*resource, id="reconcile", **opts)(bind(reconcile))
     kopf.on.update(*resource, id="reconcile", **opts)(bind(reconcile))
     kopf.on.delete(*resource, id="delete", **opts)(bind(delete))
-
-    async def gone(**kwargs: Any) -> None:  # async: every watch event passes here, no thread for it
-        object_event(info, rt, **kwargs)
-
-    gone.__name__ = f"gone_{info.kind.lower()}"
-    kopf.on.event(*resource, id="gone", **opts)(gone)
 
     async def daemon(**kwargs: Any) -> None:
         await drift_daemon(info, rt, **kwargs)
