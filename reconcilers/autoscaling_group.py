@@ -1221,6 +1221,8 @@ class AutoScalingGroupClient:
         """Lifecycle hooks and suspended processes, once the read-back showed the group is ours (AWS
         takes hooks at create too, but moto 5.2.5 ignores them there)."""
         spec = target.spec
+        if observed.followed and observed.followed.isdigit() and _followed_template(target) is not None:
+            observed.resolves_to = int(observed.followed)  # resolved for the create a moment ago
         try:
             for hook in spec.lifecycle_hooks or []:
                 self._put_hook(target, hook)
