@@ -8,6 +8,8 @@ drift and the switch between a plain template and a policy are tested here. What
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -22,6 +24,8 @@ from awsop.reconcilers.launch_template import LaunchTemplateClient, LaunchTempla
 from awsop.reconcilers.refs import Resolution
 
 pytestmark = pytest.mark.aws
+
+REPO = Path(__file__).resolve().parents[2]
 
 REF = ObjectRef("AutoScalingGroup", "mixed", "spot", 1)
 NAME = "mixed-spot"
@@ -241,3 +245,27 @@ def test_group_on_latest_with_instance_refresh_records_the_resolved_version_at_c
     tags = {t["Key"]: (t["Value"], t["PropagateAtLaunch"]) for t in group["Tags"]}
     assert tags[FOLLOW_TAG] == ("1", False)
     assert created.status["launchTemplate"]["resolvesTo"] == 1
+
+
+def test_cli_applies_the_spot_example_template_first_then_plans_nothing(
+    aws: EmbeddedAws, tmp_path: Any, capsys: Any
+) -> None:
+    """examples/autoscaling-spot.yaml in reverse order: the CLI resolves the policy's ref from the
+    manifests like launchTemplate.ref, creates the template first, and the next plan is empty."""
+    from awsop.operator import cli
+
+    docs = (REPO / "examples" / "autoscaling-spot.yaml").read_text().split("\n---\n")
+    reverse = tmp_path / "reverse.yaml"
+    reverse.write_text(docs[1] + "\n---\n" + docs[0])
+    assert cli.main(["apply", "-f", str(reverse), "-o", "json", "--cluster-id", "cli-spot"]) == 0
+    applied = json.loads(capsys.readouterr().out)
+    assert [(o["kind"], o["state"]) for o in applied] == [
+        ("LaunchTemplate", "Ready"),
+        ("AutoScalingGroup", "Ready"),
+    ]
+    assert applied[1]["awsCalls"] == [
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:CreateAutoScalingGroup",
+        "autoscaling:DescribeAutoScalingGroups",
+    ]
+    assert cli.main(["plan", "-f", str(reverse), "--cluster-id", "cli-spot"]) == cli.EXIT_OK
