@@ -173,7 +173,7 @@ DISTRIBUTION_DEFAULTS: dict[str, Any] = {
     "onDemandPercentageAboveBaseCapacity": 100,
     "spotAllocationStrategy": "lowest-price",
     "spotInstancePools": 2,  # only meaningful (and only reported) with spotAllocationStrategy lowest-price
-    "spotMaxPrice": "",  # no maximum: AWS pays the current Spot price ("" clears a maximum)
+    "spotMaxPrice": None,  # no maximum: AWS pays the current Spot price (sending "" clears a maximum)
 }
 DISTRIBUTION_AWS = {
     "onDemandAllocationStrategy": "OnDemandAllocationStrategy",
@@ -645,7 +645,7 @@ def mixed_from_aws(policy: dict[str, Any]) -> dict[str, Any]:
         overrides.append(override)
     given = policy.get("InstancesDistribution") or {}
     distribution = {
-        key: given[aws] if given.get(aws) is not None else default
+        key: given[aws] if given.get(aws) not in (None, "") else default
         for key, default in DISTRIBUTION_DEFAULTS.items()
         for aws in (DISTRIBUTION_AWS[key],)
     }
@@ -717,7 +717,9 @@ def _aws_mixed(
     distribution field explicit (so AWS and awsop agree on what was asked for)."""
     want = desired_mixed(policy)
     distribution = {
-        DISTRIBUTION_AWS[key]: value for key, value in want["instancesDistribution"].items() if value != ""
+        DISTRIBUTION_AWS[key]: value
+        for key, value in want["instancesDistribution"].items()
+        if value is not None
     }
     had_price = (
         observed is not None and observed.mixed and observed.mixed["instancesDistribution"]["spotMaxPrice"]

@@ -269,3 +269,15 @@ def test_cli_applies_the_spot_example_template_first_then_plans_nothing(
         "autoscaling:DescribeAutoScalingGroups",
     ]
     assert cli.main(["plan", "-f", str(reverse), "--cluster-id", "cli-spot"]) == cli.EXIT_OK
+
+
+def test_spot_max_price_removed_from_the_spec_is_cleared(
+    engine: Engine, groups: AutoScalingGroupClient, autoscaling: Any, template: Any
+) -> None:
+    capped = {**POLICY, "instancesDistribution": {**POLICY["instancesDistribution"], "spotMaxPrice": "0.05"}}
+    engine.reconcile(groups, REF, spec(capped))
+    assert policy_of(autoscaling)["InstancesDistribution"]["SpotMaxPrice"] == "0.05"
+    outcome = engine.reconcile(groups, REF, spec())
+    assert outcome.message == "mixedInstancesPolicy.instancesDistribution: {spotMaxPrice: 0.05 -> (none)}"
+    assert policy_of(autoscaling)["InstancesDistribution"].get("SpotMaxPrice", "") == ""
+    assert engine.reconcile(groups, REF, spec(), spec_changed=False).reason == "UpToDate"
