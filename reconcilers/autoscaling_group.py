@@ -39,6 +39,7 @@ from .tags import OWNER_TAG, SYSTEM_TAGS, is_reserved
 
 KIND = "AutoScalingGroup"
 NAMES_PER_CALL = 100  # DescribeAutoScalingGroups: 50 names by default, up to 100 with MaxRecords=100
+TEMPLATES_PER_CALL = 100  # launch template ids or names per DescribeLaunchTemplates of the version reader
 SUBNET_CACHE_SECONDS = 300.0
 DELETING = "Delete in progress"
 RUNNING_REFRESH = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
@@ -799,7 +800,6 @@ class AutoScalingGroupClient:
     def __init__(self, clients: AwsClients) -> None:
         self.clients = clients
         self._subnet_cache: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, list[str]]] = {}
-        self._version_cache: dict[tuple[str, str, str], tuple[float, dict[str, int]]] = {}
         self._lock = threading.Lock()
 
     def _autoscaling(self, region: str) -> RetryingClient:
@@ -841,33 +841,60 @@ class AutoScalingGroupClient:
                 observed.resolves_to = self._resolve_alias(target, template, periodic)
         return observed
 
+    def _template_reader(self, region: str) -> BatchReader[dict[str, int]]:
+        """Launch template version numbers ($Latest, $Default) by "id:<id>" or "name:<name>", shared by the
+        periodic checks of every group that follows an alias in this (account, region)."""
+        ec2 = self.clients.client("ec2", region)
+
+        def versions(template: dict[str, Any]) -> dict[str, int]:
+            return {
+                "$Latest": int(template["LatestVersionNumber"]),
+                "$Default": int(template["DefaultVersionNumber"]),
+            }
+
+        def fetch(keys: list[str]) -> dict[str, dict[str, int]]:
+            found: dict[str, dict[str, int]] = {}
+            names = [k.split(":", 1)[1] for k in keys if k.startswith("name:")]
+            ids = [k.split(":", 1)[1] for k in keys if k.startswith("id:")]
+            if names:  # a filter, not LaunchTemplateNames: a missing name must not fail the others
+                kwargs: dict[str, Any] = {"Filters": [{"Name": "launch-template-name", "Values": names}]}
+                while True:
+                    page = ec2.describe_launch_templates(**kwargs)
+                    for template in page.get("LaunchTemplates", []):
+                        found[f"name:{template['LaunchTemplateName']}"] = versions(template)
+                    if not page.get("NextToken"):
+                        break
+                    kwargs["NextToken"] = page["NextToken"]
+            if ids:
+                try:
+                    answered = ec2.describe_launch_templates(LaunchTemplateIds=ids)["LaunchTemplates"]
+                except ClientError as exc:
+                    if not error_code(exc).startswith("InvalidLaunchTemplateId"):
+                        raise
+                    answered = []  # one missing id fails the whole call: ask for the others one by one
+                    for one in ids if len(ids) > 1 else []:
+                        found.update(fetch([f"id:{one}"]))
+                for template in answered:
+                    found[f"id:{template['LaunchTemplateId']}"] = versions(template)
+            return found
+
+        return self.clients.batcher(
+            "ec2:DescribeLaunchTemplates(versions)", region, fetch, TEMPLATES_PER_CALL
+        )
+
     def _resolve_alias(
         self, target: Target[AutoScalingGroupSpec], template: dict[str, str], periodic: bool
     ) -> int:
         """The version number $Latest/$Default of the template resolves to now (DescribeLaunchTemplates).
-        Periodic checks of groups on the same template share an answer younger than the batch reader's
-        max age."""
-        key = "id" if "id" in template else "name"
-        cache_key = (target.region, key, template[key])
-        max_age = self.clients.config.batch_max_age
-        with self._lock:
-            cached = self._version_cache.get(cache_key)
-        if periodic and cached is not None and time.monotonic() - cached[0] < max_age:
-            versions = cached[1]
-        else:
-            ec2 = self.clients.client("ec2", target.region)
-            kwargs = (
-                {"LaunchTemplateIds": [template["id"]]}
-                if key == "id"
-                else {"LaunchTemplateNames": [template["name"]]}
+        Periodic checks of groups on the same template share one answer (a batch reader)."""
+        key = f"id:{template['id']}" if "id" in template else f"name:{template['name']}"
+        versions = self._template_reader(target.region).read(key, periodic=periodic)
+        if versions is None:
+            raise RecoverableError(
+                "LaunchTemplateNotFound",
+                f"{target.spec.template_path}: launch template {key.split(':', 1)[1]} does not exist; "
+                "waiting for it",
             )
-            found = ec2.describe_launch_templates(**kwargs)["LaunchTemplates"][0]
-            versions = {
-                "$Latest": int(found["LatestVersionNumber"]),
-                "$Default": int(found["DefaultVersionNumber"]),
-            }
-            with self._lock:
-                self._version_cache[cache_key] = (time.monotonic(), versions)
         return versions[template["version"]]
 
     def _latest_refresh(self, target: Target[AutoScalingGroupSpec]) -> dict[str, Any] | None:

@@ -281,3 +281,22 @@ def test_spot_max_price_removed_from_the_spec_is_cleared(
     assert outcome.message == "mixedInstancesPolicy.instancesDistribution: {spotMaxPrice: 0.05 -> (none)}"
     assert policy_of(autoscaling)["InstancesDistribution"].get("SpotMaxPrice", "") == ""
     assert engine.reconcile(groups, REF, spec(), spec_changed=False).reason == "UpToDate"
+
+
+def test_template_version_reader_answers_the_templates_that_exist_in_one_batch(
+    groups: AutoScalingGroupClient, clients: AwsClients, template: Any
+) -> None:
+    """The shared reader behind $Latest/$Default groups: names through a filter (a missing name is just
+    absent), ids in one call. (moto answers the ids that exist; AWS fails the whole call when one is
+    missing, and the reader then asks one by one: test_template_version_reader_asks_ids_one_by_one...)"""
+    fetch = groups._template_reader("us-east-1")._fetch
+    template_id = template.status["id"]
+    with clients.log.capture() as calls:
+        found = fetch(
+            [f"name:{TEMPLATE}", "name:no-such-template", f"id:{template_id}", "id:lt-0000000000000000f"]
+        )
+    assert found == {
+        f"name:{TEMPLATE}": {"$Latest": 1, "$Default": 1},
+        f"id:{template_id}": {"$Latest": 1, "$Default": 1},
+    }
+    assert calls == ["ec2:DescribeLaunchTemplates"] * 2  # the names, the ids

@@ -536,3 +536,34 @@ def test_group_on_an_alias_without_a_record_records_it_without_a_refresh(aws: An
         stub.assert_no_pending_responses()
     assert outcome.message == "launchTemplate: {resolvesTo: (none) -> 1}", outcome.message
     assert "autoscaling:StartInstanceRefresh" not in outcome.calls
+
+
+def test_template_version_reader_asks_ids_one_by_one_when_aws_fails_the_batch_for_a_missing_one() -> None:
+    clients = AwsClients(AwsConfig(default_region="us-east-1", default_rate_limit=0, max_attempts=1))
+    ec2 = Stubber(clients.client("ec2", "us-east-1").raw)
+    missing = "At least one of the launch templates specified in the request does not exist."
+    template = {
+        "LaunchTemplateId": "lt-0abc",
+        "LaunchTemplateName": "web",
+        "LatestVersionNumber": 4,
+        "DefaultVersionNumber": 3,
+    }
+    ec2.add_client_error(
+        "describe_launch_templates",
+        "InvalidLaunchTemplateId.NotFound",
+        missing,
+        expected_params={"LaunchTemplateIds": ["lt-0abc", "lt-0dead"]},
+    )
+    ec2.add_response(
+        "describe_launch_templates", {"LaunchTemplates": [template]}, {"LaunchTemplateIds": ["lt-0abc"]}
+    )
+    ec2.add_client_error(
+        "describe_launch_templates",
+        "InvalidLaunchTemplateId.NotFound",
+        missing,
+        expected_params={"LaunchTemplateIds": ["lt-0dead"]},
+    )
+    fetch = AutoScalingGroupClient(clients)._template_reader("us-east-1")._fetch
+    with ec2:
+        assert fetch(["id:lt-0abc", "id:lt-0dead"]) == {"id:lt-0abc": {"$Latest": 4, "$Default": 3}}
+        ec2.assert_no_pending_responses()
