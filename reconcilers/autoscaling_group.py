@@ -283,7 +283,13 @@ class MixedInstancesPolicy(Model):
     launch_template: LaunchTemplateChoice = Field(
         description="The launch template the overrides apply to: ref, id or name, and version (as for "
         "spec.launchTemplate).",
-        json_schema_extra={"x-kubernetes-validations": LAUNCH_TEMPLATE_RULES},
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {**rule, "message": f"mixedInstancesPolicy.{rule['message']}"}
+                for rule in LAUNCH_TEMPLATE_RULES
+                if isinstance(rule, dict)
+            ]
+        },
     )
     overrides: list[InstanceTypeOverride] = Field(
         min_length=1,
