@@ -3,9 +3,14 @@
 Reading this module tells the whole story of a group: its spec model, how it is observed (one
 DescribeAutoScalingGroups answer holds everything but lifecycle hooks, and periodic checks of many groups
 share that call through `batch.BatchReader`), how it differs (subnets, target groups and suspended
-processes as sets, tags with their PropagateAtLaunch flag), how it is changed (one UpdateAutoScalingGroup
-for every scalar facet), how it is deleted (with its instances; AWS deletes asynchronously), and which
-Auto Scaling errors are terminal.
+processes as sets, tags with their PropagateAtLaunch flag, a mixed instances policy with AWS's documented
+distribution defaults filled in on both sides), how it is changed (one UpdateAutoScalingGroup for every
+scalar facet and the launch template or mixed policy), how it is deleted (with its instances; AWS deletes
+asynchronously), and which Auto Scaling errors are terminal.
+
+Instance refresh: a change of the launch template version the group resolves to starts one refresh. For a
+template named by id or name with $Latest/$Default, that version is read with each check (a second batch
+reader over DescribeLaunchTemplates) and the number last rolled out is kept on the group as FOLLOW_TAG.
 
 Capacity ownership: with `desiredCapacity` absent, the group is created at minSize and desired capacity is
 never written, compared or reported again: an autoscaler owns it. With it present, awsop owns it. Min and
