@@ -2,7 +2,9 @@
 
 Capacity ownership, lifecycle hooks kept in sync, tags with PropagateAtLaunch, and the batched drift
 check budget: a no-op check of N groups costs ceil(N / 100) DescribeAutoScalingGroups calls and nothing
-else (lifecycle hooks, when declared, add one DescribeLifecycleHooks per group: AWS has no batch read).
+else (lifecycle hooks, when declared, add one DescribeLifecycleHooks per group: AWS has no batch read;
+groups following $Latest/$Default with instanceRefresh add one shared DescribeLaunchTemplates and their
+DescribeInstanceRefreshes, one per group).
 """
 
 from __future__ import annotations
