@@ -3,9 +3,14 @@
 Reading this module tells the whole story of a group: its spec model, how it is observed (one
 DescribeAutoScalingGroups answer holds everything but lifecycle hooks, and periodic checks of many groups
 share that call through `batch.BatchReader`), how it differs (subnets, target groups and suspended
-processes as sets, tags with their PropagateAtLaunch flag), how it is changed (one UpdateAutoScalingGroup
-for every scalar facet), how it is deleted (with its instances; AWS deletes asynchronously), and which
-Auto Scaling errors are terminal.
+processes as sets, tags with their PropagateAtLaunch flag, a mixed instances policy with AWS's documented
+distribution defaults filled in on both sides), how it is changed (one UpdateAutoScalingGroup for every
+scalar facet and the launch template or mixed policy), how it is deleted (with its instances; AWS deletes
+asynchronously), and which Auto Scaling errors are terminal.
+
+Instance refresh: a change of the launch template version the group resolves to starts one refresh. For a
+template named by id or name with $Latest/$Default, that version is read with each check (a second batch
+reader over DescribeLaunchTemplates) and the number last rolled out is kept on the group as FOLLOW_TAG.
 
 Capacity ownership: with `desiredCapacity` absent, the group is created at minSize and desired capacity is
 never written, compared or reported again: an autoscaler owns it. With it present, awsop owns it. Min and
@@ -39,9 +44,14 @@ from .tags import OWNER_TAG, SYSTEM_TAGS, is_reserved
 
 KIND = "AutoScalingGroup"
 NAMES_PER_CALL = 100  # DescribeAutoScalingGroups: 50 names by default, up to 100 with MaxRecords=100
+TEMPLATES_PER_CALL = 100  # launch template ids or names per DescribeLaunchTemplates of the version reader
 SUBNET_CACHE_SECONDS = 300.0
 DELETING = "Delete in progress"
 RUNNING_REFRESH = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
+ALIASES = frozenset({"$Latest", "$Default"})
+# The version number a $Latest/$Default group last rolled out (instance refresh), kept on the group itself
+# so a new version is noticed after restarts and by the CLI alike; read with the group, never propagated.
+FOLLOW_TAG = "awsop.io/launch-template-version"
 
 
 # Auto Scaling error codes only a manifest change can fix. ValidationError is terminal except for the
@@ -95,6 +105,7 @@ IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     "AttachLoadBalancerTargetGroups": ("autoscaling:AttachLoadBalancerTargetGroups",),
     "DetachLoadBalancerTargetGroups": ("autoscaling:DetachLoadBalancerTargetGroups",),
     "DescribeSubnets": ("ec2:DescribeSubnets",),
+    "DescribeLaunchTemplates": ("ec2:DescribeLaunchTemplates",),
     "DescribeInstanceRefreshes": ("autoscaling:DescribeInstanceRefreshes",),
     "StartInstanceRefresh": ("autoscaling:StartInstanceRefresh",),
 }
@@ -155,6 +166,162 @@ LAUNCH_TEMPLATE_RULES: list[JsonValue] = [
 ]
 
 
+ON_DEMAND_STRATEGIES = Literal["prioritized", "lowest-price"]
+SPOT_STRATEGIES = Literal[
+    "lowest-price", "capacity-optimized", "capacity-optimized-prioritized", "price-capacity-optimized"
+]
+# What DescribeAutoScalingGroups reports for an InstancesDistribution field the group was created or
+# updated without (AWS API reference, InstancesDistribution; no InstanceRequirements in awsop's overrides,
+# so the on-demand default is "prioritized"). A field the spec leaves out is compared with its default.
+DISTRIBUTION_DEFAULTS: dict[str, Any] = {
+    "onDemandAllocationStrategy": "prioritized",
+    "onDemandBaseCapacity": 0,
+    "onDemandPercentageAboveBaseCapacity": 100,
+    "spotAllocationStrategy": "lowest-price",
+    "spotInstancePools": 2,  # only meaningful (and only reported) with spotAllocationStrategy lowest-price
+    "spotMaxPrice": None,  # no maximum: AWS pays the current Spot price (sending "" clears a maximum)
+}
+DISTRIBUTION_AWS = {
+    "onDemandAllocationStrategy": "OnDemandAllocationStrategy",
+    "onDemandBaseCapacity": "OnDemandBaseCapacity",
+    "onDemandPercentageAboveBaseCapacity": "OnDemandPercentageAboveBaseCapacity",
+    "spotAllocationStrategy": "SpotAllocationStrategy",
+    "spotInstancePools": "SpotInstancePools",
+    "spotMaxPrice": "SpotMaxPrice",
+}
+LIFETIME_MIN = 86400  # MaxInstanceLifetime: 0 (none) or at least one day (AWS API reference)
+
+
+class InstanceTypeOverride(Model):
+    """One instance type the group may launch, in priority order."""
+
+    instance_type: str = Field(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[a-z0-9-]+\.[a-z0-9-]+$",
+        description="EC2 instance type, e.g. m5.large (overrides the launch template's instance type).",
+    )
+    weighted_capacity: int | None = Field(
+        None,
+        ge=1,
+        le=999,
+        description="Capacity units one instance of this type counts for (1-999). Set it on every "
+        "override or on none; with weights, minSize, maxSize and desiredCapacity are in these units.",
+    )
+
+
+OVERRIDE_RULES: list[JsonValue] = [
+    {
+        "rule": "self.all(o, has(o.weightedCapacity)) || self.all(o, !has(o.weightedCapacity))",
+        "message": "mixedInstancesPolicy.overrides: set weightedCapacity on every override or on none",
+    },
+    {
+        "rule": "self.all(o, self.exists_one(p, p.instanceType == o.instanceType))",
+        "message": "mixedInstancesPolicy.overrides: instance types must be unique",
+    },
+]
+
+
+class InstancesDistribution(Model):
+    """How capacity is split between On-Demand and Spot instances. A field left out is AWS's default
+    (compared as such: an out-of-band change to it is drift)."""
+
+    on_demand_allocation_strategy: ON_DEMAND_STRATEGIES | None = Field(
+        None, description="prioritized (the overrides' order; AWS default) or lowest-price."
+    )
+    on_demand_base_capacity: int | None = Field(
+        None, ge=0, le=20000, description="Capacity always filled by On-Demand instances (AWS default 0)."
+    )
+    on_demand_percentage_above_base_capacity: int | None = Field(
+        None,
+        ge=0,
+        le=100,
+        description="Percentage of the capacity above the base that is On-Demand; the rest is Spot "
+        "(AWS default 100: no Spot).",
+    )
+    spot_allocation_strategy: SPOT_STRATEGIES | None = Field(
+        None,
+        description="lowest-price (AWS default), capacity-optimized, capacity-optimized-prioritized or "
+        "price-capacity-optimized (AWS's recommendation).",
+    )
+    spot_instance_pools: int | None = Field(
+        None,
+        ge=1,
+        le=20,
+        description="Spot pools to spread across; only with spotAllocationStrategy lowest-price (AWS "
+        "default 2).",
+    )
+    spot_max_price: str | None = Field(
+        None,
+        max_length=255,
+        pattern=r"^[0-9]*\.?[0-9]+$",
+        description='Maximum price per instance hour for Spot instances, e.g. "0.05" (AWS default: none, '
+        "pay the current Spot price; AWS recommends leaving it out).",
+    )
+
+    @model_validator(mode="after")
+    def _pools(self) -> InstancesDistribution:
+        if self.spot_instance_pools is not None and self.spot_allocation_strategy not in (
+            None,
+            "lowest-price",
+        ):
+            raise ValueError(
+                "mixedInstancesPolicy.instancesDistribution.spotInstancePools: only valid with "
+                "spotAllocationStrategy lowest-price"
+            )
+        return self
+
+
+DISTRIBUTION_RULES: list[JsonValue] = [
+    {
+        "rule": "!has(self.spotInstancePools) || !has(self.spotAllocationStrategy) || "
+        "self.spotAllocationStrategy == 'lowest-price'",
+        "message": "mixedInstancesPolicy.instancesDistribution.spotInstancePools: only valid with "
+        "spotAllocationStrategy lowest-price",
+    }
+]
+
+
+class MixedInstancesPolicy(Model):
+    """Several instance types and a mix of On-Demand and Spot, instead of a plain launch template."""
+
+    launch_template: LaunchTemplateChoice = Field(
+        description="The launch template the overrides apply to: ref, id or name, and version (as for "
+        "spec.launchTemplate).",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {**rule, "message": f"mixedInstancesPolicy.{rule['message']}"}
+                for rule in LAUNCH_TEMPLATE_RULES
+                if isinstance(rule, dict)
+            ]
+        },
+    )
+    overrides: list[InstanceTypeOverride] = Field(
+        min_length=1,
+        max_length=40,
+        description="Instance types, highest priority first (AWS allows up to 40). Compared in order.",
+        json_schema_extra={"x-kubernetes-validations": OVERRIDE_RULES},
+    )
+    instances_distribution: InstancesDistribution | None = Field(
+        None,
+        description="On-Demand base and percentage, allocation strategies. Omitted: AWS's defaults "
+        "(all On-Demand, prioritized).",
+        json_schema_extra={"x-kubernetes-validations": DISTRIBUTION_RULES},
+    )
+
+    @model_validator(mode="after")
+    def _overrides(self) -> MixedInstancesPolicy:
+        weighted = [o.weighted_capacity is not None for o in self.overrides]
+        if any(weighted) and not all(weighted):
+            raise ValueError(
+                "mixedInstancesPolicy.overrides: set weightedCapacity on every override or on none"
+            )
+        types = [o.instance_type for o in self.overrides]
+        if len(types) != len(set(types)):
+            raise ValueError("mixedInstancesPolicy.overrides: instance types must be unique")
+        return self
+
+
 class SubnetSelector(Model):
     """Subnets chosen by tags (DescribeSubnets); the resolved ids are reported in status.subnets."""
 
@@ -197,6 +364,11 @@ SPEC_RULES: list[JsonValue] = [
         "(has(self.availabilityZones) ? 1 : 0) == 1",
         "message": "set exactly one of subnets, subnetSelector and availabilityZones",
     },
+    {
+        "rule": "has(self.launchTemplate) != has(self.mixedInstancesPolicy)",
+        "message": "set exactly one of launchTemplate and mixedInstancesPolicy (the policy names its own "
+        "launch template)",
+    },
 ]
 
 
@@ -231,9 +403,16 @@ class AutoScalingGroupSpec(AwsObjectSpec):
         pattern=r"^[^:]+$",
         json_schema_extra=IMMUTABLE,
     )
-    launch_template: LaunchTemplateChoice = Field(
-        description="The launch template instances are launched from.",
+    launch_template: LaunchTemplateChoice | None = Field(
+        None,
+        description="The launch template instances are launched from. Exactly one of launchTemplate and "
+        "mixedInstancesPolicy.",
         json_schema_extra={"x-kubernetes-validations": LAUNCH_TEMPLATE_RULES},
+    )
+    mixed_instances_policy: MixedInstancesPolicy | None = Field(
+        None,
+        description="Several instance types and On-Demand/Spot purchase options, with the policy's own "
+        "launch template. Exactly one of launchTemplate and mixedInstancesPolicy.",
     )
     min_size: int = Field(ge=0, le=10000, description="Minimum number of instances (always owned by awsop).")
     max_size: int = Field(ge=0, le=10000, description="Maximum number of instances (always owned by awsop).")
@@ -266,6 +445,20 @@ class AutoScalingGroupSpec(AwsObjectSpec):
     target_group_arns: list[str] | None = Field(
         None, description="ELB target group ARNs (compared as a set); an empty list detaches all."
     )
+    max_instance_lifetime_seconds: int | None = Field(
+        None,
+        ge=0,
+        description="Seconds an instance may be in service before AWS replaces it: 0 (no limit) or at "
+        "least 86400 (one day).",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self == 0 || self >= {LIFETIME_MIN}",
+                    "message": f"maxInstanceLifetimeSeconds must be 0 or at least {LIFETIME_MIN} (one day)",
+                }
+            ]
+        },
+    )
     capacity_rebalance: bool | None = Field(None, description="Replace Spot instances at rebalance risk.")
     new_instances_protected_from_scale_in: bool | None = Field(
         None, description="Protect new instances from scale-in."
@@ -288,9 +481,22 @@ class AutoScalingGroupSpec(AwsObjectSpec):
         "(with ref: the LaunchTemplate's new default version). Never two at a time; progress in status.",
     )
 
+    @property
+    def template_path(self) -> str:
+        """Where the group's launch template choice is in the spec."""
+        return "launchTemplate" if self.launch_template is not None else "mixedInstancesPolicy.launchTemplate"
+
+    @property
+    def template_choice(self) -> LaunchTemplateChoice:
+        """The launch template the group launches from: spec.launchTemplate or the mixed policy's."""
+        if self.launch_template is not None:
+            return self.launch_template
+        assert self.mixed_instances_policy is not None  # the model rule: exactly one of them
+        return self.mixed_instances_policy.launch_template
+
     def references(self) -> list[Reference]:
-        ref = self.launch_template.ref
-        return [Reference("LaunchTemplate", ref.name, "launchTemplate.ref")] if ref is not None else []
+        ref = self.template_choice.ref
+        return [Reference("LaunchTemplate", ref.name, f"{self.template_path}.ref")] if ref is not None else []
 
     @model_validator(mode="after")
     def _rules(self) -> AutoScalingGroupSpec:
@@ -302,6 +508,16 @@ class AutoScalingGroupSpec(AwsObjectSpec):
             raise ValueError(
                 f"desiredCapacity ({self.desired_capacity}) must be between minSize ({self.min_size}) "
                 f"and maxSize ({self.max_size})"
+            )
+        if (self.launch_template is None) == (self.mixed_instances_policy is None):
+            raise ValueError(
+                "set exactly one of launchTemplate and mixedInstancesPolicy (the policy names its own "
+                "launch template)"
+            )
+        lifetime = self.max_instance_lifetime_seconds
+        if lifetime is not None and 0 < lifetime < LIFETIME_MIN:
+            raise ValueError(
+                f"maxInstanceLifetimeSeconds ({lifetime}) must be 0 or at least {LIFETIME_MIN} (one day)"
             )
         sources = [self.subnets, self.subnet_selector, self.availability_zones]
         if sum(s is not None for s in sources) != 1:
@@ -316,6 +532,11 @@ class LaunchTemplateInUse(Model):
     id: str | None = Field(None, description="Launch template id.")
     name: str | None = Field(None, description="Launch template name.")
     version: str | None = Field(None, description="Version the group launches from.")
+    resolves_to: int | None = Field(
+        None,
+        description="With version $Latest or $Default and instanceRefresh: the version number it resolves "
+        "to now (a change starts one instance refresh).",
+    )
 
 
 class RefreshStatus(Model):
@@ -355,7 +576,7 @@ class GroupObserved:
     min_size: int
     max_size: int
     desired_capacity: int
-    launch_template: dict[str, str] | None
+    launch_template: dict[str, str] | None  # the plain template, or the mixed policy's
     subnets: set[str]
     availability_zones: set[str]
     health_check_type: str | None
@@ -369,6 +590,10 @@ class GroupObserved:
     tags: dict[str, tuple[str, bool]]
     instances: dict[str, int]
     hooks: dict[str, dict[str, Any]] | None = None
+    mixed: dict[str, Any] | None = None  # {overrides, instancesDistribution}, normalised; None: no policy
+    max_instance_lifetime: int = 0
+    followed: str | None = None  # the version number awsop last rolled out for $Latest/$Default (tag)
+    resolves_to: int | None = None  # what the desired $Latest/$Default resolves to now, when followed
     refresh: dict[str, Any] | None = None  # the latest instance refresh, when the spec declares them
     selected_subnets: list[str] | None = None  # what subnetSelector resolved to, when declared
 
@@ -379,7 +604,14 @@ class GroupObserved:
 
 def observed_from(group: dict[str, Any]) -> GroupObserved:
     """Our view of one DescribeAutoScalingGroups entry."""
-    template = group.get("LaunchTemplate")
+    policy = group.get("MixedInstancesPolicy")
+    template = (
+        (policy.get("LaunchTemplate") or {}).get("LaunchTemplateSpecification")
+        if policy
+        else group.get("LaunchTemplate")
+    )
+    tags = {t["Key"]: (t.get("Value", ""), bool(t.get("PropagateAtLaunch"))) for t in group.get("Tags", [])}
+    followed = tags.pop(FOLLOW_TAG, None)
     return GroupObserved(
         name=group["AutoScalingGroupName"],
         arn=group.get("AutoScalingGroupARN", ""),
@@ -406,11 +638,39 @@ def observed_from(group: dict[str, Any]) -> GroupObserved:
         capacity_rebalance=bool(group.get("CapacityRebalance", False)),
         new_instances_protected=bool(group.get("NewInstancesProtectedFromScaleIn", False)),
         suspended={p["ProcessName"] for p in group.get("SuspendedProcesses", [])},
-        tags={
-            t["Key"]: (t.get("Value", ""), bool(t.get("PropagateAtLaunch"))) for t in group.get("Tags", [])
-        },
+        tags=tags,
         instances=dict(Counter(str(i.get("LifecycleState")) for i in group.get("Instances", []))),
+        mixed=mixed_from_aws(policy) if policy else None,
+        max_instance_lifetime=int(group.get("MaxInstanceLifetime") or 0),
+        followed=followed[0] if followed else None,
     )
+
+
+def mixed_from_aws(policy: dict[str, Any]) -> dict[str, Any]:
+    """A MixedInstancesPolicy as awsop compares it: overrides in order, every distribution field with AWS's
+    default where the answer leaves it out (moto 5.2.5 stores a partial distribution as given)."""
+    overrides = []
+    for item in (policy.get("LaunchTemplate") or {}).get("Overrides") or []:
+        override: dict[str, Any] = {"instanceType": item.get("InstanceType")}
+        if item.get("WeightedCapacity") not in (None, ""):
+            override["weightedCapacity"] = int(item["WeightedCapacity"])
+        overrides.append(override)
+    given = policy.get("InstancesDistribution") or {}
+    distribution = {
+        key: given[aws] if given.get(aws) not in (None, "") else default
+        for key, default in DISTRIBUTION_DEFAULTS.items()
+        for aws in (DISTRIBUTION_AWS[key],)
+    }
+    for key in ("onDemandBaseCapacity", "onDemandPercentageAboveBaseCapacity", "spotInstancePools"):
+        distribution[key] = int(distribution[key])
+    return {"overrides": overrides, "instancesDistribution": _pools_only_when_used(distribution)}
+
+
+def _pools_only_when_used(distribution: dict[str, Any]) -> dict[str, Any]:
+    """SpotInstancePools means something (and AWS reports it) only with the lowest-price Spot strategy."""
+    if distribution["spotAllocationStrategy"] != "lowest-price":
+        return {k: v for k, v in distribution.items() if k != "spotInstancePools"}
+    return distribution
 
 
 # -- desired values (pure) -----------------------------------------------------------------------------
@@ -429,18 +689,73 @@ def desired_tags(target: Target[AutoScalingGroupSpec]) -> dict[str, tuple[str, b
 def desired_template(
     target: Target[AutoScalingGroupSpec], resolved: dict[str, str] | None = None
 ) -> dict[str, str]:
-    """{id|name, version} the group should launch from; `resolved` is a referenced LaunchTemplate's
-    {id, version} when the spec uses ref."""
-    choice = target.spec.launch_template
+    """{id|name, version} the group should launch from (spec.launchTemplate or the mixed policy's);
+    `resolved` is a referenced LaunchTemplate's {id, version} when the spec uses ref."""
+    choice = target.spec.template_choice
     if choice.ref is not None:
         if resolved is None:
             raise RecoverableError(
                 "DependencyNotReady",
-                f"launchTemplate.ref {choice.ref.name}: the LaunchTemplate is not resolved yet",
+                f"{target.spec.template_path}.ref {choice.ref.name}: the LaunchTemplate is not resolved yet",
             )
         return {"id": resolved["id"], "version": choice.version or resolved["version"]}
     key = "id" if choice.id else "name"
     return {key: str(choice.id or choice.name), "version": choice.version or "$Default"}
+
+
+def desired_mixed(policy: MixedInstancesPolicy) -> dict[str, Any]:
+    """The policy's overrides and its full instances distribution (AWS's defaults where the spec is
+    silent), in the form `mixed_from_aws` gives."""
+    overrides = [
+        {"instanceType": o.instance_type}
+        | ({"weightedCapacity": o.weighted_capacity} if o.weighted_capacity is not None else {})
+        for o in policy.overrides
+    ]
+    declared = (
+        policy.instances_distribution.model_dump(by_alias=True, exclude_none=True)
+        if policy.instances_distribution is not None
+        else {}
+    )
+    return {
+        "overrides": overrides,
+        "instancesDistribution": _pools_only_when_used({**DISTRIBUTION_DEFAULTS, **declared}),
+    }
+
+
+def _aws_mixed(
+    policy: MixedInstancesPolicy, template: dict[str, str], observed: GroupObserved | None
+) -> dict[str, Any]:
+    """MixedInstancesPolicy for CreateAutoScalingGroup/UpdateAutoScalingGroup: the whole policy, every
+    distribution field explicit (so AWS and awsop agree on what was asked for)."""
+    want = desired_mixed(policy)
+    distribution = {
+        DISTRIBUTION_AWS[key]: value
+        for key, value in want["instancesDistribution"].items()
+        if value is not None
+    }
+    had_price = (
+        observed is not None and observed.mixed and observed.mixed["instancesDistribution"]["spotMaxPrice"]
+    )
+    if "SpotMaxPrice" not in distribution and had_price:
+        distribution["SpotMaxPrice"] = ""  # AWS's way to remove a maximum price
+    overrides = [
+        {"InstanceType": o["instanceType"]}
+        | ({"WeightedCapacity": str(o["weightedCapacity"])} if "weightedCapacity" in o else {})
+        for o in want["overrides"]
+    ]
+    return {
+        "LaunchTemplate": {"LaunchTemplateSpecification": _aws_template(template), "Overrides": overrides},
+        "InstancesDistribution": distribution,
+    }
+
+
+def _template_kwargs(target: Target[AutoScalingGroupSpec], observed: GroupObserved | None) -> dict[str, Any]:
+    """LaunchTemplate or MixedInstancesPolicy (AWS takes one of them) for a create or an update."""
+    template = desired_template(target, _resolved_template(target))
+    policy = target.spec.mixed_instances_policy
+    if policy is None:
+        return {"LaunchTemplate": _aws_template(template)}
+    return {"MixedInstancesPolicy": _aws_mixed(policy, template, observed)}
 
 
 def _aws_template(template: dict[str, str]) -> dict[str, str]:
@@ -532,7 +847,66 @@ class AutoScalingGroupClient:
             observed.selected_subnets = self._select_subnets(target, periodic)
         if facets and target.spec.instance_refresh is not None and observed.status != DELETING:
             observed.refresh = self._latest_refresh(target)
+            template = _followed_template(target)
+            if template is not None:
+                observed.resolves_to = self._resolve_alias(target, template, periodic)
         return observed
+
+    def _template_reader(self, region: str) -> BatchReader[dict[str, int]]:
+        """Launch template version numbers ($Latest, $Default) by "id:<id>" or "name:<name>", shared by the
+        periodic checks of every group that follows an alias in this (account, region)."""
+        ec2 = self.clients.client("ec2", region)
+
+        def versions(template: dict[str, Any]) -> dict[str, int]:
+            return {
+                "$Latest": int(template["LatestVersionNumber"]),
+                "$Default": int(template["DefaultVersionNumber"]),
+            }
+
+        def fetch(keys: list[str]) -> dict[str, dict[str, int]]:
+            found: dict[str, dict[str, int]] = {}
+            names = [k.split(":", 1)[1] for k in keys if k.startswith("name:")]
+            ids = [k.split(":", 1)[1] for k in keys if k.startswith("id:")]
+            if names:  # a filter, not LaunchTemplateNames: a missing name must not fail the others
+                kwargs: dict[str, Any] = {"Filters": [{"Name": "launch-template-name", "Values": names}]}
+                while True:
+                    page = ec2.describe_launch_templates(**kwargs)
+                    for template in page.get("LaunchTemplates", []):
+                        found[f"name:{template['LaunchTemplateName']}"] = versions(template)
+                    if not page.get("NextToken"):
+                        break
+                    kwargs["NextToken"] = page["NextToken"]
+            if ids:
+                try:
+                    answered = ec2.describe_launch_templates(LaunchTemplateIds=ids)["LaunchTemplates"]
+                except ClientError as exc:
+                    if not error_code(exc).startswith("InvalidLaunchTemplateId"):
+                        raise
+                    answered = []  # one missing id fails the whole call: ask for the others one by one
+                    for one in ids if len(ids) > 1 else []:
+                        found.update(fetch([f"id:{one}"]))
+                for template in answered:
+                    found[f"id:{template['LaunchTemplateId']}"] = versions(template)
+            return found
+
+        return self.clients.batcher(
+            "ec2:DescribeLaunchTemplates(versions)", region, fetch, TEMPLATES_PER_CALL
+        )
+
+    def _resolve_alias(
+        self, target: Target[AutoScalingGroupSpec], template: dict[str, str], periodic: bool
+    ) -> int:
+        """The version number $Latest/$Default of the template resolves to now (DescribeLaunchTemplates).
+        Periodic checks of groups on the same template share one answer (a batch reader)."""
+        key = f"id:{template['id']}" if "id" in template else f"name:{template['name']}"
+        versions = self._template_reader(target.region).read(key, periodic=periodic)
+        if versions is None:
+            raise RecoverableError(
+                "LaunchTemplateNotFound",
+                f"{target.spec.template_path}: launch template {key.split(':', 1)[1]} does not exist; "
+                "waiting for it",
+            )
+        return versions[template["version"]]
 
     def _latest_refresh(self, target: Target[AutoScalingGroupSpec]) -> dict[str, Any] | None:
         """The most recent instance refresh of the group (AWS lists them newest first)."""
@@ -608,11 +982,7 @@ class AutoScalingGroupClient:
         ]
         if spec.desired_capacity is not None:  # unowned capacity is never compared
             scalar.append(("desiredCapacity", observed.desired_capacity, spec.desired_capacity))
-        template = desired_template(target, _resolved_template(target))
-        actual_template = (
-            {k: observed.launch_template[k] for k in template} if observed.launch_template else None
-        )
-        scalar.append(("launchTemplate", actual_template, template))
+        scalar += self._template_facets(target, observed)
         subnets = self._desired_subnets(target, observed)
         if subnets is not None:
             scalar.append(("subnets", sorted(observed.subnets), subnets))
@@ -632,6 +1002,11 @@ class AutoScalingGroupClient:
                 spec.health_check_grace_period_seconds,
             ),
             ("defaultCooldownSeconds", observed.default_cooldown, spec.default_cooldown_seconds),
+            (
+                "maxInstanceLifetimeSeconds",
+                observed.max_instance_lifetime,
+                spec.max_instance_lifetime_seconds,
+            ),
             ("terminationPolicies", observed.termination_policies, spec.termination_policies),
             ("capacityRebalance", observed.capacity_rebalance, spec.capacity_rebalance),
             (
@@ -645,14 +1020,69 @@ class AutoScalingGroupClient:
         for path, actual, desired in scalar:
             if actual != desired:
                 calls = update
-                if path == "launchTemplate" and spec.instance_refresh is not None:
+                if path == spec.template_path and spec.instance_refresh is not None:
                     calls += ("autoscaling:StartInstanceRefresh",)
+                    if _follow_record(target, observed) is not None:
+                        calls += ("autoscaling:CreateOrUpdateTags",)
                 changes.append(Change(path, actual, desired, Action.UPDATE, calls))
                 update = ()  # one UpdateAutoScalingGroup carries them all
+        if not any(change.path == spec.template_path for change in changes):
+            changes += self._follow_changes(target, observed)
         changes += self._set_changes(spec, observed)
         changes += self._hook_changes(spec, observed)
         tag_changes = self._tag_changes(target, observed)
         return tag_changes + changes
+
+    @staticmethod
+    def _template_facets(
+        target: Target[AutoScalingGroupSpec], observed: GroupObserved
+    ) -> list[tuple[str, Any, Any]]:
+        """(path, actual, desired) for the launch template and, with a mixed instances policy, its
+        overrides and instances distribution. A group that has the other form in AWS (a plain template
+        where the spec has a policy, or the reverse) shows the whole facet as missing."""
+        spec = target.spec
+        template = desired_template(target, _resolved_template(target))
+        actual_template = (
+            {k: observed.launch_template.get(k) for k in template} if observed.launch_template else None
+        )
+        policy = spec.mixed_instances_policy
+        if policy is None:
+            return [("launchTemplate", None if observed.mixed is not None else actual_template, template)]
+        want = desired_mixed(policy)
+        if observed.mixed is None:
+            return [("mixedInstancesPolicy", None, {"launchTemplate": template, **want})]
+        return [
+            ("mixedInstancesPolicy.launchTemplate", actual_template, template),
+            ("mixedInstancesPolicy.overrides", observed.mixed["overrides"], want["overrides"]),
+            (
+                "mixedInstancesPolicy.instancesDistribution",
+                observed.mixed["instancesDistribution"],
+                want["instancesDistribution"],
+            ),
+        ]
+
+    @staticmethod
+    def _follow_changes(target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> list[Change]:
+        """A $Latest/$Default group with instanceRefresh whose alias now resolves to another version
+        than the one last rolled out: one instance refresh (and the new number recorded). Without a
+        record (a group adopted, or created before awsop recorded it) the number is only recorded."""
+        record = _follow_record(target, observed)
+        if record is None:
+            return []
+        version = desired_template(target, _resolved_template(target))["version"]
+        before = int(observed.followed) if observed.followed and observed.followed.isdigit() else None
+        calls: tuple[str, ...] = ("autoscaling:CreateOrUpdateTags",)
+        if before is not None:
+            calls = ("autoscaling:StartInstanceRefresh", *calls)
+        return [
+            Change(
+                target.spec.template_path,
+                {"version": version, "resolvesTo": before},
+                {"version": version, "resolvesTo": observed.resolves_to},
+                Action.UPDATE,
+                calls,
+            )
+        ]
 
     @staticmethod
     def _set_changes(spec: AutoScalingGroupSpec, observed: GroupObserved) -> list[Change]:
@@ -772,12 +1202,17 @@ class AutoScalingGroupClient:
         spec = target.spec
         autoscaling = self._autoscaling(target.region)
         template = desired_template(target, _resolved_template(target))
+        tags = _aws_tags(target.aws_name, desired_tags(target))
+        followed = _followed_template(target)
+        resolves_to = self._resolve_alias(target, followed, periodic=False) if followed else None
+        if resolves_to is not None:  # the version the group starts with counts as rolled out
+            tags += _aws_tags(target.aws_name, {FOLLOW_TAG: (str(resolves_to), False)})
         kwargs: dict[str, Any] = {
             "AutoScalingGroupName": target.aws_name,
-            "LaunchTemplate": _aws_template(template),
+            **_template_kwargs(target, None),
             "MinSize": spec.min_size,
             "MaxSize": spec.max_size,
-            "Tags": _aws_tags(target.aws_name, desired_tags(target)),
+            "Tags": tags,
             **self._scalar_kwargs(target, None),
         }
         if spec.desired_capacity is not None:
@@ -803,6 +1238,10 @@ class AutoScalingGroupClient:
             max_size=spec.max_size,
             desired_capacity=capacity,
             launch_template=template,
+            mixed=desired_mixed(spec.mixed_instances_policy) if spec.mixed_instances_policy else None,
+            max_instance_lifetime=spec.max_instance_lifetime_seconds or 0,
+            followed=str(resolves_to) if resolves_to is not None else None,
+            resolves_to=resolves_to,
             subnets=set(kwargs.get("VPCZoneIdentifier", "").split(",")) - {""},
             availability_zones=set(spec.availability_zones or []),
             health_check_type=spec.health_check_type,
@@ -822,6 +1261,8 @@ class AutoScalingGroupClient:
         """Lifecycle hooks and suspended processes, once the read-back showed the group is ours (AWS
         takes hooks at create too, but moto 5.2.5 ignores them there)."""
         spec = target.spec
+        if observed.followed and observed.followed.isdigit() and _followed_template(target) is not None:
+            observed.resolves_to = int(observed.followed)  # resolved for the create a moment ago
         try:
             for hook in spec.lifecycle_hooks or []:
                 self._put_hook(target, hook)
@@ -851,6 +1292,7 @@ class AutoScalingGroupClient:
             ("HealthCheckType", spec.health_check_type),
             ("HealthCheckGracePeriod", spec.health_check_grace_period_seconds),
             ("DefaultCooldown", spec.default_cooldown_seconds),
+            ("MaxInstanceLifetime", spec.max_instance_lifetime_seconds),
             ("TerminationPolicies", spec.termination_policies),
             ("CapacityRebalance", spec.capacity_rebalance),
             ("NewInstancesProtectedFromScaleIn", spec.new_instances_protected_from_scale_in),
@@ -920,14 +1362,19 @@ class AutoScalingGroupClient:
                     "AutoScalingGroupName": name,
                     "MinSize": spec.min_size,
                     "MaxSize": spec.max_size,
-                    "LaunchTemplate": _aws_template(desired_template(target, _resolved_template(target))),
+                    **_template_kwargs(target, observed),
                     **self._scalar_kwargs(target, observed),
                 }
                 if spec.desired_capacity is not None:
                     kwargs["DesiredCapacity"] = spec.desired_capacity
                 autoscaling.update_auto_scaling_group(**kwargs)
-            if "launchTemplate" in paths and spec.instance_refresh is not None:
+            refresh = any("autoscaling:StartInstanceRefresh" in change.calls for change in changes)
+            if refresh and spec.instance_refresh is not None:
                 self._start_refresh(target, observed)
+            record = _follow_record(target, observed) if spec.template_path in paths else None
+            if record is not None:  # after the refresh started: a failed start is retried, not skipped
+                autoscaling.create_or_update_tags(Tags=_aws_tags(name, {FOLLOW_TAG: (record, False)}))
+                observed.followed = record
             if "suspendedProcesses" in paths and spec.suspended_processes is not None:
                 want: set[str] = set(spec.suspended_processes)
                 if want - observed.suspended:
@@ -962,7 +1409,7 @@ class AutoScalingGroupClient:
             self._reader(target.region).invalidate(name)
 
     def release(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> None:
-        present = [k for k in SYSTEM_TAGS if k in observed.tags]
+        present = [k for k in SYSTEM_TAGS if k in observed.tags] + ([FOLLOW_TAG] if observed.followed else [])
         if present:
             self._autoscaling(target.region).delete_tags(
                 Tags=[
@@ -1000,6 +1447,8 @@ class AutoScalingGroupClient:
             out["desiredCapacity"] = observed.desired_capacity
         if observed.launch_template:
             out["launchTemplate"] = dict(observed.launch_template)
+            if observed.resolves_to is not None:
+                out["launchTemplate"]["resolvesTo"] = observed.resolves_to
         if observed.selected_subnets is not None:
             out["subnets"] = observed.selected_subnets
         if observed.status:
@@ -1025,7 +1474,7 @@ class AutoScalingGroupClient:
 def _resolved_template(target: Target[AutoScalingGroupSpec]) -> dict[str, str] | None:
     """The referenced LaunchTemplate's {id, version: its default version number}, from the references the
     runner resolved (the engine only runs once they are Ready); None without a ref."""
-    ref = target.spec.launch_template.ref
+    ref = target.spec.template_choice.ref
     if ref is None:
         return None
     found = target.context.resolution("LaunchTemplate", ref.name)
@@ -1035,6 +1484,25 @@ def _resolved_template(target: Target[AutoScalingGroupSpec]) -> dict[str, str] |
     if not template_id or version is None:
         return None
     return {"id": str(template_id), "version": str(version)}
+
+
+def _followed_template(target: Target[AutoScalingGroupSpec]) -> dict[str, str] | None:
+    """The desired {id|name, version} when the group follows $Latest/$Default with instanceRefresh (the
+    version it resolves to is then read with each check); None otherwise."""
+    if target.spec.instance_refresh is None:
+        return None
+    template = desired_template(target, _resolved_template(target))
+    if template["version"] not in ALIASES or KNOWN_AFTER_APPLY in template.values():
+        return None
+    return template
+
+
+def _follow_record(target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> str | None:
+    """The version number to record on the group (FOLLOW_TAG) when it differs from the recorded one."""
+    if observed.resolves_to is None or _followed_template(target) is None:
+        return None
+    number = str(observed.resolves_to)
+    return None if observed.followed == number else number
 
 
 def _tag_plan(

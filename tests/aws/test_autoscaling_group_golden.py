@@ -2,7 +2,9 @@
 
 Capacity ownership, lifecycle hooks kept in sync, tags with PropagateAtLaunch, and the batched drift
 check budget: a no-op check of N groups costs ceil(N / 100) DescribeAutoScalingGroups calls and nothing
-else (lifecycle hooks, when declared, add one DescribeLifecycleHooks per group: AWS has no batch read).
+else (lifecycle hooks, when declared, add one DescribeLifecycleHooks per group: AWS has no batch read;
+groups following $Latest/$Default with instanceRefresh add one shared DescribeLaunchTemplates and their
+DescribeInstanceRefreshes, one per group).
 """
 
 from __future__ import annotations
@@ -163,6 +165,54 @@ def test_group_noop_drift_check_of_many_groups_shares_describe_calls(
             engine.reconcile(groups, ref, desired, spec_changed=False, context=PERIODIC).reason == "UpToDate"
         )
     assert len(clients.log.calls) <= expected + (1 if count > 1 else 0)
+
+
+@pytest.mark.parametrize("count", [1, 120], ids=["1-group", "120-groups"])
+def test_alias_following_groups_share_the_template_read(
+    aws: EmbeddedAws, template: str, count: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Groups on $Latest with instanceRefresh: a no-op sweep costs the shared group reads, one
+    DescribeLaunchTemplates for their common template, and one DescribeInstanceRefreshes per group (moto
+    5.2.5 lacks that call: it is replaced by a counter here; the Stubber tests pin its place)."""
+    refresh_reads: list[str] = []
+
+    def latest_refresh(self: AutoScalingGroupClient, target: Any) -> None:
+        refresh_reads.append(target.aws_name)
+
+    monkeypatch.setattr(AutoScalingGroupClient, "_latest_refresh", latest_refresh)
+    max_age = 2.0
+    clients = AwsClients(
+        AwsConfig(default_region="us-east-1", default_rate_limit=0, max_attempts=3, batch_max_age=max_age)
+    )
+    engine = Engine(clients, EngineConfig(cluster_id="test-cluster"))
+    groups = AutoScalingGroupClient(clients)
+    refs = [ObjectRef("AutoScalingGroup", "alias", f"g{i}", 1) for i in range(count)]
+    desired = spec(
+        minSize=0,
+        tags=None,
+        launchTemplate={"name": TEMPLATE, "version": "$Latest"},
+        instanceRefresh={"minHealthyPercentage": 50},
+    )
+    for ref in refs:
+        assert engine.reconcile(groups, ref, desired).state is State.READY
+    time.sleep(max_age + 0.1)
+    clients.log.clear()
+    refresh_reads.clear()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=min(count, 64)) as pool:
+        outcomes = list(
+            pool.map(
+                lambda r: engine.reconcile(groups, r, desired, spec_changed=False, context=PERIODIC), refs
+            )
+        )
+    elapsed = time.perf_counter() - started
+    assert all(o.reason == "UpToDate" for o in outcomes), {o.message for o in outcomes}
+    assert all(o.status["launchTemplate"]["resolvesTo"] == 1 for o in outcomes)
+    assert sorted(clients.log.calls) == sorted(
+        ["autoscaling:DescribeAutoScalingGroups"] * math.ceil(count / 100) + ["ec2:DescribeLaunchTemplates"]
+    )
+    assert len(refresh_reads) == count
+    print(f"\n{count} $Latest groups: {clients.log.calls} + {count} refresh reads in {elapsed:.2f}s")
 
 
 def test_group_max_size_change_is_one_update(

@@ -1,5 +1,5 @@
-"""Property: any valid LaunchTemplate and AutoScalingGroup converge in one reconcile, and the next plan
-is empty (moto server)."""
+"""Property: any valid LaunchTemplate and AutoScalingGroup (with a plain template or a mixed instances
+policy) converge in one reconcile, and the next plan is empty (moto server)."""
 
 from __future__ import annotations
 
@@ -128,7 +128,48 @@ def group_specs(draw: st.DrawFn) -> dict[str, Any]:
             spec[key] = draw(strategy)
     if spec.get("tags") and draw(st.booleans()):
         spec["tagPropagation"] = {next(iter(spec["tags"])): draw(st.booleans())}
+    if draw(st.booleans()):
+        spec["mixedInstancesPolicy"] = draw(mixed_policies())
     return spec
+
+
+@st.composite
+def mixed_policies(draw: st.DrawFn) -> dict[str, Any]:
+    """A mixed instances policy (its launch template is filled in by the test). moto 5.2.5 keeps the
+    policy as sent; maxInstanceLifetimeSeconds is left out (moto ignores it: Stubber tests cover it)."""
+    types = draw(
+        st.lists(
+            st.sampled_from(["m5.large", "m6i.large", "c5.large", "t3.small"]),
+            min_size=1,
+            max_size=3,
+            unique=True,
+        )
+    )
+    weights = draw(st.booleans())
+    overrides = [
+        {"instanceType": t, **({"weightedCapacity": draw(st.integers(1, 4))} if weights else {})}
+        for t in types
+    ]
+    distribution = draw(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "onDemandAllocationStrategy": st.sampled_from(["prioritized", "lowest-price"]),
+                "onDemandBaseCapacity": st.integers(0, 2),
+                "onDemandPercentageAboveBaseCapacity": st.integers(0, 100),
+                "spotAllocationStrategy": st.sampled_from(
+                    ["lowest-price", "capacity-optimized", "price-capacity-optimized"]
+                ),
+                "spotMaxPrice": st.sampled_from(["0.05", "1"]),
+            },
+        )
+    )
+    if distribution.get("spotAllocationStrategy", "lowest-price") == "lowest-price" and draw(st.booleans()):
+        distribution["spotInstancePools"] = draw(st.integers(1, 20))
+    policy: dict[str, Any] = {"overrides": overrides}
+    if distribution or draw(st.booleans()):
+        policy["instancesDistribution"] = distribution
+    return policy
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -151,7 +192,11 @@ def test_any_valid_template_and_group_converge_and_then_plan_nothing(
     choice: dict[str, Any] = {"name": f"prop-lt-{n}"}
     if version:
         choice["version"] = version
-    asg_spec = AutoScalingGroupSpec.model_validate({**group, "launchTemplate": choice})
+    if "mixedInstancesPolicy" in group:
+        group["mixedInstancesPolicy"] = {**group["mixedInstancesPolicy"], "launchTemplate": choice}
+    else:
+        group["launchTemplate"] = choice
+    asg_spec = AutoScalingGroupSpec.model_validate(group)
     asg_ref = ObjectRef("AutoScalingGroup", "prop", f"g-{n}", 1)
     outcome = engine.reconcile(groups, asg_ref, asg_spec)
     assert outcome.state is State.READY, (outcome.reason, outcome.message)

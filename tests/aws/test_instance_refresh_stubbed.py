@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from awsop.reconcilers.autoscaling_group import (
+    FOLLOW_TAG,
     AutoScalingGroupClient,
     AutoScalingGroupSpec,
     LaunchTemplateChoice,
@@ -29,6 +30,7 @@ REF = ObjectRef("AutoScalingGroup", "team-a", "web", 2)
 NAME = "team-a-web"
 OWNER = "test-cluster/team-a/web"
 REFRESH = {"minHealthyPercentage": 50, "instanceWarmupSeconds": 60}
+PERIODIC = ReconcileContext(periodic=True)
 
 
 def spec(version: str, **fields: Any) -> AutoScalingGroupSpec:
@@ -281,3 +283,287 @@ def test_template_change_gives_a_new_version_and_one_refresh(aws: Any) -> None:
     assert outcome.message == "launchTemplate: {version: 1 -> 2}", outcome.message
     assert outcome.calls.count("autoscaling:StartInstanceRefresh") == 1
     assert outcome.status["instanceRefresh"]["status"] == "Pending"
+
+
+# -- mixed instances policy, maximum instance lifetime, $Latest/$Default followed ---------------------------
+
+MIXED = {
+    "launchTemplate": {"id": "lt-0abc", "version": "2"},
+    "overrides": [
+        {"instanceType": "m5.large", "weightedCapacity": 2},
+        {"instanceType": "m5.xlarge", "weightedCapacity": 4},
+    ],
+    "instancesDistribution": {
+        "onDemandPercentageAboveBaseCapacity": 50,
+        "spotAllocationStrategy": "capacity-optimized",
+    },
+}
+AWS_DISTRIBUTION = {  # what AWS answers: every field, SpotInstancePools only with lowest-price
+    "OnDemandAllocationStrategy": "prioritized",
+    "OnDemandBaseCapacity": 0,
+    "OnDemandPercentageAboveBaseCapacity": 50,
+    "SpotAllocationStrategy": "capacity-optimized",
+}
+
+
+def mixed_group(version: str) -> dict[str, Any]:
+    answer = group(version)
+    entry = answer["AutoScalingGroups"][0]
+    template = entry.pop("LaunchTemplate")
+    entry["MixedInstancesPolicy"] = {
+        "LaunchTemplate": {
+            "LaunchTemplateSpecification": template,
+            "Overrides": [
+                {"InstanceType": "m5.large", "WeightedCapacity": "2"},
+                {"InstanceType": "m5.xlarge", "WeightedCapacity": "4"},
+            ],
+        },
+        "InstancesDistribution": AWS_DISTRIBUTION,
+    }
+    return answer
+
+
+def test_mixed_policy_template_version_change_updates_the_policy_and_starts_one_refresh(
+    stubbed: tuple[Engine, AutoScalingGroupClient, Stubber],
+) -> None:
+    engine, groups, stub = stubbed
+    stub.add_response("describe_auto_scaling_groups", mixed_group("1"), READ)
+    stub.add_response("describe_instance_refreshes", refreshes("Successful", 100), REFRESHES)
+    stub.add_response(
+        "update_auto_scaling_group",
+        {},
+        {
+            "AutoScalingGroupName": NAME,
+            "MinSize": 1,
+            "MaxSize": 3,
+            "MixedInstancesPolicy": {
+                "LaunchTemplate": {
+                    "LaunchTemplateSpecification": {"LaunchTemplateId": "lt-0abc", "Version": "2"},
+                    "Overrides": [
+                        {"InstanceType": "m5.large", "WeightedCapacity": "2"},
+                        {"InstanceType": "m5.xlarge", "WeightedCapacity": "4"},
+                    ],
+                },
+                "InstancesDistribution": AWS_DISTRIBUTION,
+            },
+            "AvailabilityZones": ["us-east-1a"],
+        },
+    )
+    stub.add_response("start_instance_refresh", {"InstanceRefreshId": "5ea5a9b6-1b2c-4d3e-8f90-a1b2c3d4e5f6"})
+    desired = spec("2", launchTemplate=None, mixedInstancesPolicy=MIXED)
+    outcome = engine.reconcile(groups, REF, desired)
+    assert outcome.reason == "Updated", outcome.message
+    assert outcome.message == "mixedInstancesPolicy.launchTemplate: {version: 1 -> 2}"
+    assert outcome.calls == [
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:DescribeInstanceRefreshes",
+        "autoscaling:UpdateAutoScalingGroup",
+        "autoscaling:StartInstanceRefresh",
+    ]
+    assert outcome.status["instanceRefresh"]["status"] == "Pending"
+
+
+@pytest.mark.parametrize(
+    ("answered", "declared", "update"),
+    [(None, 86400, True), (604800, 86400, True), (86400, 86400, False), (None, 0, False), (604800, 0, True)],
+    ids=["set", "changed-out-of-band", "equal", "zero-is-none", "cleared-with-zero"],
+)
+def test_max_instance_lifetime_update(
+    stubbed: tuple[Engine, AutoScalingGroupClient, Stubber], answered: int | None, declared: int, update: bool
+) -> None:
+    """moto 5.2.5 ignores MaxInstanceLifetime on create and update: AWS-shaped answers instead."""
+    engine, groups, stub = stubbed
+    answer = group("2")
+    if answered is not None:
+        answer["AutoScalingGroups"][0]["MaxInstanceLifetime"] = answered
+    stub.add_response("describe_auto_scaling_groups", answer, READ)
+    if update:
+        stub.add_response(
+            "update_auto_scaling_group",
+            {},
+            {
+                "AutoScalingGroupName": NAME,
+                "MinSize": 1,
+                "MaxSize": 3,
+                "LaunchTemplate": {"LaunchTemplateId": "lt-0abc", "Version": "2"},
+                "AvailabilityZones": ["us-east-1a"],
+                "MaxInstanceLifetime": declared,
+            },
+        )
+    desired = spec("2", instanceRefresh=None, maxInstanceLifetimeSeconds=declared)
+    outcome = engine.reconcile(groups, REF, desired, spec_changed=False)
+    assert outcome.calls[-1] == (
+        "autoscaling:UpdateAutoScalingGroup" if update else "autoscaling:DescribeAutoScalingGroups"
+    )
+    if update:
+        assert outcome.message == f"maxInstanceLifetimeSeconds: {answered or 0} -> {declared}"
+
+
+def test_max_instance_lifetime_sent_at_create() -> None:
+    clients = AwsClients(AwsConfig(default_region="us-east-1", default_rate_limit=0, max_attempts=1))
+    stub = Stubber(clients.client("autoscaling", "us-east-1").raw)
+    stub.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": []}, READ)
+    stub.add_response(
+        "create_auto_scaling_group",
+        {},
+        {
+            "AutoScalingGroupName": NAME,
+            "LaunchTemplate": {"LaunchTemplateId": "lt-0abc", "Version": "2"},
+            "MinSize": 1,
+            "MaxSize": 3,
+            "Tags": ANY,
+            "AvailabilityZones": ["us-east-1a"],
+            "MaxInstanceLifetime": 604800,
+        },
+    )
+    stub.add_response("describe_auto_scaling_groups", group("2"), READ)
+    desired = spec("2", instanceRefresh=None, maxInstanceLifetimeSeconds=604800)
+    with stub:
+        outcome = Engine(clients, EngineConfig(cluster_id="test-cluster")).reconcile(
+            AutoScalingGroupClient(clients), REF, desired
+        )
+        stub.assert_no_pending_responses()
+    assert outcome.reason == "Created", outcome.message
+
+
+def follow_tag(version: str) -> dict[str, Any]:
+    return {
+        "ResourceId": NAME,
+        "ResourceType": "auto-scaling-group",
+        "Key": FOLLOW_TAG,
+        "Value": version,
+        "PropagateAtLaunch": False,
+    }
+
+
+@pytest.mark.aws
+@pytest.mark.parametrize("alias", ["$Latest", "$Default"])
+def test_group_on_an_alias_refreshes_once_when_the_alias_resolves_to_a_new_version(
+    aws: Any, alias: str
+) -> None:
+    """A group naming its template by id with $Latest/$Default and declaring instanceRefresh: each check
+    reads what the alias resolves to (DescribeLaunchTemplates, the template in moto); a new number starts
+    one refresh and is recorded on the group (a tag), so the next check, a restart or the CLI see it as
+    rolled out. The group's calls are stubbed (moto lacks instance refresh)."""
+    clients = AwsClients(
+        AwsConfig(default_region="us-east-1", default_rate_limit=0, max_attempts=1, batch_max_age=0.0)
+    )
+    engine = Engine(clients, EngineConfig(cluster_id="test-cluster"))
+    templates, groups = LaunchTemplateClient(clients), AutoScalingGroupClient(clients)
+    lt_ref = ObjectRef("LaunchTemplate", "team-a", f"alias{alias[1:].lower()}", 1)
+    lt = LaunchTemplateSpec.model_validate({"imageId": "ami-12345678", "instanceType": "t3.micro"})
+    template_id = engine.reconcile(templates, lt_ref, lt).status["id"]
+    desired = spec(alias).model_copy(
+        update={"launch_template": LaunchTemplateChoice.model_validate({"id": template_id, "version": alias})}
+    )
+
+    def answer(recorded: str) -> dict[str, Any]:
+        out = group(alias)
+        entry = out["AutoScalingGroups"][0]
+        entry["LaunchTemplate"]["LaunchTemplateId"] = template_id
+        entry["Tags"].append(follow_tag(recorded))
+        return out
+
+    stub = Stubber(clients.client("autoscaling", "us-east-1").raw)
+    with stub:
+        # nothing changed: the budget of a check is one shared group read, the group's latest refresh
+        # (declared instanceRefresh) and what the alias resolves to
+        stub.add_response("describe_auto_scaling_groups", answer("1"), READ)
+        stub.add_response("describe_instance_refreshes", refreshes("Successful", 100), REFRESHES)
+        quiet = engine.reconcile(groups, REF, desired, spec_changed=False, context=PERIODIC)
+        assert quiet.reason == "UpToDate", quiet.message
+        assert quiet.calls == [
+            "autoscaling:DescribeAutoScalingGroups",
+            "autoscaling:DescribeInstanceRefreshes",
+            "ec2:DescribeLaunchTemplates",
+        ]
+        assert quiet.status["launchTemplate"]["resolvesTo"] == 1
+
+        # the template gets a new default version (the LaunchTemplate kind makes every new version the
+        # default, so $Latest and $Default both move to 2)
+        engine.reconcile(templates, lt_ref, lt.model_copy(update={"instance_type": "t3.small"}))
+        stub.add_response("describe_auto_scaling_groups", answer("1"), READ)
+        stub.add_response("describe_instance_refreshes", refreshes("Successful", 100), REFRESHES)
+        stub.add_response(
+            "start_instance_refresh",
+            {"InstanceRefreshId": "c1d2e3f4-0000-4000-8000-000000000002"},
+            {"AutoScalingGroupName": NAME, "Strategy": "Rolling", "Preferences": ANY},
+        )
+        stub.add_response("create_or_update_tags", {}, {"Tags": [follow_tag("2")]})
+        rolled = engine.reconcile(groups, REF, desired, spec_changed=False, context=PERIODIC)
+        assert rolled.message == "launchTemplate: {resolvesTo: 1 -> 2}", rolled.message
+        assert rolled.calls == [
+            "autoscaling:DescribeAutoScalingGroups",
+            "autoscaling:DescribeInstanceRefreshes",
+            "ec2:DescribeLaunchTemplates",
+            "autoscaling:StartInstanceRefresh",
+            "autoscaling:CreateOrUpdateTags",
+        ]
+        assert rolled.status["instanceRefresh"]["status"] == "Pending"
+
+        # recorded: a failed refresh to 2 is reported, not started again
+        stub.add_response("describe_auto_scaling_groups", answer("2"), READ)
+        stub.add_response("describe_instance_refreshes", refreshes("Failed", 50, "health checks"), REFRESHES)
+        after = engine.reconcile(groups, REF, desired, spec_changed=False, context=PERIODIC)
+        assert after.reason == "UpToDate" and "autoscaling:StartInstanceRefresh" not in after.calls
+        stub.assert_no_pending_responses()
+
+
+@pytest.mark.aws
+def test_group_on_an_alias_without_a_record_records_it_without_a_refresh(aws: Any) -> None:
+    """A group adopted (or created before awsop recorded the number) has no record: the first check records
+    what the alias resolves to and starts nothing; it cannot know what the instances run."""
+    clients = AwsClients(
+        AwsConfig(default_region="us-east-1", default_rate_limit=0, max_attempts=1, batch_max_age=0.0)
+    )
+    engine = Engine(clients, EngineConfig(cluster_id="test-cluster"))
+    lt_ref = ObjectRef("LaunchTemplate", "team-a", "alias-unrecorded", 1)
+    lt = LaunchTemplateSpec.model_validate({"imageId": "ami-12345678", "instanceType": "t3.micro"})
+    template_id = engine.reconcile(LaunchTemplateClient(clients), lt_ref, lt).status["id"]
+    desired = spec("$Latest").model_copy(
+        update={
+            "launch_template": LaunchTemplateChoice.model_validate({"id": template_id, "version": "$Latest"})
+        }
+    )
+    answer = group("$Latest")
+    answer["AutoScalingGroups"][0]["LaunchTemplate"]["LaunchTemplateId"] = template_id
+    stub = Stubber(clients.client("autoscaling", "us-east-1").raw)
+    stub.add_response("describe_auto_scaling_groups", answer, READ)
+    stub.add_response("describe_instance_refreshes", {"InstanceRefreshes": []}, REFRESHES)
+    stub.add_response("create_or_update_tags", {}, {"Tags": [follow_tag("1")]})
+    with stub:
+        outcome = engine.reconcile(AutoScalingGroupClient(clients), REF, desired, spec_changed=False)
+        stub.assert_no_pending_responses()
+    assert outcome.message == "launchTemplate: {resolvesTo: (none) -> 1}", outcome.message
+    assert "autoscaling:StartInstanceRefresh" not in outcome.calls
+
+
+def test_template_version_reader_asks_ids_one_by_one_when_aws_fails_the_batch_for_a_missing_one() -> None:
+    clients = AwsClients(AwsConfig(default_region="us-east-1", default_rate_limit=0, max_attempts=1))
+    ec2 = Stubber(clients.client("ec2", "us-east-1").raw)
+    missing = "At least one of the launch templates specified in the request does not exist."
+    template = {
+        "LaunchTemplateId": "lt-0abc",
+        "LaunchTemplateName": "web",
+        "LatestVersionNumber": 4,
+        "DefaultVersionNumber": 3,
+    }
+    ec2.add_client_error(
+        "describe_launch_templates",
+        "InvalidLaunchTemplateId.NotFound",
+        missing,
+        expected_params={"LaunchTemplateIds": ["lt-0abc", "lt-0dead"]},
+    )
+    ec2.add_response(
+        "describe_launch_templates", {"LaunchTemplates": [template]}, {"LaunchTemplateIds": ["lt-0abc"]}
+    )
+    ec2.add_client_error(
+        "describe_launch_templates",
+        "InvalidLaunchTemplateId.NotFound",
+        missing,
+        expected_params={"LaunchTemplateIds": ["lt-0dead"]},
+    )
+    fetch = AutoScalingGroupClient(clients)._template_reader("us-east-1")._fetch
+    with ec2:
+        assert fetch(["id:lt-0abc", "id:lt-0dead"]) == {"id:lt-0abc": {"$Latest": 4, "$Default": 3}}
+        ec2.assert_no_pending_responses()

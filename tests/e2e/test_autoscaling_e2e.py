@@ -3,7 +3,9 @@
 The examples are applied into the e2e namespace (their AWS names follow the namespace), then: both
 become Ready; an autoscaler's capacity change is left alone where the spec leaves capacity to it and put
 back where the spec owns it; maxSize changed out of band is always put back; a template in use keeps its
-finalizer until its group is gone. The operator checks every 2 s, so drift checks (batched reads) run.
+finalizer until its group is gone; a group with a mixed instances policy follows its template by reference
+and the CRD's CEL rules refuse a group with both a template and a policy. The operator checks every 2 s,
+so drift checks (batched reads) run.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def autoscaling(e2e_aws: MotoProcess) -> Any:
 def groups(kubectl: Kubectl, operator: Operator) -> Iterator[Kubectl]:
     kubectl.apply(example("autoscaling-web.yaml"))
     kubectl.apply(example("autoscaling-batch.yaml"))
+    kubectl.apply(example("autoscaling-spot.yaml"))
     for kind in ("launchtemplates", "autoscalinggroups"):
         kubectl.run("wait", "--for=condition=Ready", kind, "--all", "-n", NS, "--timeout=90s")
     yield kubectl
@@ -114,3 +117,35 @@ def test_template_in_use_waits_for_its_group(groups: Kubectl, autoscaling: Any, 
     groups.run("wait", "--for=delete", "launchtemplate/batch", "-n", NS, "--timeout=60s")
     names = [t["LaunchTemplateName"] for t in ec2.describe_launch_templates()["LaunchTemplates"]]
     assert "e2e-batch" not in names and "e2e-web" in names
+
+
+def test_mixed_instances_group_by_reference_is_ready_and_stays_in_sync(
+    groups: Kubectl, autoscaling: Any
+) -> None:
+    """The policy's ref is resolved by the operator like launchTemplate.ref; later drift checks (every 2 s)
+    find AWS's answer equal to the spec, the distribution fields the spec leaves out included."""
+    spot = groups.get("autoscalinggroup", "workers", "-n", NS)["status"]
+    template = groups.get("launchtemplate", "workers", "-n", NS)["status"]
+    policy = group(autoscaling, "e2e-workers")["MixedInstancesPolicy"]
+    used = policy["LaunchTemplate"]["LaunchTemplateSpecification"]
+    assert (used["LaunchTemplateId"], used["Version"]) == (template["id"], "1")
+    assert spot["launchTemplate"]["id"] == template["id"]
+    assert [o["InstanceType"] for o in policy["LaunchTemplate"]["Overrides"]] == [
+        "m5.large",
+        "m5a.large",
+        "m6i.large",
+    ]
+    time.sleep(3)  # more than one drift check
+    assert not [e for e in groups.events(NS, "workers") if e[0] in ("DriftDetected", "DriftCorrected")]
+
+
+def test_group_with_both_a_template_and_a_mixed_policy_is_refused_by_the_crd(groups: Kubectl) -> None:
+    manifest = (
+        example("autoscaling-spot.yaml")
+        .split("\n---\n")[1]
+        .replace("name: workers\n  namespace", "name: both\n  namespace", 1)
+    )
+    manifest = manifest.replace("spec:\n", "spec:\n  launchTemplate:\n    name: e2e-workers\n", 1)
+    refused = groups.apply(manifest, check=False)
+    assert refused.returncode != 0
+    assert "set exactly one of launchTemplate and mixedInstancesPolicy" in refused.stderr
