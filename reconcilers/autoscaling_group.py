@@ -915,6 +915,17 @@ class AutoScalingGroupClient:
         )["InstanceRefreshes"]
         return dict(refreshes[0]) if refreshes else None
 
+    def own_tags(self, spec: AutoScalingGroupSpec) -> frozenset[str]:
+        """FOLLOW_TAG on a group that follows $Latest/$Default with instanceRefresh: it counts toward the
+        50-tag limit like the ownership tags."""
+        choice = spec.template_choice
+        version = choice.version or (None if choice.ref is not None else "$Default")
+        return (
+            frozenset({FOLLOW_TAG})
+            if spec.instance_refresh is not None and version in ALIASES
+            else frozenset()
+        )
+
     def busy(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> Busy | None:
         """A group being deleted, or one whose instance refresh is running, takes no writes."""
         if observed.status == DELETING:

@@ -165,9 +165,9 @@ class ResourceClient(Protocol[S, ObservedT]):
     raises `AlreadyCreatedError` when the account already owns it. The engine confirms every create by
     a read (`observe(facets=False)`) that must show this object's owner tag. Optional capabilities
     refine that and more; each is a small protocol below, and a kind without one keeps the plain
-    behaviour: `Busy`-reporting (`ReportsBusy`), `TagsOwner`, `FinishesCreate`, `Discards`, `KnowsCreatedAt`,
-    `MovesIdentifiers`, `ExclusiveCreate`, `GlobalNames`. The engine asks `isinstance(client, P)`, so mypy
-    checks each kind's signature wherever the engine calls it.
+    behaviour: `ReportsBusy`, `TagsOwner`, `FinishesCreate`, `Discards`, `KnowsCreatedAt`,
+    `MovesIdentifiers`, `AddsOwnTags`, `ExclusiveCreate`, `GlobalNames`. The engine asks
+    `isinstance(client, P)`, and reconcilers/kinds.py lists who has which so mypy checks the signatures.
     """
 
     kind: str
@@ -238,6 +238,14 @@ class MovesIdentifiers(Protocol):
     template's default version: a plan shows them to referrers as known after apply."""
 
     def moved_identifiers(self, target: Target[Any], changes: list[Change]) -> tuple[str, ...]: ...
+
+
+@runtime_checkable
+class AddsOwnTags(Protocol):
+    """Tag keys the kind itself keeps on the resource for this spec besides the ownership tags (a group's
+    record of the launch template version it rolled out): they count toward AWS's tag limit too."""
+
+    def own_tags(self, spec: Any) -> frozenset[str]: ...
 
 
 @runtime_checkable
@@ -343,11 +351,13 @@ class Engine:
             tags = dict(spec.tags or {})  # never written: only the user's own expectations are compared
         else:
             tags = layered_tags(self.tag_layers(spec, context), owner, client.kind)
-        if check_tags and len(tags) > MAX_TAGS:
+        own = client.own_tags(spec) - tags.keys() if isinstance(client, AddsOwnTags) else frozenset()
+        if check_tags and len(tags) + len(own) > MAX_TAGS:
+            kept = f", and {', '.join(sorted(own))} kept by awsop" if own else ""
             raise TerminalError(
                 "TooManyTags",
-                f"{len(tags)} tags (spec, TagPolicy defaults, operator default tags and awsop's 2 ownership "
-                f"tags) exceed AWS's limit of {MAX_TAGS} per resource",
+                f"{len(tags) + len(own)} tags (spec, TagPolicy defaults, operator default tags and awsop's 2 "
+                f"ownership tags{kept}) exceed AWS's limit of {MAX_TAGS} per resource",
             )
         region = spec.region or self.clients.default_region(account)
         if account is not None:

@@ -17,6 +17,7 @@ from .aws import AwsClients
 from .bucket import IAM_ACTIONS as BUCKET_IAM_ACTIONS
 from .bucket import BucketClient, BucketSpec
 from .engine import (
+    AddsOwnTags,
     Discards,
     ExclusiveCreate,
     FinishesCreate,
@@ -245,3 +246,4 @@ if TYPE_CHECKING:
     _moves: tuple[type[MovesIdentifiers], ...] = (LaunchTemplateClient,)
     _exclusive: tuple[type[ExclusiveCreate], ...] = (TableClient, LaunchTemplateClient)
     _global: tuple[type[GlobalNames], ...] = (BucketClient,)
+    _own_tags: tuple[type[AddsOwnTags], ...] = (AutoScalingGroupClient,)

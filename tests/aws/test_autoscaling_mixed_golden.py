@@ -300,3 +300,25 @@ def test_template_version_reader_answers_the_templates_that_exist_in_one_batch(
         f"id:{template_id}": {"$Latest": 1, "$Default": 1},
     }
     assert calls == ["ec2:DescribeLaunchTemplates"] * 2  # the names, the ids
+
+
+@pytest.mark.parametrize(
+    "version, refresh, stalled",
+    [("$Latest", True, True), ("$Default", True, True), ("1", True, False), ("$Latest", False, False)],
+    ids=["latest-with-refresh", "default-with-refresh", "fixed-version", "latest-without-refresh"],
+)
+def test_the_version_record_counts_toward_the_tag_limit(
+    engine: Engine, groups: AutoScalingGroupClient, version: str, refresh: bool, stalled: bool
+) -> None:
+    """48 spec tags + 2 ownership tags fill AWS's 50; a group that follows an alias with instanceRefresh
+    also keeps FOLLOW_TAG, so it is refused before any call instead of failing at AWS."""
+    policy = {**POLICY, "launchTemplate": {"name": TEMPLATE, "version": version}}
+    extra = {"instanceRefresh": {"minHealthyPercentage": 50}} if refresh else {}
+    tags = {f"k{i}": "v" for i in range(48)}
+    outcome = engine.reconcile(groups, REF, spec(policy, tags=tags, **extra), plan_only=True)
+    if stalled:
+        assert (outcome.state, outcome.reason) == (State.STALLED, "TooManyTags"), outcome.message
+        assert "51 tags" in outcome.message and FOLLOW_TAG in outcome.message
+        assert outcome.calls == []
+    else:
+        assert outcome.reason != "TooManyTags", outcome.message
