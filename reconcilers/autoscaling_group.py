@@ -1092,6 +1092,7 @@ class AutoScalingGroupClient:
                 {"version": version, "resolvesTo": observed.resolves_to},
                 Action.UPDATE,
                 calls,
+                intent=True,  # the alias moved, not the group: rolled out under driftPolicy Report too
             )
         ]
 

@@ -27,6 +27,10 @@ class Change:
     on its own, with the resource usable before and after (a DynamoDB index added or removed): the engine
     applies such steps one per reconcile, in list order, and `step` names it in status and plans
     (`creating index gsi-by-email`).
+
+    `intent` marks a change of the desired state that comes from outside the object's spec, not from AWS
+    drifting (a group's `$Latest` now resolving to a newer launch template version): the engine applies
+    it like a spec change whatever the drift policy (ObserveOnly still never writes). Never a step.
     """
 
     path: str
@@ -35,6 +39,7 @@ class Change:
     action: Action = Action.UPDATE
     calls: tuple[str, ...] = ()
     step: str = ""
+    intent: bool = False
 
     def explain(self) -> str:
         """`versioning: Suspended -> Enabled`; absent sides read `(none)`."""

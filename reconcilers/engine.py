@@ -583,6 +583,8 @@ class Engine:
         is_drift = not spec_changed and not adopting and not followed
         may_write = not observe_only and (not is_drift or spec.drift_policy is DriftPolicy.CORRECT)
         summary = "; ".join(change.explain() for change in changes)
+        if is_drift and not observe_only and any(change.intent for change in changes):
+            return self._apply_intent(client, target, observed, plan, changes)
         if not may_write:
             why = "ObserveOnly" if observe_only else "driftPolicy Report"
             because = f" (reference changed: {'; '.join(followed)})" if followed else ""
@@ -629,6 +631,51 @@ class Engine:
         reason = "Adopted" if adopting else "Updated"
         return Outcome(
             State.READY, reason, summary, plan, status=status, events=[Event("Normal", reason, summary)]
+        )
+
+    def _apply_intent(
+        self,
+        client: ResourceClient[S, ObservedT],
+        target: Target[S],
+        observed: ObservedT,
+        plan: Plan,
+        changes: list[Change],
+    ) -> Outcome:
+        """Changes the kind marks `intent` (the desired state moved outside the spec) are applied whatever
+        the drift policy; the others are drift as usual: corrected under Correct, reported under Report."""
+        moved = [change for change in changes if change.intent]
+        drift = [change for change in changes if not change.intent]
+        correct = target.spec.drift_policy is DriftPolicy.CORRECT
+        client.apply(target, observed, changes if correct else moved)
+        status = client.status(target, observed)
+        applied = "; ".join(change.explain() for change in moved)
+        events = [Event("Normal", REFERENCE_CHANGED, f"desired state moved: {applied}")]
+        if not drift:
+            message = f"desired state moved: {applied}; applied"
+            return Outcome(State.READY, REFERENCE_CHANGED, message, plan, status=status, events=events)
+        summary = "; ".join(change.explain() for change in drift)
+        events.append(Event("Warning", "DriftDetected", summary))
+        if correct:
+            events.append(Event("Normal", "DriftCorrected", summary))
+            return Outcome(
+                State.READY,
+                "DriftCorrected",
+                summary,
+                plan,
+                status=status,
+                drift=drift,
+                corrected=drift,
+                events=events,
+            )
+        return Outcome(
+            State.DRIFTED,
+            "DriftDetected",
+            f"AWS differs from the spec (driftPolicy Report): {summary}; desired state moved and applied: "
+            f"{applied}",
+            plan,
+            status=status,
+            drift=drift,
+            events=events,
         )
 
     def _confirm_create(

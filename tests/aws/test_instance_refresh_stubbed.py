@@ -437,14 +437,16 @@ def follow_tag(version: str) -> dict[str, Any]:
 
 
 @pytest.mark.aws
+@pytest.mark.parametrize("policy", ["Correct", "Report"])
 @pytest.mark.parametrize("alias", ["$Latest", "$Default"])
 def test_group_on_an_alias_refreshes_once_when_the_alias_resolves_to_a_new_version(
-    aws: Any, alias: str
+    aws: Any, alias: str, policy: str
 ) -> None:
     """A group naming its template by id with $Latest/$Default and declaring instanceRefresh: each check
     reads what the alias resolves to (DescribeLaunchTemplates, the template in moto); a new number starts
     one refresh and is recorded on the group (a tag), so the next check, a restart or the CLI see it as
-    rolled out. The group's calls are stubbed (moto lacks instance refresh)."""
+    rolled out. The alias moving is the desired state moving, not drift: under driftPolicy Report too.
+    The group's calls are stubbed (moto lacks instance refresh)."""
     clients = AwsClients(
         AwsConfig(default_region="us-east-1", default_rate_limit=0, max_attempts=1, batch_max_age=0.0)
     )
@@ -453,7 +455,7 @@ def test_group_on_an_alias_refreshes_once_when_the_alias_resolves_to_a_new_versi
     lt_ref = ObjectRef("LaunchTemplate", "team-a", f"alias{alias[1:].lower()}", 1)
     lt = LaunchTemplateSpec.model_validate({"imageId": "ami-12345678", "instanceType": "t3.micro"})
     template_id = engine.reconcile(templates, lt_ref, lt).status["id"]
-    desired = spec(alias).model_copy(
+    desired = spec(alias, driftPolicy=policy).model_copy(
         update={"launch_template": LaunchTemplateChoice.model_validate({"id": template_id, "version": alias})}
     )
 
@@ -491,7 +493,9 @@ def test_group_on_an_alias_refreshes_once_when_the_alias_resolves_to_a_new_versi
         )
         stub.add_response("create_or_update_tags", {}, {"Tags": [follow_tag("2")]})
         rolled = engine.reconcile(groups, REF, desired, spec_changed=False, context=PERIODIC)
-        assert rolled.message == "launchTemplate: {resolvesTo: 1 -> 2}", rolled.message
+        assert (rolled.state, rolled.reason) == (State.READY, "ReferenceChanged"), rolled.message
+        assert rolled.message == "desired state moved: launchTemplate: {resolvesTo: 1 -> 2}; applied"
+        assert rolled.drift == [], "not drift"
         assert rolled.calls == [
             "autoscaling:DescribeAutoScalingGroups",
             "autoscaling:DescribeInstanceRefreshes",
@@ -534,7 +538,7 @@ def test_group_on_an_alias_without_a_record_records_it_without_a_refresh(aws: An
     with stub:
         outcome = engine.reconcile(AutoScalingGroupClient(clients), REF, desired, spec_changed=False)
         stub.assert_no_pending_responses()
-    assert outcome.message == "launchTemplate: {resolvesTo: (none) -> 1}", outcome.message
+    assert outcome.message == "desired state moved: launchTemplate: {resolvesTo: (none) -> 1}; applied"
     assert "autoscaling:StartInstanceRefresh" not in outcome.calls
 
 

@@ -5,7 +5,7 @@ records what the references resolved to. Out-of-band changes in AWS stay drift. 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -413,3 +413,38 @@ def test_planned_update_that_moves_identifiers_shows_them_known_after_apply_to_r
         Reference("Widget", "web", "widget.ref"), Outcome(State.PLANNED, "Planned", "", plan, status=values)
     )
     assert unmoved.value("defaultVersion") == 3
+
+
+class AliasPointers(FakePointers):
+    """Its version change is desired state moved outside the spec (like a group's $Latest resolving to a
+    new version), so the kind marks it `intent`."""
+
+    def diff(self, target: Target[PointerSpec], observed: Pointer) -> list[Change]:
+        return [
+            replace(change, intent=True) if change.path == "widget" else change
+            for change in super().diff(target, observed)
+        ]
+
+
+@pytest.mark.parametrize(
+    "policy, size, state, reason, writes, drift",
+    [
+        ("Report", 1, State.READY, "ReferenceChanged", ["widget"], []),
+        ("Report", 5, State.DRIFTED, "DriftDetected", ["widget"], ["size"]),
+        ("Correct", 1, State.READY, "ReferenceChanged", ["widget"], []),
+        ("Correct", 5, State.READY, "DriftCorrected", ["widget", "size"], ["size"]),
+        ("ObserveOnly", 1, State.DRIFTED, "DriftDetected", [], ["widget"]),
+    ],
+    ids=["report", "report-plus-drift", "correct", "correct-plus-drift", "observe-only"],
+)
+def test_intent_change_is_applied_whatever_the_drift_policy_and_other_drift_keeps_its_rule(
+    engine: Engine, policy: str, size: int, state: State, reason: str, writes: list[str], drift: list[str]
+) -> None:
+    kind = AliasPointers(resource=Pointer("1", size))
+    fields: dict[str, Any] = (
+        {"managementPolicy": "ObserveOnly"} if policy == "ObserveOnly" else {"driftPolicy": policy}
+    )
+    outcome = run(engine, kind, resolved=2, recorded=2, **fields)  # the reference itself did not move
+    assert (outcome.state, outcome.reason) == (state, reason), outcome.message
+    assert kind.writes == writes
+    assert [change.path for change in outcome.drift] == drift
