@@ -321,6 +321,21 @@ class Outcome:
         return self.error_class is None
 
 
+def _corrected(plan: Plan, status: dict[str, Any], drift: list[Change]) -> Outcome:
+    """Drift found and written back (driftPolicy Correct)."""
+    summary = "; ".join(change.explain() for change in drift)
+    return Outcome(
+        State.READY,
+        "DriftCorrected",
+        summary,
+        plan,
+        status=status,
+        drift=drift,
+        corrected=drift,
+        events=[Event("Warning", "DriftDetected", summary), Event("Normal", "DriftCorrected", summary)],
+    )
+
+
 class Engine:
     """Runs reconciles and deletions for any kind that implements `ResourceClient`."""
 
@@ -607,17 +622,7 @@ class Engine:
         client.apply(target, observed, changes)
         status = client.status(target, observed)  # kinds may record what apply made (a new version)
         if is_drift:
-            event = Event("Normal", "DriftCorrected", summary)
-            return Outcome(
-                State.READY,
-                "DriftCorrected",
-                summary,
-                plan,
-                status=status,
-                drift=changes,
-                corrected=changes,
-                events=[Event("Warning", "DriftDetected", summary), event],
-            )
+            return _corrected(plan, status, changes)
         if followed and not spec_changed and not adopting:
             message = f"reference changed: {'; '.join(followed)}; applied: {summary}"
             return Outcome(
@@ -653,20 +658,12 @@ class Engine:
         if not drift:
             message = f"desired state moved: {applied}; applied"
             return Outcome(State.READY, REFERENCE_CHANGED, message, plan, status=status, events=events)
+        if correct:
+            corrected = _corrected(plan, status, drift)
+            corrected.events[:0] = events
+            return corrected
         summary = "; ".join(change.explain() for change in drift)
         events.append(Event("Warning", "DriftDetected", summary))
-        if correct:
-            events.append(Event("Normal", "DriftCorrected", summary))
-            return Outcome(
-                State.READY,
-                "DriftCorrected",
-                summary,
-                plan,
-                status=status,
-                drift=drift,
-                corrected=drift,
-                events=events,
-            )
         return Outcome(
             State.DRIFTED,
             "DriftDetected",
