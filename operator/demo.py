@@ -165,8 +165,8 @@ class Demo:
         status = json.loads(self.kubectl("get", "bucket", name, "-o", "json", show=False)).get("status", {})
         return list(status.get("drift", []))
 
-    def condition(self, name: str, ctype: str) -> dict[str, Any]:
-        status = json.loads(self.kubectl("get", "bucket", name, "-o", "json", show=False)).get("status", {})
+    def condition(self, name: str, ctype: str, kind: str = "bucket") -> dict[str, Any]:
+        status = json.loads(self.kubectl("get", kind, name, "-o", "json", show=False)).get("status", {})
         return next((c for c in status.get("conditions", []) if c["type"] == ctype), {})
 
     def queue_status(self, name: str) -> dict[str, Any]:
@@ -378,6 +378,13 @@ class Demo:
             '--desired-capacity 4   # "an autoscaler"[/dim]'
         )
         autoscaling.set_desired_capacity(AutoScalingGroupName="default-web", DesiredCapacity=4)
+        # batch is paused while its capacity is moved, so the operator's drift check (every 5 s here)
+        # cannot put it back before the plan below has seen it
+        self.kubectl("annotate", "autoscalinggroup/batch", "awsop.io/paused=true")
+        wait_for(
+            lambda: self.condition("batch", "Synced", "autoscalinggroup").get("reason") == "Paused",
+            "batch paused",
+        )
         console.print(
             "[dim]$ aws autoscaling set-desired-capacity --auto-scaling-group-name default-batch "
             "--desired-capacity 1[/dim]"
@@ -385,6 +392,7 @@ class Demo:
         autoscaling.set_desired_capacity(AutoScalingGroupName="default-batch", DesiredCapacity=1)
         self.awsop("plan", "-f", str(EXAMPLES / "autoscaling-batch.yaml"), expect=cli.EXIT_CHANGES)
         self.awsop("plan", "-f", str(EXAMPLES / "autoscaling-web.yaml"), expect=cli.EXIT_OK)
+        self.kubectl("annotate", "autoscalinggroup/batch", "awsop.io/paused-")
         wait_for(lambda: group("default-batch")["DesiredCapacity"] == 2, "the operator to restore batch")
         time.sleep(6)  # longer than a drift check period: web is checked and left alone
         web = group("default-web")
