@@ -7,15 +7,24 @@ Versions beyond `keepVersions` are deleted, never the default, the latest, or on
 still names. Tags go on at create (TagSpecifications for the template itself), so there is no window in
 which a template exists without its ownership tags.
 
-Observation costs two EC2 reads (DescribeLaunchTemplates for identity, versions and tags;
-DescribeLaunchTemplateVersions for the default version's data). It must never: delete a template an Auto
-Scaling group still uses, delete the default or latest version, or write `aws:` tags.
+Observation reads DescribeLaunchTemplates (identity, version numbers, tags) and, for the default version's
+data, DescribeLaunchTemplateVersions (one template per call). Periodic drift checks are cheaper: they
+share DescribeLaunchTemplates calls through `batch.BatchReader` (up to NAMES_PER_CALL names per call, by
+the `launch-template-name` filter, which answers the templates that exist instead of failing the whole
+call as LaunchTemplateNames does when one is missing), and they skip the version read when the default
+version is one this process already found equal to the spec: a version's content is immutable in EC2, so
+the same template id, default and latest version numbers and the same desired data give the same verdict.
+It must never: delete a template an Auto Scaling group still uses, delete the default or latest version,
+or write `aws:` tags.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -23,6 +32,7 @@ from botocore.exceptions import ClientError
 from pydantic import Field, JsonValue, field_validator, model_validator
 
 from .aws import AwsClients, RetryingClient
+from .batch import BatchReader
 from .changes import Action, Change
 from .engine import DeleteOutcome, DeleteResult, ObjectRef, Target
 from .errors import AlreadyCreatedError, ErrorClass, classify, error_code
@@ -33,6 +43,10 @@ from .tags import OWNER_TAG, SYSTEM_TAGS, is_reserved
 KIND = "LaunchTemplate"
 USER_DATA_LIMIT = 16 * 1024  # bytes of user data before base64 (AWS's limit)
 DELETE_VERSIONS_PER_CALL = 200
+# Names per shared DescribeLaunchTemplates call (one `launch-template-name` filter). AWS documents no
+# limit on filter values; EC2 describe calls are known to refuse more than 200, so 100 keeps a margin.
+NAMES_PER_CALL = 100
+PAGE_SIZE = 200  # DescribeLaunchTemplates MaxResults (AWS's maximum)
 
 # EC2 error codes only a manifest change can fix. Everything else is retried; AlreadyExists too (it may be
 # our own create that raced: the next observation decides by the ownership tags).
@@ -367,6 +381,10 @@ class LaunchTemplateClient:
 
     def __init__(self, clients: AwsClients) -> None:
         self.clients = clients
+        # template id -> (default version, latest version, digest of the desired data) of the last read
+        # that found the default version's data equal to the spec (a version's data never changes)
+        self._verified: dict[str, tuple[int, int, str]] = {}
+        self._lock = threading.Lock()
 
     def _ec2(self, region: str) -> RetryingClient:
         return self.clients.client("ec2", region)
@@ -376,22 +394,24 @@ class LaunchTemplateClient:
         new_version = any("ec2:CreateLaunchTemplateVersion" in change.calls for change in changes)
         return ("defaultVersion", "latestVersion") if new_version else ()
 
+    def _reader(self, region: str) -> BatchReader[dict[str, Any]]:
+        ec2 = self._ec2(region)
+
+        def fetch(names: list[str]) -> dict[str, dict[str, Any]]:
+            return describe_templates(ec2, names)
+
+        return self.clients.batcher("ec2:DescribeLaunchTemplates", region, fetch, NAMES_PER_CALL)
+
     def aws_name(self, ref: ObjectRef, spec: LaunchTemplateSpec, prefix: str) -> str:
         return spec.name or default_template_name(prefix, ref.namespace, ref.name)
 
     def observe(
         self, target: Target[LaunchTemplateSpec], facets: bool = True
     ) -> LaunchTemplateObserved | None:
-        ec2 = self._ec2(target.region)
-        try:
-            found = ec2.describe_launch_templates(LaunchTemplateNames=[target.aws_name])["LaunchTemplates"]
-        except ClientError as exc:
-            if error_code(exc) in NOT_FOUND_CODES:
-                return None
-            raise
-        if not found:
+        periodic = facets and target.context.periodic
+        template = self._reader(target.region).read(target.aws_name, periodic=periodic)
+        if template is None:
             return None
-        template = found[0]
         observed = LaunchTemplateObserved(
             id=template["LaunchTemplateId"],
             name=template["LaunchTemplateName"],
@@ -401,11 +421,23 @@ class LaunchTemplateClient:
             owner_arn=template.get("CreatedBy", ""),
         )
         if facets:
-            versions = ec2.describe_launch_template_versions(
+            desired = desired_data(target.spec)
+            verdict = (observed.default_version, observed.latest_version, _digest(desired))
+            with self._lock:
+                known = self._verified.get(observed.id) == verdict
+            if periodic and known:
+                observed.data = desired  # this very version was read and found equal to this spec
+                return observed
+            versions = self._ec2(target.region).describe_launch_template_versions(
                 LaunchTemplateId=observed.id, Versions=[str(observed.default_version)]
             )["LaunchTemplateVersions"]
             raw = versions[0].get("LaunchTemplateData", {}) if versions else {}
-            observed.data = normalize_data(raw, desired_data(target.spec))
+            observed.data = normalize_data(raw, desired)
+            with self._lock:
+                if observed.data == desired:
+                    self._verified[observed.id] = verdict
+                else:
+                    self._verified.pop(observed.id, None)
         return observed
 
     def owner_of(self, observed: LaunchTemplateObserved) -> str | None:
@@ -473,6 +505,18 @@ class LaunchTemplateClient:
         self, target: Target[LaunchTemplateSpec], observed: LaunchTemplateObserved, changes: list[Change]
     ) -> None:
         ec2 = self._ec2(target.region)
+        try:
+            self._apply(ec2, target, observed, changes)
+        finally:
+            self._reader(target.region).invalidate(target.aws_name)  # its shared description is stale
+
+    def _apply(
+        self,
+        ec2: RetryingClient,
+        target: Target[LaunchTemplateSpec],
+        observed: LaunchTemplateObserved,
+        changes: list[Change],
+    ) -> None:
         if any(change.path == "tags" for change in changes):
             add, remove = tag_updates(target.tags, observed.tags, target.spec.tags is not None)
             if add:
@@ -545,6 +589,7 @@ class LaunchTemplateClient:
             self._ec2(target.region).delete_tags(
                 Resources=[observed.id], Tags=[{"Key": k} for k in sorted(present)]
             )
+        self._forget(target.region, target.aws_name, observed.id)
 
     def delete(self, target: Target[LaunchTemplateSpec], observed: LaunchTemplateObserved) -> DeleteOutcome:
         users = self._group_versions(target.region, observed.id)
@@ -561,7 +606,14 @@ class LaunchTemplateClient:
         except ClientError as exc:
             if error_code(exc) not in NOT_FOUND_CODES:
                 raise
+        self._forget(target.region, target.aws_name, observed.id)
         return DeleteOutcome(DeleteResult.DELETED)
+
+    def _forget(self, region: str, name: str, template_id: str) -> None:
+        """The template is gone or no longer ours: stop sharing and remembering what was read of it."""
+        self._reader(region).forget(name)
+        with self._lock:
+            self._verified.pop(template_id, None)
 
     def status(
         self, target: Target[LaunchTemplateSpec], observed: LaunchTemplateObserved | None
@@ -579,6 +631,45 @@ class LaunchTemplateClient:
 
     def classify(self, exc: BaseException) -> ErrorClass:
         return classify(exc, TERMINAL_CODES)
+
+
+def describe_templates(ec2: RetryingClient, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Name -> DescribeLaunchTemplates entry for those of `names` that exist.
+
+    One name is read by LaunchTemplateNames (AWS answers a missing one with a NotFound error). Many
+    names are read by the `launch-template-name` filter, paginated: LaunchTemplateNames would fail the
+    whole call when one of them is missing, a filter answers the ones that exist. Should a batch still
+    be refused with NotFound, each name is read on its own."""
+    if len(names) == 1:
+        try:
+            found = ec2.describe_launch_templates(LaunchTemplateNames=names)["LaunchTemplates"]
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND_CODES:
+                return {}
+            raise
+        return {t["LaunchTemplateName"]: t for t in found}
+    out: dict[str, dict[str, Any]] = {}
+    kwargs: dict[str, Any] = {
+        "Filters": [{"Name": "launch-template-name", "Values": list(names)}],
+        "MaxResults": PAGE_SIZE,
+    }
+    try:
+        while True:
+            page = ec2.describe_launch_templates(**kwargs)
+            out.update({t["LaunchTemplateName"]: t for t in page.get("LaunchTemplates", [])})
+            if not page.get("NextToken"):
+                return out
+            kwargs["NextToken"] = page["NextToken"]
+    except ClientError as exc:
+        if error_code(exc) not in NOT_FOUND_CODES:
+            raise
+    for name in names:
+        out.update(describe_templates(ec2, [name]))
+    return out
+
+
+def _digest(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def template_arn(created_by: str, region: str, template_id: str) -> str | None:

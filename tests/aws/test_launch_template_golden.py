@@ -1,27 +1,44 @@
 """Golden AWS call logs for the LaunchTemplate kind against moto's server over HTTP.
 
+The periodic drift check budget: a no-op check of N templates costs ceil(N / 100) DescribeLaunchTemplates
+calls and nothing else, once each template's default version has been read and found equal to the spec
+(the first check after a create or a change reads it once: one DescribeLaunchTemplateVersions per
+template, AWS has no batch read of one version per named template).
+
 moto 5.2.5 does not implement DeleteLaunchTemplateVersions: version pruning is tested with botocore's
-Stubber and AWS-shaped responses (test_launch_template_prune_*).
+Stubber and AWS-shaped responses (test_launch_template_prune_*), as is the paginated and the refused
+batch read (test_describe_templates_*).
 """
 
 from __future__ import annotations
 
 import base64
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from awsop.operator.embedded import EmbeddedAws
-from awsop.reconcilers.aws import AwsClients
+from awsop.reconcilers.aws import AwsClients, AwsConfig
+from awsop.reconcilers.context import ReconcileContext
 from awsop.reconcilers.engine import Engine, EngineConfig, ObjectRef, State
 from awsop.reconcilers.errors import ErrorClass
-from awsop.reconcilers.launch_template import LaunchTemplateClient, LaunchTemplateSpec, desired_data
+from awsop.reconcilers.launch_template import (
+    LaunchTemplateClient,
+    LaunchTemplateSpec,
+    describe_templates,
+    desired_data,
+)
 from awsop.reconcilers.tags import OWNER_TAG
 
 pytestmark = pytest.mark.aws
 
+PERIODIC = ReconcileContext(periodic=True)
 REF = ObjectRef("LaunchTemplate", "team-a", "web", 1)
 NAME = "team-a-web"
 IMAGE = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
@@ -89,6 +106,127 @@ def test_launch_template_noop_resync_reads_twice(engine: Engine, templates: Laun
     outcome = engine.reconcile(templates, REF, spec(), spec_changed=False)
     assert outcome.state is State.READY and outcome.reason == "UpToDate", outcome.message
     assert outcome.calls == ["ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"]
+
+
+def fresh_clients(max_age: float) -> AwsClients:
+    """Production batching with a short `batch_max_age` (30 s in production), so a test can wait for the
+    shared descriptions to go stale and see each periodic check's calls."""
+    return AwsClients(
+        AwsConfig(default_region="us-east-1", default_rate_limit=0, max_attempts=3, batch_max_age=max_age)
+    )
+
+
+def test_launch_template_noop_periodic_check_reads_the_version_once_then_only_describes(
+    aws: EmbeddedAws, ec2: Any
+) -> None:
+    clients = fresh_clients(0.0)  # nothing shared is fresh enough: every check reads
+    engine = Engine(clients, EngineConfig(cluster_id="test-cluster"))
+    templates = LaunchTemplateClient(clients)
+    engine.reconcile(templates, REF, spec())
+
+    def check() -> list[str]:
+        outcome = engine.reconcile(templates, REF, spec(), spec_changed=False, context=PERIODIC)
+        assert outcome.state is State.READY and outcome.reason == "UpToDate", outcome.message
+        return outcome.calls
+
+    # the first check reads the default version and finds it equal to the spec; versions never change
+    assert check() == ["ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"]
+    assert check() == ["ec2:DescribeLaunchTemplates"]
+    # a new version someone created (not the default): the latest number moved, the version is read again
+    template_id = template_of(ec2)["LaunchTemplateId"]
+    ec2.create_launch_template_version(LaunchTemplateId=template_id, LaunchTemplateData={"ImageId": IMAGE})
+    assert check() == ["ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"]
+    assert check() == ["ec2:DescribeLaunchTemplates"]
+
+
+def test_launch_template_periodic_check_sees_a_default_moved_out_of_band(aws: EmbeddedAws, ec2: Any) -> None:
+    clients = fresh_clients(0.0)
+    engine = Engine(clients, EngineConfig(cluster_id="test-cluster"))
+    templates = LaunchTemplateClient(clients)
+    engine.reconcile(templates, REF, spec())
+    engine.reconcile(templates, REF, spec(), spec_changed=False, context=PERIODIC)  # verifies version 1
+    template_id = template_of(ec2)["LaunchTemplateId"]
+    ec2.create_launch_template_version(
+        LaunchTemplateId=template_id, LaunchTemplateData={"ImageId": "ami-12345678"}
+    )
+    ec2.create_launch_template_version(LaunchTemplateId=template_id, LaunchTemplateData={"ImageId": IMAGE})
+    ec2.modify_launch_template(LaunchTemplateId=template_id, DefaultVersion="2")
+    outcome = engine.reconcile(templates, REF, spec(), spec_changed=False, context=PERIODIC)
+    assert outcome.reason == "DriftCorrected", outcome.message
+    assert "imageId: ami-12345678 -> " in outcome.message
+    assert template_of(ec2)["DefaultVersionNumber"] == 4
+    # the write invalidated the shared description: the next check reads the new default once
+    assert engine.reconcile(templates, REF, spec(), spec_changed=False, context=PERIODIC).calls == [
+        "ec2:DescribeLaunchTemplates",
+        "ec2:DescribeLaunchTemplateVersions",
+    ]
+
+
+def test_launch_template_periodic_check_of_a_spec_change_reads_the_version(
+    aws: EmbeddedAws, ec2: Any
+) -> None:
+    """A verified version counts only for the spec it was compared with."""
+    clients = fresh_clients(0.0)
+    engine = Engine(clients, EngineConfig(cluster_id="test-cluster"))
+    templates = LaunchTemplateClient(clients)
+    engine.reconcile(templates, REF, spec())
+    engine.reconcile(templates, REF, spec(), spec_changed=False, context=PERIODIC)
+    outcome = engine.reconcile(templates, REF, spec(instanceType="t3.large"), context=PERIODIC)
+    assert outcome.reason == "Updated" and outcome.message == "instanceType: t3.micro -> t3.large"
+    assert default_data(ec2)["InstanceType"] == "t3.large"
+
+
+@pytest.mark.parametrize("count", [1, 120], ids=["1-template", "120-templates"])
+def test_launch_template_noop_drift_check_of_many_templates_shares_describe_calls(
+    aws: EmbeddedAws, count: int
+) -> None:
+    max_age = 2.0  # production keeps 30 s; short here so the checks below find every description stale
+    clients = fresh_clients(max_age)
+    engine = Engine(clients, EngineConfig(cluster_id="test-cluster"))
+    templates = LaunchTemplateClient(clients)
+    refs = [ObjectRef("LaunchTemplate", "fleet", f"t{i}", 1) for i in range(count)]
+    desired = spec(tags=None)
+    for ref in refs:
+        assert engine.reconcile(templates, ref, desired).state is State.READY
+    expected = math.ceil(count / 100)
+
+    def sweep() -> tuple[list[str], float]:
+        time.sleep(max_age + 0.1)  # what the last sweep (or the creates) read is stale now
+        clients.log.clear()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=min(count, 64)) as pool:
+            outcomes = list(
+                pool.map(
+                    lambda r: engine.reconcile(templates, r, desired, spec_changed=False, context=PERIODIC),
+                    refs,
+                )
+            )
+        elapsed = time.perf_counter() - started
+        assert all(o.reason == "UpToDate" for o in outcomes), [
+            o.message for o in outcomes if o.reason != "UpToDate"
+        ]
+        return list(clients.log.calls), elapsed
+
+    # the first check after a create reads each default version once (one template per call)
+    calls, first = sweep()
+    first_calls = len(calls)
+    assert sorted(calls) == sorted(
+        ["ec2:DescribeLaunchTemplates"] * expected + ["ec2:DescribeLaunchTemplateVersions"] * count
+    )
+    calls, elapsed = sweep()
+    assert calls == ["ec2:DescribeLaunchTemplates"] * expected
+    print(
+        f"\n{count} templates: first check after create {first_calls} calls in {first:.2f}s; "
+        f"then {len(calls)} DescribeLaunchTemplates calls in {elapsed:.2f}s"
+    )
+    # one check after the other (as spread-out drift checks arrive): still shared
+    time.sleep(max_age + 0.1)
+    clients.log.clear()
+    for ref in refs:
+        outcome = engine.reconcile(templates, ref, desired, spec_changed=False, context=PERIODIC)
+        assert outcome.reason == "UpToDate", outcome.message
+    assert set(clients.log.calls) == {"ec2:DescribeLaunchTemplates"}
+    assert len(clients.log.calls) <= expected + (1 if count > 1 else 0)
 
 
 def test_launch_template_change_makes_a_new_default_version(
@@ -291,3 +429,61 @@ def test_launch_template_bad_ami_is_terminal(clients: AwsClients) -> None:
         outcome = engine.reconcile(client, REF, spec())
     assert outcome.error_class is ErrorClass.TERMINAL and outcome.state is State.STALLED
     assert "ami-bad" in outcome.message
+
+
+def _entry(name: str) -> dict[str, Any]:
+    return {
+        "LaunchTemplateId": f"lt-{abs(hash(name)) % 10**8:08d}",
+        "LaunchTemplateName": name,
+        "DefaultVersionNumber": 1,
+        "LatestVersionNumber": 1,
+    }
+
+
+def test_describe_templates_many_names_by_filter_follows_pages(clients: AwsClients) -> None:
+    ec2 = clients.client("ec2", "us-east-1")
+    filters = [{"Name": "launch-template-name", "Values": ["a-1", "a-2", "gone"]}]
+    with Stubber(ec2.raw) as stub:
+        stub.add_response(
+            "describe_launch_templates",
+            {"LaunchTemplates": [_entry("a-1")], "NextToken": "page-2"},
+            {"Filters": filters, "MaxResults": 200},
+        )
+        stub.add_response(
+            "describe_launch_templates",
+            {"LaunchTemplates": [_entry("a-2")]},
+            {"Filters": filters, "MaxResults": 200, "NextToken": "page-2"},
+        )
+        found = describe_templates(ec2, ["a-1", "a-2", "gone"])
+        stub.assert_no_pending_responses()
+    assert sorted(found) == ["a-1", "a-2"]  # a missing name is simply absent
+
+
+def test_describe_templates_batch_refused_with_not_found_reads_each_name(clients: AwsClients) -> None:
+    ec2 = clients.client("ec2", "us-east-1")
+    with Stubber(ec2.raw) as stub:
+        stub.add_client_error(
+            "describe_launch_templates", "InvalidLaunchTemplateName.NotFoundException", http_status_code=400
+        )
+        stub.add_response(
+            "describe_launch_templates",
+            {"LaunchTemplates": [_entry("a-1")]},
+            {"LaunchTemplateNames": ["a-1"]},
+        )
+        stub.add_client_error(
+            "describe_launch_templates",
+            "InvalidLaunchTemplateName.NotFoundException",
+            http_status_code=400,
+            expected_params={"LaunchTemplateNames": ["gone"]},
+        )
+        found = describe_templates(ec2, ["a-1", "gone"])
+        stub.assert_no_pending_responses()
+    assert list(found) == ["a-1"]
+
+
+def test_describe_templates_batch_other_errors_are_raised(clients: AwsClients) -> None:
+    ec2 = clients.client("ec2", "us-east-1")
+    with Stubber(ec2.raw) as stub:
+        stub.add_client_error("describe_launch_templates", "UnauthorizedOperation", http_status_code=403)
+        with pytest.raises(ClientError):
+            describe_templates(ec2, ["a-1", "a-2"])
