@@ -26,7 +26,7 @@ def build_engine(
             session_name=f"awsop-{settings.cluster_id}"[:64],
             lookup_account_id=True,
             # a shared description is never older than half a drift-check period
-            batch_max_age=min(30.0, settings.resync_seconds / 2),
+            batch_max_age=min(settings.batch_max_age_seconds, settings.resync_seconds / 2),
         ),
         listeners=listeners,
     )

@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     min_resync_seconds: float = Field(
         30.0, description="Lower bound for the awsop.io/resync-period annotation.", gt=0
     )
+    batch_max_age_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Oldest shared AWS description (seconds) a periodic drift check of a batched kind "
+        "accepts instead of reading itself; at most half the resync period. Longer: fewer AWS calls, drift "
+        "seen up to that much later.",
+    )
     default_tags: dict[str, str] = Field(
         default_factory=dict, description="Tags added to every AWS resource awsop manages (JSON object)."
     )

@@ -43,6 +43,7 @@ CASES: dict[str, dict[str, Any]] = {
             "defaultRegion": "eu-west-1",
             "resyncSeconds": 600,
             "minResyncSeconds": 60.5,
+            "batchMaxAgeSeconds": 45,
             "defaultTags": {"team": "platform", "cost-center": "42"},
             "deletionPolicyDefaults": {"Bucket": "Retain", "Queue": "Delete"},
             "bucketNamePrefix": "acme-",
@@ -348,6 +349,7 @@ def test_custom_settings_env() -> None:
     assert env["AWSOP_DEFAULT_REGION"] == "eu-west-1"
     assert float(env["AWSOP_RESYNC_SECONDS"]) == 600
     assert float(env["AWSOP_MIN_RESYNC_SECONDS"]) == 60.5
+    assert float(env["AWSOP_BATCH_MAX_AGE_SECONDS"]) == 45
     assert json.loads(env["AWSOP_DEFAULT_TAGS"]) == {"team": "platform", "cost-center": "42"}
     assert json.loads(env["AWSOP_DELETION_POLICY_DEFAULTS"]) == {"Bucket": "Retain", "Queue": "Delete"}
     assert env["AWSOP_BUCKET_NAME_PREFIX"] == "acme-"
