@@ -24,6 +24,7 @@ import kopf
 from pydantic import ValidationError
 
 from awsop.reconcilers.account import ResolvedAccount
+from awsop.reconcilers.batch import CheckSchedule
 from awsop.reconcilers.context import ReconcileContext
 from awsop.reconcilers.engine import Engine, ObjectRef, Outcome, Progress, State
 from awsop.reconcilers.errors import ErrorClass, backoff_delay
@@ -146,6 +147,7 @@ class Runtime:
     accounts: AccountDirectory | None = None  # None: every object uses the operator's own credentials
     policies: PolicyCache = field(default_factory=PolicyCache)  # TagPolicies, namespace labels, verdicts
     background: set[asyncio.Task[None]] = field(default_factory=set)  # held so they are not collected
+    checks: CheckSchedule = field(default_factory=CheckSchedule)  # aligns batched kinds' drift checks
 
 
 def parse_duration(text: str) -> float | None:
@@ -674,6 +676,10 @@ def drift_check(
             state.last_check = now  # first sight: a full period from now
         interval = _interval(rt, state, meta)
         remaining = state.last_check + interval * random.uniform(0.9, 1.0) - now
+        if info.batch_per_call and not (state.failures or state.not_found or state.progressing is not None):
+            # checks of a kind with shared reads fall due together, so they share them
+            uid, per_call = meta.get("uid", ""), info.batch_per_call
+            remaining = rt.checks.due(info.kind, uid, state.last_check, interval, per_call) - now
         policy_changed = remaining > 0 and _policy_changed(rt, info, meta, spec)
         if remaining > 0 and not policy_changed:
             return remaining

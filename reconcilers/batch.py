@@ -12,12 +12,21 @@ A `BatchReader` lets the periodic drift checks of one kind in one (account, regi
 
 What it must never do: serve an entry older than `max_age`, take a batch's word for it that a resource is
 missing (absence is always confirmed by a direct read), or hold its lock while calling AWS.
+
+Sharing is bounded by when the checks come: a description serves checks for `max_age` after it was read,
+so checks spread evenly over a resync period P need about P / max_age calls per period however few objects
+there are (10 at production's 300 s and 30 s). `CheckSchedule` removes that floor: it puts the routine
+checks of a batched kind on a common grid with as many slots per period as one call's worth of names
+needs (ceil(N / per_call)), so the checks due together share one call, and a period of N objects costs
+ceil(N / per_call) calls. A slot holds at most about `per_call` checks, so load stays spread for large N.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -179,3 +188,40 @@ class BatchReader(Generic[T]):
                     if self._pending.get(name) is batch:
                         del self._pending[name]
             batch.done.set()
+
+
+class CheckSchedule:
+    """When the routine drift checks of batched kinds fall due; thread-safe.
+
+    The objects of a kind whose periodic reads are shared (`per_call` names per call) are checked on a
+    grid of ceil(N / per_call) slots per period, N being the objects of that kind that asked in the last
+    three periods, so that the checks due together join one call. An object on the grid is checked one
+    period after its last check (up to 10 % or a slot sooner when its check ran late); one that is not
+    (new, or the grid moved as N changed) joins the slot nearest to a period later, never sooner than half
+    a period (so it is never checked twice as often) and at most half a slot later. Each kind's grid has
+    its own offset, so that two batched kinds' checks do not all queue for the worker threads at once."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._seen: dict[str, dict[str, float]] = {}  # kind -> object id -> when it last asked
+        self._swept: dict[str, float] = {}  # kind -> when objects that stopped asking were dropped
+
+    def due(self, kind: str, uid: str, last_check: float, period: float, per_call: int) -> float:
+        """The time (on the clock of `last_check`) the object's next routine check is due."""
+        with self._lock:
+            now = self._clock()
+            seen = self._seen.setdefault(kind, {})
+            seen[uid] = now
+            if now - self._swept.setdefault(kind, now) > period:
+                self._swept[kind] = now
+                for gone in [u for u, at in seen.items() if now - at > 3 * period]:
+                    del seen[gone]
+            slots = max(1, math.ceil(len(seen) / per_call))
+        width = period / slots
+        offset = zlib.crc32(kind.encode()) % 1000 / 1000 * width  # kinds' slots apart, not piled up
+        tolerance = min(0.1 * period, 0.99 * width)
+        due = math.ceil((last_check + period - tolerance - offset) / width) * width + offset
+        if due - (last_check + period) > width / 2 and due - width >= last_check + period / 2:
+            due -= width
+        return due

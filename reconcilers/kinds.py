@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .account import AWSAccountSpec, AWSAccountStatus
 from .autoscaling_group import IAM_ACTIONS as ASG_IAM_ACTIONS
+from .autoscaling_group import NAMES_PER_CALL as ASG_NAMES_PER_CALL
 from .autoscaling_group import AutoScalingGroupClient, AutoScalingGroupSpec, AutoScalingGroupStatus
 from .aws import AwsClients
 from .bucket import IAM_ACTIONS as BUCKET_IAM_ACTIONS
@@ -28,6 +29,7 @@ from .engine import (
     TagsOwner,
 )
 from .launch_template import IAM_ACTIONS as LAUNCH_TEMPLATE_IAM_ACTIONS
+from .launch_template import NAMES_PER_CALL as LAUNCH_TEMPLATE_NAMES_PER_CALL
 from .launch_template import LaunchTemplateClient, LaunchTemplateSpec, LaunchTemplateStatus
 from .model import AwsObjectSpec, AwsObjectStatus, Model
 from .sqs_queue import IAM_ACTIONS as QUEUE_IAM_ACTIONS
@@ -57,6 +59,9 @@ class KindInfo:
     extra_columns: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     refers_to: tuple[str, ...] = ()
     """Kinds this kind's specs may reference (`spec.references()`): deleting one of those checks for users."""
+    batch_per_call: int = 0
+    """Names one shared periodic read covers (reconcilers/batch.py); the operator then aligns the kind's
+    routine drift checks so that those due together share it. 0: each check reads on its own."""
 
     @property
     def api_version(self) -> str:
@@ -133,6 +138,7 @@ KINDS: dict[str, KindInfo] = {
         description="An EC2 launch template managed by awsop (its default version is the spec).",
         iam_actions=LAUNCH_TEMPLATE_IAM_ACTIONS,
         extra_columns=({"name": "Version", "type": "integer", "jsonPath": ".status.defaultVersion"},),
+        batch_per_call=LAUNCH_TEMPLATE_NAMES_PER_CALL,
     ),
     "AutoScalingGroup": KindInfo(
         kind="AutoScalingGroup",
@@ -151,6 +157,7 @@ KINDS: dict[str, KindInfo] = {
             {"name": "InService", "type": "integer", "jsonPath": ".status.instances.InService"},
         ),
         refers_to=("LaunchTemplate",),
+        batch_per_call=ASG_NAMES_PER_CALL,
     ),
     "Table": KindInfo(
         kind="Table",

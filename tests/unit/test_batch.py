@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import heapq
+import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from awsop.reconcilers.batch import BatchReader
+from awsop.reconcilers.batch import BatchReader, CheckSchedule
 
 
 class Fake:
@@ -126,3 +128,61 @@ def test_forgotten_names_are_not_refreshed() -> None:
     clock.now += 100
     reader.read("a", periodic=True)
     assert fake.calls[-1] == ["a"]
+
+
+# -- CheckSchedule: routine checks of a batched kind fall due together -----------------------------------
+
+PERIOD = 300.0
+
+
+def simulate(count: int, periods: int, late: float = 0.5) -> tuple[list[tuple[str, float, float]], int]:
+    """Drift daemons of `count` objects first seen at random times over one period: each sleeps until
+    its check is due, the check runs `late` seconds after that, then it asks for the next one.
+    Returns every (object, last check, due) asked after the first round, and the slots per period."""
+    clock = Clock()
+    schedule = CheckSchedule(clock=clock)
+    rng = random.Random(count)
+    start = clock.now
+    pending = [(start + rng.uniform(0, PERIOD), f"g{i}") for i in range(count)]  # first sights
+    heapq.heapify(pending)
+    asked: list[tuple[str, float, float]] = []
+    while pending[0][0] < start + periods * PERIOD:
+        at, uid = heapq.heappop(pending)
+        clock.now = at
+        last = at + late if at > start + PERIOD else at  # a first sight is no check
+        due = schedule.due("Group", uid, last, PERIOD, 100)
+        if at > start + 2 * PERIOD:
+            asked.append((uid, last, due))
+        heapq.heappush(pending, (due, uid))
+    return asked, -(-count // 100)
+
+
+@pytest.mark.parametrize("count", [1, 60, 100, 120, 250, 1000])
+def test_schedule_puts_spread_out_checks_on_ceil_n_over_per_call_slots(count: int) -> None:
+    asked, slots = simulate(count, periods=6)
+    end = max(due for _, _, due in asked)
+    last_period = [due for _, _, due in asked if due > end - PERIOD]  # each object once
+    assert len(last_period) == count
+    # the checks of one period fall due at no more moments than one call's worth of names needs
+    assert len({round(due % PERIOD, 3) % PERIOD for due in last_period}) <= slots
+    for _, last, due in asked:  # never twice as often, never more than half a slot late
+        assert PERIOD / 2 <= due - last <= PERIOD + PERIOD / slots / 2 + 1e-6
+    # once on the grid, an object is checked one period after its last check
+    final = [due - last for _, last, due in asked[-count:]]
+    assert all(abs(gap + 0.5 - PERIOD) < 1e-6 for gap in final), sorted(final)[:3]
+
+
+def test_schedule_forgets_objects_that_stopped_asking() -> None:
+    clock = Clock()
+    schedule = CheckSchedule(clock=clock)
+
+    def phases(count: int) -> set[float]:
+        """Moments of the period at which `count` objects last checked across one period fall due."""
+        due = [
+            schedule.due("Group", f"g{i}", clock.now + i * PERIOD / count, PERIOD, 100) for i in range(count)
+        ]
+        return {round(at % PERIOD, 3) for at in due}
+
+    assert len(phases(150)) == 2  # 150 objects: two slots per period
+    clock.now += 3.5 * PERIOD  # 100 of them are gone: only 50 keep asking
+    assert len(phases(50)) == 1  # one slot again: every check of the kind due at once
