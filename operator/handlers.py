@@ -676,10 +676,8 @@ def drift_check(
             state.last_check = now  # first sight: a full period from now
         interval = _interval(rt, state, meta)
         remaining = state.last_check + interval * random.uniform(0.9, 1.0) - now
-        if info.batch_per_call and not (state.failures or state.not_found or state.progressing is not None):
-            # checks of a kind with shared reads fall due together, so they share them
-            uid, per_call = meta.get("uid", ""), info.batch_per_call
-            remaining = rt.checks.due(info.kind, uid, state.last_check, interval, per_call) - now
+        if (slot := _slot(info, rt, state, meta)) is not None:
+            remaining = slot - now
         policy_changed = remaining > 0 and _policy_changed(rt, info, meta, spec)
         if remaining > 0 and not policy_changed:
             return remaining
@@ -692,9 +690,24 @@ def drift_check(
                 _reconcile_locked(
                     info, rt, state, body, meta, spec, status, patch, periodic=not policy_changed
                 )
+        if (slot := _slot(info, rt, state, meta)) is not None:
+            return max(0.0, slot - time.monotonic())  # wake at the slot, however long this check took
         return _interval(rt, state, meta)
     finally:
         state.lock.release()
+
+
+def _slot(info: KindInfo, rt: Runtime, state: ObjectState, meta: Any) -> float | None:
+    """When the next routine check of an object of a kind with shared reads is due: on the kind's grid,
+    so that checks due together share one read (`batch.CheckSchedule`). None for other kinds and for
+    retries, progress checks and ObserveOnly waits."""
+    if not info.batch_per_call or state.last_check is None:
+        return None
+    if state.failures or state.not_found or state.progressing is not None:
+        return None
+    interval = _interval(rt, state, meta)
+    uid = str(meta.get("uid", ""))
+    return float(rt.checks.due(info.kind, uid, state.last_check, interval, info.batch_per_call))
 
 
 def _recheck_stalled(

@@ -5,8 +5,8 @@ A `BatchReader` lets the periodic drift checks of one kind in one (account, regi
 
 - checks that fall due close together coalesce: the first one opens a short collection window, the ones
   arriving during it join, and one call reads them all (at most `per_call` names per call);
-- the same call also refreshes the names whose last read is oldest (the objects due next), so checks that
-  are spread over a resync period find a fresh description waiting and make no call at all;
+- the same call also refreshes the names whose last check is oldest (the objects due next), so checks
+  that are spread over a resync period find a fresh description waiting and make no call at all;
 - a reconcile of a single object (a spec change, a create, the CLI) never waits: it reads directly, and
   what it reads refreshes the shared entry.
 
@@ -161,7 +161,8 @@ class BatchReader(Generic[T]):
             for stale in [n for n, asked in self._known.items() if now - asked > self.forget_after]:
                 self._known.pop(stale, None)
                 self._cache.pop(stale, None)
-            # fill the call with the names read longest ago: those are the checks due next
+            # fill the call with the names checked longest ago: those are the checks due next (not the
+            # names read longest ago: one call stamps every name it read with one time)
             room = self.per_call - len(batch.names)
             if room > 0:
                 candidates = [
@@ -171,7 +172,7 @@ class BatchReader(Generic[T]):
                     and n not in self._pending
                     and (n not in self._cache or now - self._cache[n].at > self.max_age / 2)
                 ]
-                candidates.sort(key=lambda n: self._cache[n].at if n in self._cache else float("-inf"))
+                candidates.sort(key=lambda n: self._known[n])
                 batch.names.extend(candidates[:room])
             for name in batch.names:
                 self._pending[name] = batch

@@ -70,6 +70,31 @@ def test_spread_out_checks_are_served_by_the_call_that_read_the_stalest_names() 
     assert len(fake.calls) == 1 and sorted(fake.calls[0]) == sorted(names)
 
 
+def test_a_call_fills_up_with_the_names_checked_longest_ago_not_the_names_read_longest_ago() -> None:
+    """One call stamped every name with one read time; the names due next are those checked longest ago."""
+    clock = Clock()
+    due_later = [f"b{i}" for i in range(5)]
+    due_next = [f"a{i}" for i in range(5)]
+    fake = Fake(set(due_later + due_next) | {"x"})
+    reader = BatchReader(fake, per_call=11, window=0.0, max_age=10.0, clock=clock)
+    for name in due_later + due_next:  # first sight, the later group first
+        reader.read(name)
+    clock.now += 50
+    for name in due_next:  # checked at +50
+        reader.read(name)
+    clock.now += 50
+    for name in due_later:  # checked at +100
+        reader.read(name)
+    clock.now += 100
+    reader.read("x", periodic=True)  # one call reads all eleven: one read time for all
+    assert len(fake.calls[-1]) == 11
+    clock.now += 15  # every description is stale now; the first group is due
+    reader.per_call = 6
+    fake.calls.clear()
+    reader.read("a0", periodic=True)
+    assert len(fake.calls) == 1 and set(due_next) <= set(fake.calls[0]), fake.calls
+
+
 def test_entries_older_than_max_age_are_read_again() -> None:
     clock = Clock()
     fake = Fake({"a"})
