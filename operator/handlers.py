@@ -664,7 +664,8 @@ def drift_check(
     capped backoff schedule; an ObserveOnly object whose resource does not exist yet is looked at again
     on a short growing backoff (1 s, 2 s, 4 s, ...) capped by the period. When a TagPolicy or a namespace
     label changed the object's verdict, the check is due at once (a Stalled object gets its reads-only
-    re-check, and reconciles if the violation is gone)."""
+    re-check, and reconciles if the violation is gone). The routine checks of a kind whose reads are
+    shared (`KindInfo.batch_per_call`) fall due on the kind's grid instead of a jittered period (`_slot`)."""
     if meta.get("deletionTimestamp"):
         return rt.settings.resync_seconds
     state = rt.objects.get(meta.get("uid", ""))

@@ -3,6 +3,7 @@ semantics. kopf itself is not running here (the e2e suite does that); Events are
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -303,6 +304,28 @@ def test_first_drift_check_of_a_new_object_comes_a_full_period_after_its_create(
         )
     assert calls == []
     assert 0.85 * 300 <= first <= 300
+
+
+@pytest.mark.parametrize(("per_call", "together"), [(100, True), (0, False)], ids=["batched", "unbatched"])
+def test_drift_checks_of_a_kind_with_shared_reads_fall_due_together(
+    runtime: list[tuple[str, str, str]], clients: AwsClients, per_call: int, together: bool
+) -> None:
+    """Objects last checked 10 to 70 s apart: a kind whose periodic reads are shared checks them at one
+    moment (one call reads them all); any other kind keeps their checks spread."""
+    kind = dataclasses.replace(BUCKET, batch_per_call=per_call)
+    rt = RT["current"]
+    due = []
+    with aws_calls(clients) as calls:
+        for n, age in enumerate((10.0, 40.0, 70.0)):
+            obj = body({})
+            obj["metadata"]["uid"] = f"uid-{n}"
+            rt.objects.get(f"uid-{n}").last_check = time.monotonic() - age
+            delay = handlers.drift_check(
+                kind, rt, body=obj, meta=obj["metadata"], spec={}, status={}, patch=kopf.Patch()
+            )
+            due.append(time.monotonic() + delay)
+    assert calls == []  # none is due yet
+    assert (max(due) - min(due) < 1.0) is together, due
 
 
 def test_drift_check_never_runs_beside_a_handler_of_the_same_object(
