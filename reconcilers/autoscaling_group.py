@@ -36,7 +36,7 @@ from .batch import BatchReader
 from .changes import Action, Change
 from .engine import Busy, DeleteOutcome, DeleteResult, ObjectRef, Target
 from .errors import AlreadyCreatedError, ErrorClass, RecoverableError, classify, error_code, error_message
-from .launch_template import tag_updates
+from .launch_template import describe_templates, tag_updates
 from .model import IMMUTABLE, AwsObjectSpec, AwsObjectStatus, Model
 from .policies import DeletionPolicy
 from .refs import KNOWN_AFTER_APPLY, LocalName, Reference
@@ -867,15 +867,9 @@ class AutoScalingGroupClient:
             found: dict[str, dict[str, int]] = {}
             names = [k.split(":", 1)[1] for k in keys if k.startswith("name:")]
             ids = [k.split(":", 1)[1] for k in keys if k.startswith("id:")]
-            if names:  # a filter, not LaunchTemplateNames: a missing name must not fail the others
-                kwargs: dict[str, Any] = {"Filters": [{"Name": "launch-template-name", "Values": names}]}
-                while True:
-                    page = ec2.describe_launch_templates(**kwargs)
-                    for template in page.get("LaunchTemplates", []):
-                        found[f"name:{template['LaunchTemplateName']}"] = versions(template)
-                    if not page.get("NextToken"):
-                        break
-                    kwargs["NextToken"] = page["NextToken"]
+            if names:  # the filter, paginated: a missing name fails no other
+                for name, template in describe_templates(ec2, names).items():
+                    found[f"name:{name}"] = versions(template)
             if ids:
                 try:
                     answered = ec2.describe_launch_templates(LaunchTemplateIds=ids)["LaunchTemplates"]
