@@ -21,13 +21,13 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
+from benchlib import moto_process, wait_for
 
 from awsop.operator.embedded import free_port
 
@@ -44,48 +44,6 @@ NAMES_PER_CALL = 100  # DescribeAutoScalingGroups names per call; DescribeLaunch
 
 def report(line: str) -> None:
     print(f"BENCH {line}")
-
-
-def wait_for(probe: Callable[[], Any], timeout: float, what: str | Callable[[], str]) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-        except Exception as exc:  # while things converge
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(1.0)
-    text = what() if callable(what) else what
-    raise AssertionError(f"not within {timeout:.0f}s: {text} (last: {last!r})")
-
-
-@contextmanager
-def moto_server(folder: Path) -> Iterator[str]:
-    """moto's server in a process of its own (its CPU is not the operator's)."""
-    port = free_port()
-    log = (folder / "moto.log").open("wb")
-    proc = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        with urllib.request.urlopen(f"{url}/moto-api/", timeout=2) as rsp:
-            return bool(rsp.status == 200)
-
-    try:
-        wait_for(up, 30, "moto server")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log.close()
 
 
 class Sandbox:
@@ -199,7 +157,7 @@ def operator(
             return bool(rsp.status == 200)
 
     try:
-        wait_for(ready, 60, "operator /readyz")
+        wait_for(ready, 60, "operator /readyz", 1.0)
         yield proc
     finally:
         if proc.poll() is None:
@@ -282,7 +240,7 @@ def summarize(delta: Counter[tuple[str, ...]], window: float, max_age: float) ->
 
 def test_bench_batched_drift_checks_in_the_operator(tmp_path: Path) -> None:
     port = free_port()
-    with moto_server(tmp_path) as aws_url:
+    with moto_process(tmp_path) as aws_url:
         sandbox = Sandbox(tmp_path)
         try:
             with operator(sandbox, aws_url, tmp_path, port, MAX_AGE) as proc:
@@ -292,6 +250,7 @@ def test_bench_batched_drift_checks_in_the_operator(tmp_path: Path) -> None:
                     lambda: sandbox.ready() == (2 * COUNT, 2 * COUNT),
                     300,
                     lambda: f"{2 * COUNT} objects Ready (ready, total: {sandbox.ready()})",
+                    1.0,
                 )
                 report(
                     f"operator: {COUNT} AutoScalingGroups + {COUNT} LaunchTemplates created and "

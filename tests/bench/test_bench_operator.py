@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
+from benchlib import moto_process, wait_for
 
 from awsop.operator.embedded import free_port
 
@@ -41,48 +42,11 @@ def report(line: str) -> None:
     print(f"BENCH {line}")
 
 
-def wait_for(
-    probe: Callable[[], Any], timeout: float, what: str | Callable[[], str], interval: float = 0.5
-) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-        except Exception as exc:  # while things converge
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(interval)
-    text = what() if callable(what) else what
-    raise AssertionError(f"not within {timeout:.0f}s: {text} (last: {last!r})")
-
-
 @pytest.fixture(scope="module")
 def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's server in a process of its own (its CPU and memory are not the operator's)."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    proc = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        with urllib.request.urlopen(f"{url}/moto-api/", timeout=2) as rsp:
-            return bool(rsp.status == 200)
-
-    try:
-        wait_for(up, 30, "moto server", 0.1)
+    with moto_process(tmp_path_factory.mktemp("moto")) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log.close()
 
 
 class Sandbox:
