@@ -188,8 +188,17 @@ class LaunchTemplateSpec(AwsObjectSpec):
     )
     user_data: str | None = Field(
         None,
-        description="User data as plain text (awsop base64-encodes it). At most 16 KB.",
+        description="User data as plain text (awsop base64-encodes it). At most 16384 bytes in UTF-8 "
+        "(a multi-byte character counts for each of its bytes).",
         max_length=USER_DATA_LIMIT,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"size(bytes(self)) <= {USER_DATA_LIMIT}",
+                    "message": f"userData: at most {USER_DATA_LIMIT} bytes in UTF-8 (AWS's limit)",
+                }
+            ]
+        },
     )
     block_device_mappings: list[BlockDeviceMapping] | None = Field(
         None, max_length=32, description="EBS volumes, by device name."

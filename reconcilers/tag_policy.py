@@ -17,18 +17,28 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from .model import Condition, Model
 from .policies import ManagementPolicy
-from .tags import MAX_KEY, MAX_VALUE, SYSTEM_TAGS, is_reserved
+from .tags import MAX_KEY, MAX_TAGS, MAX_VALUE, SYSTEM_TAGS, is_reserved
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 SIMPLE_PLACEHOLDERS = frozenset({"namespace", "name", "kind"})
 LABEL_PLACEHOLDER = "namespaceLabel:"
+MAX_LABEL_KEY = 317  # a Kubernetes label key: a 253-character DNS prefix, "/", a 63-character name
+MAX_LABEL_VALUE = 63
+MAX_SELECTOR_TERMS = 32
+MAX_SELECTOR_VALUES = 64
+MAX_ALLOWED_VALUES = 64
+MAX_FORBIDDEN = 64
+MAX_KINDS = 16
+"""Bounds of the lists, maps and strings of a TagPolicy. The API server estimates the cost of every CEL
+rule from them and refuses a CRD whose rules could exceed its budget; tag keys and values follow AWS's own
+limits (50 tags, 128-character keys, 256-character values)."""
 LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
 
@@ -62,10 +72,13 @@ class SelectorRequirement(Model):
         }
     )
 
-    key: str = Field(description="The label key the requirement applies to.", min_length=1)
+    key: str = Field(
+        description="The label key the requirement applies to.", min_length=1, max_length=MAX_LABEL_KEY
+    )
     operator: SelectorOperator = Field(description="In, NotIn, Exists or DoesNotExist.")
-    values: list[str] = Field(
+    values: list[Annotated[str, Field(max_length=MAX_LABEL_VALUE)]] = Field(
         default_factory=list,
+        max_length=MAX_SELECTOR_VALUES,
         description="Values for In and NotIn (non-empty); must be empty for Exists and DoesNotExist.",
     )
 
@@ -91,9 +104,11 @@ class SelectorRequirement(Model):
 class LabelSelector(Model):
     """A Kubernetes label selector: every matchLabels entry and every matchExpressions requirement."""
 
-    match_labels: dict[str, str] | None = Field(None, description="Labels the namespace must carry.")
+    match_labels: dict[str, Annotated[str, Field(max_length=MAX_LABEL_VALUE)]] | None = Field(
+        None, max_length=MAX_SELECTOR_TERMS, description="Labels the namespace must carry."
+    )
     match_expressions: list[SelectorRequirement] | None = Field(
-        None, description="Requirements the namespace's labels must meet."
+        None, max_length=MAX_SELECTOR_TERMS, description="Requirements the namespace's labels must meet."
     )
 
     def matches(self, labels: Mapping[str, str]) -> bool:
@@ -106,8 +121,9 @@ class RequiredTag(Model):
     """A tag every matching object must carry."""
 
     key: str = Field(description="Tag key (case-sensitive).", min_length=1, max_length=MAX_KEY)
-    values: list[str] = Field(
+    values: list[Annotated[str, Field(max_length=MAX_VALUE)]] = Field(
         default_factory=list,
+        max_length=MAX_ALLOWED_VALUES,
         description="Allowed values; `*` matches any run of characters (as in AWS Organizations tag "
         "policies), e.g. `platform-*`. Empty: any non-empty value.",
     )
@@ -139,17 +155,25 @@ class TagPolicySpec(Model):
         None,
         description="Namespaces whose objects the policy covers (label selector); empty: every namespace.",
     )
-    kinds: list[str] | None = Field(
-        None, description="awsop kinds the policy covers, e.g. [Bucket, Queue]; empty: every kind."
+    kinds: list[Annotated[str, Field(max_length=63)]] | None = Field(
+        None,
+        max_length=MAX_KINDS,
+        description="awsop kinds the policy covers, e.g. [Bucket, Queue]; empty: every kind.",
     )
     required: list[RequiredTag] = Field(
-        default_factory=list, description="Tags every covered object must carry, with their allowed values."
+        default_factory=list,
+        max_length=MAX_TAGS,
+        description="Tags every covered object must carry, with their allowed values (at most 50, AWS's tag "
+        "limit per resource).",
     )
-    forbidden: list[str] = Field(
-        default_factory=list, description="Tag key patterns no covered object may carry, e.g. `temp-*`."
+    forbidden: list[Annotated[str, Field(max_length=MAX_KEY)]] = Field(
+        default_factory=list,
+        max_length=MAX_FORBIDDEN,
+        description="Tag key patterns no covered object may carry, e.g. `temp-*`.",
     )
-    defaults: dict[str, str] = Field(
+    defaults: dict[str, Annotated[str, Field(max_length=MAX_VALUE)]] = Field(
         default_factory=dict,
+        max_length=MAX_TAGS,
         json_schema_extra={"x-kubernetes-validations": [DEFAULTS_RULE]},
         description="Tags written to AWS when the object's spec does not set the key (never into the spec). "
         "Values may use {namespace}, {name}, {kind} and {namespaceLabel:<label>}; a default whose namespace "

@@ -7,6 +7,11 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from realserver import (  # noqa: F401 (the real API server tier: fixture and hooks)
+    pytest_runtest_makereport,
+    pytest_terminal_summary,
+    real_apiserver,
+)
 
 from awsop.operator.embedded import EmbeddedAws
 from awsop.reconcilers.aws import AwsClients, AwsConfig
