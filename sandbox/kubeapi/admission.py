@@ -6,9 +6,9 @@ object; every write (CREATE, UPDATE, DELETE; subresources included) is matched a
 over HTTPS, verified against its ``caBundle``, within its ``timeoutSeconds``. The answers are handled the
 way the real server handles them:
 
-- ``allowed: false`` -> the write fails with the webhook's status (code 403 and reason Forbidden when
-  unset) and the message ``<resource>.<group> "<object>" is forbidden: admission webhook "<name>" denied
-  the request: <message>``;
+- ``allowed: false`` -> the write fails with the webhook's status as it is (a code below 400 becomes
+  400; no reason or details unless the webhook gave them) and the message ``admission webhook "<name>"
+  denied the request: <message>``;
 - ``warnings`` -> ``Warning: 299`` response headers (kubectl prints them), also on a denial;
 - a call that fails (connection, TLS, timeout, non-200, malformed review, uid mismatch, a patch from a
   validating webhook) -> ``failurePolicy``: ``Fail`` (the default) answers 500 InternalError
@@ -351,11 +351,12 @@ async def call(hook: dict[str, Any], req: Request) -> dict[str, Any]:
 
 
 def denied(name: str, response: dict[str, Any], req: Request) -> ApiError:
-    """kube-apiserver's ToStatusErr: the webhook's status (code 403 when it gives none), its message after
-    `admission webhook "<name>" denied the request`, prefixed like a Forbidden error on the object
-    (`<resource>.<group> "<name>" is forbidden: ...`; `Internal error occurred: ...` for a 500)."""
+    """kube-apiserver's ToStatusErr: the webhook's own status as it is (code raised to 400 when it is
+    below; reason and details only when the webhook gave them), its message after
+    `admission webhook "<name>" denied the request` (checked against the real server in
+    tests/apiserver/test_sandbox_parity.py)."""
     result = dict(response.get("status") or {})
-    code = int(result.get("code") or 0) or 403
+    code = max(int(result.get("code") or 0), 400)
     message = str(result.get("message") or "")
     reason = str(result.get("reason") or "")
     denied_by = f'admission webhook "{name}" denied the request'
@@ -365,18 +366,7 @@ def denied(name: str, response: dict[str, Any], req: Request) -> ApiError:
         text = f"{denied_by}: {reason}"
     else:
         text = f"{denied_by} without explanation"
-    obj_name = req.name or "Unknown"
-    details = result.get("details")
-    if details is None:
-        if code == 500:
-            details = {"causes": [{"message": text}]}
-        else:
-            details = {"group": req.group, "kind": req.plural, "name": obj_name}
-    resource = f"{req.plural}.{req.group}" if req.group else req.plural
-    prefix = "Internal error occurred" if code == 500 else f'{resource} "{obj_name}" is forbidden'
-    if not reason:
-        reason = "InternalError" if code == 500 else "Forbidden"
-    return ApiError(code, reason, f"{prefix}: {text}", details)
+    return ApiError(code, reason, text, result.get("details"))
 
 
 def call_failed(name: str, why: str) -> ApiError:

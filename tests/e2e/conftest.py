@@ -6,21 +6,39 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from e2elib import BIN, REPO, Kubectl, Operator, eventually, operator_env
+from e2elib import REPO, Kubectl, MotoProcess, Operator, moto_process, operator_env
 
 from awsop.operator import webhook
 from awsop.operator.embedded import free_port
 from awsop.reconcilers.kinds import CONFIG_KINDS, KINDS, VERSION
+
+BACKENDS = ("sandbox", "apiserver")
+"""Every operator scenario runs on the sandbox (the embedded API server of `make demo`) and on a real
+kube-apiserver (../shared/kube-apiserver), the judge where the two differ. A test marked
+`@pytest.mark.backends("apiserver")` runs on the named backends only (the slow scale scenario)."""
+
+
+def cluster_mode(config: pytest.Config) -> bool:
+    """`-m cluster` with KUBECONFIG: the same tests against a real cluster, instead of both backends."""
+    expr = config.getoption("-m") or ""
+    return "cluster" in expr and "not cluster" not in expr
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        names = ["cluster"] if cluster_mode(metafunc.config) else list(BACKENDS)
+        marker = metafunc.definition.get_closest_marker("backends")
+        if marker is not None and not cluster_mode(metafunc.config):
+            names = [n for n in names if n in marker.args]
+        metafunc.parametrize("backend", names, scope="module", indirect=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -28,77 +46,96 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "tests/e2e" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.cluster)  # `-m cluster` + KUBECONFIG: the same tests, a real cluster
-
-
-@pytest.fixture(scope="session")
-def kubeconfig(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Path]:
-    real = request.config.getoption("-m") and "cluster" in request.config.getoption("-m")
-    if real:
-        if not os.environ.get("KUBECONFIG"):
-            pytest.skip("the cluster marker needs KUBECONFIG pointing at a real cluster")
-        yield Path(os.environ["KUBECONFIG"])
-        return
-    from awsop.sandbox.kubeapi import KubeAPIServer
-
-    server = KubeAPIServer(host="127.0.0.1", port=0).start()
-    path = server.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
-    yield Path(path)
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def kubectl(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
-    k = Kubectl(kubeconfig, tmp_path_factory.mktemp("kubectl-cache"))
-    k.run("apply", "-f", str(REPO / "crds"))
-    k.run("wait", "--for=condition=Established", "crd", "--all", "--timeout=30s")
-    for ns in ("e2e", "crash", "tagpolicy"):
-        k.run("create", "namespace", ns, check=False)
-    return k
+            callspec = getattr(item, "callspec", None)
+            if callspec is not None and callspec.params.get("backend") == "apiserver":
+                item.add_marker(pytest.mark.apiserver)
 
 
 @dataclass
-class MotoProcess:
-    """moto's server in a process of its own: in-process moto servers share one backend, and other
-    suites create and reset buckets there."""
+class Backend:
+    """One Kubernetes API with the AWS and the operator of its scenarios, started on first use and kept
+    for the rest of the session (both backends live side by side, each with its own moto)."""
 
-    url: str
-
-    def env(self) -> dict[str, str]:
-        return {
-            "AWS_ENDPOINT_URL": self.url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-        }
+    name: str
+    kubeconfig: Path
+    kubectl: Kubectl
+    aws: MotoProcess | None = None
+    operator: Operator | None = None
 
 
-@contextmanager
-def moto_process(folder: Path) -> Iterator[MotoProcess]:
-    port = free_port()
-    log = (folder / "moto.log").open("wb")
-    proc = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
-    )
-    aws = MotoProcess(f"http://127.0.0.1:{port}")
+class Backends:
+    def __init__(self, request: pytest.FixtureRequest, tmp: pytest.TempPathFactory) -> None:
+        self.request, self.tmp, self.stack = request, tmp, ExitStack()
+        self.started: dict[str, Backend] = {}
 
-    def up() -> bool:
-        with urllib.request.urlopen(f"{aws.url}/moto-api/", timeout=2) as rsp:
-            return bool(rsp.status == 200)
+    def get(self, name: str) -> Backend:
+        if name not in self.started:
+            self.started[name] = self._start(name)
+        return self.started[name]
 
-    try:
-        eventually(up, timeout=30, what="moto server")
-        yield aws
-    finally:
-        proc.terminate()
-        proc.wait(20)
+    def _start(self, name: str) -> Backend:
+        if name == "cluster":
+            if not os.environ.get("KUBECONFIG"):
+                pytest.skip("the cluster marker needs KUBECONFIG pointing at a real cluster")
+            kubeconfig, controllers = Path(os.environ["KUBECONFIG"]), True
+        elif name == "apiserver":
+            # no controller manager there: tests finish namespace deletions themselves (Kubectl)
+            kubeconfig, controllers = self.request.getfixturevalue("real_apiserver").kubeconfig, False
+        else:
+            from awsop.sandbox.kubeapi import KubeAPIServer
+
+            server = KubeAPIServer(host="127.0.0.1", port=0).start()
+            self.stack.callback(server.stop)
+            kubeconfig = Path(server.write_kubeconfig(self.tmp.mktemp("kube") / "config"))
+            controllers = True
+        k = Kubectl(kubeconfig, self.tmp.mktemp("kubectl-cache"), namespace_controller=controllers)
+        k.run("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+        k.run("wait", "--for=condition=Established", "crd", "--all", "--timeout=30s")
+        for ns in ("e2e", "crash", "tagpolicy"):
+            k.run("create", "namespace", ns, check=False)
+        return Backend(name, kubeconfig, k)
+
+    def aws(self, name: str) -> MotoProcess:
+        backend = self.get(name)
+        if backend.aws is None:
+            backend.aws = self.stack.enter_context(moto_process(self.tmp.mktemp(f"moto-{name}")))
+        return backend.aws
+
+    def operator(self, name: str) -> Operator:
+        backend = self.get(name)
+        if backend.operator is None:
+            backend.operator = start_operator(backend.kubectl, self.aws(name), self.tmp)
+            self.stack.callback(stop_operator, backend.kubectl, backend.operator)
+        return backend.operator
 
 
 @pytest.fixture(scope="session")
-def e2e_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoProcess]:
-    """The AWS of the operator e2e tests."""
-    with moto_process(tmp_path_factory.mktemp("moto")) as aws:
-        yield aws
+def backends(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
+    started = Backends(request, tmp_path_factory)
+    with started.stack:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def backend(request: pytest.FixtureRequest) -> str:
+    """The Kubernetes API this module's scenarios run on (parametrized by pytest_generate_tests)."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(backends: Backends, backend: str) -> Path:
+    return backends.get(backend).kubeconfig
+
+
+@pytest.fixture(scope="module")
+def kubectl(backends: Backends, backend: str) -> Kubectl:
+    return backends.get(backend).kubectl
+
+
+@pytest.fixture(scope="module")
+def e2e_aws(backends: Backends, backend: str) -> MotoProcess:
+    """The AWS of the operator e2e tests (one per backend, shared by its modules)."""
+    return backends.aws(backend)
 
 
 @pytest.fixture(scope="module")
@@ -108,10 +145,22 @@ def own_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoProcess]:
         yield aws
 
 
-@pytest.fixture(scope="session")
-def operator(
+@pytest.fixture(scope="module")
+def backend_own_aws(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoProcess]:
+    """An AWS of this module's own for each backend it runs on (what one backend's run leaves in AWS must
+    not meet the other's)."""
+    with moto_process(tmp_path_factory.mktemp(f"moto-own-{backend}")) as aws:
+        yield aws
+
+
+@pytest.fixture(scope="module")
+def operator(backends: Backends, backend: str) -> Operator:
+    return backends.operator(backend)
+
+
+def start_operator(
     kubectl: Kubectl, e2e_aws: MotoProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Operator]:
+) -> Operator:
     env = operator_env(kubectl.kubeconfig, e2e_aws.env(), free_port())
     env["AWSOP_TAG_POLICY_STATUS_SECONDS"] = "1"
     namespaces = ["default", "e2e", "tagpolicy"]
@@ -136,9 +185,15 @@ def operator(
     )
     op.start()
     kubectl.apply(json.dumps(webhook_configuration(port, ca, namespaces)))
-    yield op
+    return op
+
+
+def stop_operator(kubectl: Kubectl, op: Operator) -> None:
     op.stop()
-    kubectl.run("delete", "validatingwebhookconfiguration", WEBHOOK_CONFIGURATION, "--ignore-not-found")
+    # at the end of the session the API server may be gone already (the real one stops with its worker)
+    kubectl.run(
+        "delete", "validatingwebhookconfiguration", WEBHOOK_CONFIGURATION, "--ignore-not-found", check=False
+    )
 
 
 WEBHOOK_CONFIGURATION = "awsop-e2e"

@@ -10,10 +10,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from awsop.operator.embedded import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -40,6 +43,8 @@ def eventually(
 class Kubectl:
     kubeconfig: Path
     cache_dir: Path
+    namespace_controller: bool = True
+    """False on the real test API server: no controller manager finishes a namespace deletion there."""
 
     def run(
         self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 60
@@ -58,6 +63,28 @@ class Kubectl:
                 f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
             )
         return proc
+
+    def delete_namespace(self, namespace: str, timeout: float = 90) -> None:
+        """Delete a namespace and wait until it is gone. Where no namespace controller runs (the real test
+        API server), do its part: delete the awsop objects in it (their finalizers still run in the
+        operator), then finalize the namespace."""
+        if self.namespace_controller:
+            self.run("delete", "namespace", namespace, f"--timeout={int(timeout)}s", timeout=timeout + 30)
+            return
+        self.run("delete", "namespace", namespace, "--wait=false")
+        self.run(
+            "delete", "aws", "--all", "-n", namespace, f"--timeout={int(timeout)}s", timeout=timeout + 30
+        )
+        body = json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": namespace},
+                "spec": {"finalizers": []},
+            }
+        )
+        self.run("replace", "--raw", f"/api/v1/namespaces/{namespace}/finalize", "-f", "-", stdin=body)
+        self.run("wait", "--for=delete", f"namespace/{namespace}", f"--timeout={int(timeout)}s")
 
     def get(self, *args: str) -> Any:
         return json.loads(self.run("get", *args, "-o", "json").stdout)
@@ -147,3 +174,41 @@ def operator_env(kubeconfig: Path, aws_env: dict[str, str], port: int, **setting
     )
     env.update(settings)
     return env
+
+
+@dataclass
+class MotoProcess:
+    """moto's server in a process of its own: in-process moto servers share one backend, and other
+    suites create and reset buckets there."""
+
+    url: str
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+        }
+
+
+@contextmanager
+def moto_process(folder: Path) -> Iterator[MotoProcess]:
+    port = free_port()
+    log = (folder / "moto.log").open("wb")
+    proc = subprocess.Popen(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
+    aws = MotoProcess(f"http://127.0.0.1:{port}")
+
+    def up() -> bool:
+        with urllib.request.urlopen(f"{aws.url}/moto-api/", timeout=2) as rsp:
+            return bool(rsp.status == 200)
+
+    try:
+        eventually(up, timeout=30, what="moto server")
+        yield aws
+    finally:
+        proc.terminate()
+        proc.wait(20)

@@ -94,10 +94,12 @@ def names(s3: Any) -> set[str]:
 
 @pytest.fixture(scope="module")
 def teams(
-    kubectl: Kubectl, own_aws: Any, tmp_path_factory: pytest.TempPathFactory
+    kubectl: Kubectl, backend_own_aws: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Kubectl, Operator]]:
     kubectl.apply(SETUP)
-    env = operator_env(kubectl.kubeconfig, own_aws.env(), free_port(), AWSOP_ACCOUNT_CHECK_SECONDS="2")
+    env = operator_env(
+        kubectl.kubeconfig, backend_own_aws.env(), free_port(), AWSOP_ACCOUNT_CHECK_SECONDS="2"
+    )
     log = Path(tmp_path_factory.mktemp("operator-accounts")) / "awsop.log"
     op = Operator(env, log, ["-n", "team-a", "-n", "team-b", "-n", "team-c"]).start()
     kubectl.apply(bucket("team-a") + "---\n" + bucket("team-b", "{accountRef: {name: acct-b}}"))
@@ -112,22 +114,22 @@ def teams(
 
 
 def test_objects_in_two_namespaces_land_in_two_accounts(
-    teams: tuple[Kubectl, Operator], own_aws: Any
+    teams: tuple[Kubectl, Operator], backend_own_aws: Any
 ) -> None:
     kubectl, _op = teams
     for ns in ("team-a", "team-b"):
         kubectl.run("wait", "--for=condition=Ready", "bucket/data", "-n", ns, "--timeout=60s")
-    assert names(s3_as(own_aws, ROLE_A)) == {"team-a-data"}
-    assert names(s3_as(own_aws, ROLE_B)) == {"team-b-data"}
-    assert names(s3_as(own_aws, None)) == set(), "nothing in the operator's own account"
+    assert names(s3_as(backend_own_aws, ROLE_A)) == {"team-a-data"}
+    assert names(s3_as(backend_own_aws, ROLE_B)) == {"team-b-data"}
+    assert names(s3_as(backend_own_aws, None)) == set(), "nothing in the operator's own account"
     assert kubectl.get("bucket", "data", "-n", "team-a")["status"]["accountId"] == ACCT_A
     assert kubectl.get("bucket", "data", "-n", "team-b")["status"]["accountId"] == ACCT_B
-    tags = s3_as(own_aws, ROLE_A).get_bucket_tagging(Bucket="team-a-data")["TagSet"]
+    tags = s3_as(backend_own_aws, ROLE_A).get_bucket_tagging(Bucket="team-a-data")["TagSet"]
     assert {"Key": "cost-center", "Value": "a"} in tags
 
 
 def test_namespace_not_granted_is_stalled_with_zero_aws_calls(
-    teams: tuple[Kubectl, Operator], own_aws: Any
+    teams: tuple[Kubectl, Operator], backend_own_aws: Any
 ) -> None:
     kubectl, op = teams
     stalled = eventually(
@@ -142,7 +144,7 @@ def test_namespace_not_granted_is_stalled_with_zero_aws_calls(
     lines = [line for line in op.log().splitlines() if "Bucket team-c/data" in line]
     assert lines and all("(0 AWS calls" in line for line in lines), lines
     for role in (ROLE_A, ROLE_B, None):
-        assert "team-c-data" not in names(s3_as(own_aws, role))
+        assert "team-c-data" not in names(s3_as(backend_own_aws, role))
 
 
 def test_awsaccounts_report_account_id_readiness_and_users(teams: tuple[Kubectl, Operator]) -> None:
@@ -181,7 +183,7 @@ def _calls(op: Operator, service: str, operation: str) -> float:
 
 
 def test_granting_the_namespace_later_lets_the_stalled_object_converge(
-    teams: tuple[Kubectl, Operator], own_aws: Any
+    teams: tuple[Kubectl, Operator], backend_own_aws: Any
 ) -> None:
     """No spec change needed: the AWSAccount change asks the denied object to reconcile again."""
     kubectl, _op = teams
@@ -195,7 +197,7 @@ def test_granting_the_namespace_later_lets_the_stalled_object_converge(
         '{"spec":{"namespaces":["team-a","team-c"]}}',
     )
     kubectl.run("wait", "--for=condition=Ready", "bucket/data", "-n", "team-c", "--timeout=60s")
-    assert "team-c-data" in names(s3_as(own_aws, ROLE_A))
+    assert "team-c-data" in names(s3_as(backend_own_aws, ROLE_A))
     assert kubectl.condition("bucket", "data", "team-c", "Stalled")["status"] == "False"  # type: ignore[index]
 
 

@@ -16,8 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import MotoProcess
-from e2elib import REPO, Kubectl, Operator, eventually
+from e2elib import REPO, Kubectl, MotoProcess, Operator, eventually
 
 NS = "e2e"
 

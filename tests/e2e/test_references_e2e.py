@@ -9,8 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import MotoProcess
-from e2elib import Kubectl, Operator, eventually
+from e2elib import Kubectl, MotoProcess, Operator, eventually
 
 NS = "e2e"
 TAGS = "{team: web, cost-center: cc-storefront}"

@@ -137,7 +137,7 @@ def test_namespace_deletion_posts_no_events_into_the_terminating_namespace(
             )
         )
         kubectl.run("wait", "--for=condition=Ready", "buckets", "--all", "-n", "leaving", "--timeout=60s")
-        kubectl.run("delete", "namespace", "leaving", "--timeout=90s", timeout=120)
+        kubectl.delete_namespace("leaving")
         time.sleep(3)  # kopf posts Events in the background: give refusals time to show up
         log = op.log_path.read_text(errors="replace")
         assert "forbidden" not in log.lower(), log[-3000:]

@@ -210,7 +210,7 @@ def test_invalid_tag_policies_are_rejected_by_the_crd_or_the_webhook(
     )
     assert proc.returncode == 1
     assert (
-        'tagpolicies.awsop.io "tp-invalid" is forbidden: admission webhook "validate-tagpolicy.awsop.io" '
+        'admission webhook "validate-tagpolicy.awsop.io" '
         "denied the request: TagPolicy tp-invalid: spec: defaults.temp-owner: the key matches forbidden "
         "pattern 'temp-*'"
     ) in proc.stderr
