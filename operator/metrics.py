@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import (
@@ -80,10 +81,27 @@ TAG_POLICY_VIOLATIONS = Gauge(
 )
 
 CONDITION_LABELS = ("Ready", "NotReady", "Drifted", "Stalled", "Paused")
+RESULT_LABELS = ("success", "error", "terminal", "access")
+
+
+def initialise(kinds: Iterable[str]) -> None:
+    """The per-kind reconcile series of the served kinds exist at 0 from startup. A counter or histogram
+    born at its first event hides that event from rate()/increase(): the first failing reconcile of a
+    kind, or the first objects of a kind to turn Ready, would never reach a dashboard or an alert."""
+    for kind in kinds:
+        for result in RESULT_LABELS:
+            RECONCILES.labels(kind, result)
+        RECONCILE_DURATION.labels(kind)
+        TIME_TO_READY.labels(kind)
 
 
 def record_aws_call(service: str, operation: str, outcome: str) -> None:
-    """Listener for `AwsClients`: counts calls, throttles and retries."""
+    """Listener for `AwsClients`: counts calls, throttles and retries.
+
+    A service's throttle and retry counters exist (at 0) from its first call: a counter born at 1 hides
+    its first increase from rate()/increase(), so a service's first throttle would never reach a query."""
+    AWS_THROTTLES.labels(service)
+    AWS_RETRIES.labels(service)
     if operation == "__retry__":
         AWS_RETRIES.labels(service).inc()
         return

@@ -35,6 +35,7 @@ def run_operator(
         engine,
         {info.kind: info.make_client(clients) for info in handlers.served_kinds(settings)},
     )
+    metrics.initialise(runtime.clients)  # the served kinds' series exist before their first event
     _skip_events_in_terminating_namespaces(runtime)
     registry = kopf.get_default_registry()
     handlers.register(runtime, registry)

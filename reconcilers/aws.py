@@ -48,7 +48,15 @@ from tenacity import (
 
 from .account import ResolvedAccount
 from .batch import BatchReader, Fetch
-from .errors import AccessError, ErrorClass, classify, error_message, is_throttle, is_transient
+from .errors import (
+    THROTTLING_CODES,
+    AccessError,
+    ErrorClass,
+    classify,
+    error_message,
+    is_throttle,
+    is_transient,
+)
 
 CallListener = Callable[[str, str, str], None]
 """Called as listener(service, operation, outcome) with outcome ok | error | throttled."""
@@ -401,7 +409,8 @@ class AwsClients:
         def after_call(http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
             status = getattr(http_response, "status_code", 200)
             code = (parsed or {}).get("Error", {}).get("Code", "") if isinstance(parsed, dict) else ""
-            if status == 429 or code in _THROTTLE_HINTS:
+            # the codes the retries treat as throttling (errors.is_throttle), e.g. SQS's RequestThrottled
+            if status == 429 or code in THROTTLING_CODES:
                 outcome = "throttled"
                 self.limiter.penalize(limiter_key)
             elif status >= 400:
@@ -471,9 +480,6 @@ class _Fixed(CredentialProvider):
 
     def load(self) -> SessionCredentials:
         return self._credentials
-
-
-_THROTTLE_HINTS = frozenset({"Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded"})
 
 
 class RetryingClient:
