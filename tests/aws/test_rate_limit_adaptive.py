@@ -1,0 +1,104 @@
+"""The adaptive rate limiter against a service that throttles above a fixed rate.
+
+A botocore hook in front of the emulator plays AWS's throttling: a token bucket of LIMIT tokens per second
+(holding one second's worth) per client; a call that finds it empty is answered `503 SlowDown` the way S3
+answers, every other call goes on to the emulator. Eight threads call as fast as the limiter lets them,
+starting from S3's starting rate (well above LIMIT). The limiter must find the limit by itself and hold
+near it with few throttles, and report its rate to its listeners (the operator's gauge).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
+
+from awsop.operator.embedded import EmbeddedAws
+from awsop.reconcilers.aws import STARTING_RATES, AwsClients, AwsConfig
+
+pytestmark = pytest.mark.aws
+
+LIMIT = 20.0  # calls/s the fake service accepts
+WARMUP = 5.0  # seconds for the limiter to find the limit
+MEASURE = 10.0  # seconds measured after that
+KEY = ("default", "us-east-1", "s3")
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+
+class ThrottleAbove:
+    """before-send hook: AWS's token bucket at `rate` calls/s; an empty bucket answers SlowDown."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate, self.tokens, self.stamp = rate, rate, time.monotonic()
+        self.lock = threading.Lock()
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return None  # on to the emulator
+        body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+        return AWSResponse(request.url, 503, {"Content-Type": "application/xml"}, _Raw(body))
+
+
+def test_limiter_settles_near_the_rate_a_service_throttles_above(aws: EmbeddedAws) -> None:
+    reported: list[float] = []
+    clients = AwsClients(
+        AwsConfig(default_region="us-east-1", max_attempts=1),  # the default caps; no retries
+        rate_listeners=[lambda key, rate: reported.append(rate) if key == KEY else None],
+    )
+    s3 = clients.client("s3")
+    s3.meta.events.register_first("before-send.s3", ThrottleAbove(LIMIT))
+    start = time.monotonic()
+    stop = start + WARMUP + MEASURE
+    ok: list[float] = []
+    throttled: list[float] = []
+    lock = threading.Lock()
+
+    def caller() -> None:
+        while time.monotonic() < stop:
+            try:
+                s3.list_buckets()
+                outcome = ok
+            except ClientError as exc:
+                assert exc.response["Error"]["Code"] == "SlowDown"
+                outcome = throttled
+            with lock:
+                outcome.append(time.monotonic())
+
+    threads = [threading.Thread(target=caller) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    measured_from = start + WARMUP
+    achieved = sum(t >= measured_from for t in ok) / MEASURE
+    late_throttles = sum(t >= measured_from for t in throttled)
+    final = clients.limiter.current_rate(KEY)
+    print(
+        f"\nadaptive limiter vs a service throttling above {LIMIT:.0f}/s "
+        f"(start {STARTING_RATES['s3']:.0f}/s): "
+        f"{achieved:.1f} calls/s accepted over the last {MEASURE:.0f} s, throttles {len(throttled)} of "
+        f"{len(ok) + len(throttled)} calls ({late_throttles} in the last {MEASURE:.0f} s), "
+        f"limiter at {final:.1f}/s"
+    )
+    assert 0.75 * LIMIT <= achieved <= LIMIT * (MEASURE + 1) / MEASURE, achieved
+    assert late_throttles <= 0.05 * achieved * MEASURE, late_throttles
+    assert len(throttled) <= 0.1 * len(ok), (len(throttled), len(ok))
+    assert reported[0] == STARTING_RATES["s3"] and reported[-1] == pytest.approx(final)
+    assert min(reported) < LIMIT  # it went below the limit after the first throttles
