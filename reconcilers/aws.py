@@ -521,7 +521,8 @@ class AwsClients:
                 self.limiter.penalize(limiter_key, (context or {}).get("awsop_sent_at"))
             else:
                 outcome = "error" if status >= 400 else "ok"
-                self.limiter.record_success(limiter_key)  # AWS took the call at this rate
+                if status < 500:  # AWS took the call at this rate (a 5xx says nothing about the rate)
+                    self.limiter.record_success(limiter_key)
             self._emit(service, model.name, outcome)
 
         def after_call_error(exception: Exception, context: dict[str, Any] | None = None, **_: Any) -> None:

@@ -9,6 +9,7 @@ near it with few throttles, and report its rate to its listeners (the operator's
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
@@ -102,3 +103,40 @@ def test_limiter_settles_near_the_rate_a_service_throttles_above(aws: EmbeddedAw
     assert len(throttled) <= 0.1 * len(ok), (len(throttled), len(ok))
     assert reported[0] == STARTING_RATES["s3"] and reported[-1] == pytest.approx(final)
     assert min(reported) < LIMIT  # it went below the limit after the first throttles
+
+
+class AnswerWith:
+    """before-send hook: the next call is answered `status` with error `code` instead of the emulator."""
+
+    def __init__(self, status: int, code: str) -> None:
+        self.status, self.code = status, code
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse:
+        body = f"<Error><Code>{self.code}</Code><Message>injected</Message></Error>".encode()
+        return AWSResponse(request.url, self.status, {"Content-Type": "application/xml"}, _Raw(body))
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "change"),
+    [
+        (None, None, "up"),  # the emulator's answer: AWS took the call
+        (404, "NoSuchBucket", "up"),  # an expected "not found" is an answer too
+        (500, "InternalError", "same"),  # a server error says nothing about the rate
+        (503, "SlowDown", "down"),
+        (400, "ProvisionedThroughputExceededException", "up"),  # a table's capacity, not our call rate
+    ],
+    ids=["ok", "not-found", "5xx", "throttle", "table-capacity"],
+)
+def test_which_answers_move_the_rate(
+    aws: EmbeddedAws, status: int | None, code: str | None, change: str
+) -> None:
+    clients = AwsClients(AwsConfig(default_region="us-east-1", max_attempts=1))
+    s3 = clients.client("s3")
+    if status is not None:
+        s3.meta.events.register_first("before-send.s3", AnswerWith(status, code or ""))
+    before = clients.limiter.current_rate(KEY)
+    clients.limiter._buckets[KEY].waited_at = clients.limiter.now()  # callers are waiting for tokens
+    with contextlib.suppress(ClientError):
+        s3.head_bucket(Bucket="rate-probe") if status == 404 else s3.list_buckets()
+    after = clients.limiter.current_rate(KEY)
+    assert {"up": after > before, "same": after == before, "down": after < before}[change], (before, after)
