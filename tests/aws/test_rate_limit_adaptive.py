@@ -10,13 +10,13 @@ near it with few throttles, and report its rate to its listeners (the operator's
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
+from throttling import ThrottleAbove, error_response, hammer
 
 from awsop.operator.embedded import EmbeddedAws
 from awsop.reconcilers.aws import STARTING_RATES, AwsClients, AwsConfig
@@ -29,33 +29,6 @@ MEASURE = 10.0  # seconds measured after that
 KEY = ("default", "us-east-1", "s3")
 
 
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Any:
-        yield self._body
-
-
-class ThrottleAbove:
-    """before-send hook: AWS's token bucket at `rate` calls/s; an empty bucket answers SlowDown."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate, self.tokens, self.stamp = rate, rate, time.monotonic()
-        self.lock = threading.Lock()
-
-    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
-        with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
-            self.stamp = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return None  # on to the emulator
-        body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
-        return AWSResponse(request.url, 503, {"Content-Type": "application/xml"}, _Raw(body))
-
-
 def test_limiter_settles_near_the_rate_a_service_throttles_above(aws: EmbeddedAws) -> None:
     reported: list[float] = []
     clients = AwsClients(
@@ -65,27 +38,7 @@ def test_limiter_settles_near_the_rate_a_service_throttles_above(aws: EmbeddedAw
     s3 = clients.client("s3")
     s3.meta.events.register_first("before-send.s3", ThrottleAbove(LIMIT))
     start = time.monotonic()
-    stop = start + WARMUP + MEASURE
-    ok: list[float] = []
-    throttled: list[float] = []
-    lock = threading.Lock()
-
-    def caller() -> None:
-        while time.monotonic() < stop:
-            try:
-                s3.list_buckets()
-                outcome = ok
-            except ClientError as exc:
-                assert exc.response["Error"]["Code"] == "SlowDown"
-                outcome = throttled
-            with lock:
-                outcome.append(time.monotonic())
-
-    threads = [threading.Thread(target=caller) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    ok, throttled = hammer(s3.list_buckets, WARMUP + MEASURE)
 
     measured_from = start + WARMUP
     achieved = sum(t >= measured_from for t in ok) / MEASURE
@@ -112,8 +65,7 @@ class AnswerWith:
         self.status, self.code = status, code
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse:
-        body = f"<Error><Code>{self.code}</Code><Message>injected</Message></Error>".encode()
-        return AWSResponse(request.url, self.status, {"Content-Type": "application/xml"}, _Raw(body))
+        return error_response(request.url, self.status, self.code)
 
 
 @pytest.mark.parametrize(
