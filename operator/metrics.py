@@ -50,6 +50,12 @@ AWS_RETRIES = PCounter(
 AWS_THROTTLES = PCounter(
     "awsop_aws_throttles", "AWS calls answered with throttling.", ["service"], registry=REGISTRY
 )
+AWS_RATE_LIMIT = Gauge(
+    "awsop_aws_rate_limit",
+    "AWS calls per second the adaptive rate limiter allows now, per account, region and service.",
+    ["account", "region", "service"],
+    registry=REGISTRY,
+)
 DRIFT_DETECTED = PCounter(
     "awsop_drift_detected", "Drift found, by kind and field path.", ["kind", "field"], registry=REGISTRY
 )
@@ -108,6 +114,11 @@ def record_aws_call(service: str, operation: str, outcome: str) -> None:
     AWS_CALLS.labels(service, operation, outcome).inc()
     if outcome == "throttled":
         AWS_THROTTLES.labels(service).inc()
+
+
+def record_rate_limit(key: tuple[str, str, str], rate: float) -> None:
+    """Rate listener for `AwsClients`: the allowed rate of one (account, region, service)."""
+    AWS_RATE_LIMIT.labels(*key).set(rate)
 
 
 class ResourceCensus:

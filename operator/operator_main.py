@@ -28,7 +28,9 @@ def run_operator(
     # warnings; awsop logs one line per reconcile that did or found something.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     logging.getLogger("awsop").setLevel(logging.INFO)
-    engine, clients = build_engine(settings, listeners=[metrics.record_aws_call])
+    engine, clients = build_engine(
+        settings, listeners=[metrics.record_aws_call], rate_listeners=[metrics.record_rate_limit]
+    )
     kube.configure(settings.http_pool_size)
     runtime = handlers.Runtime(
         settings,

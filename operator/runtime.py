@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from awsop.reconcilers.aws import AwsClients, AwsConfig
+from awsop.reconcilers.aws import AwsClients, AwsConfig, RateListener
 from awsop.reconcilers.engine import Engine, EngineConfig
 
 from .settings import Settings
 
 
 def build_engine(
-    settings: Settings, listeners: list[Callable[[str, str, str], None]] | None = None
+    settings: Settings,
+    listeners: list[Callable[[str, str, str], None]] | None = None,
+    rate_listeners: list[RateListener] | None = None,
 ) -> tuple[Engine, AwsClients]:
     region = settings.default_region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     clients = AwsClients(
@@ -29,6 +31,7 @@ def build_engine(
             batch_max_age=min(settings.batch_max_age_seconds, settings.resync_seconds / 2),
         ),
         listeners=listeners,
+        rate_listeners=rate_listeners,
     )
     engine = Engine(
         clients,

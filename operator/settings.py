@@ -53,10 +53,12 @@ class Settings(BaseSettings):
     )
     rate_limits: dict[str, float] = Field(
         default_factory=dict,
-        description='AWS calls per second per (account, region, service), e.g. {"s3": 20} (JSON object).',
+        description="Hard caps of AWS calls per second per (account, region, service), by service, e.g. "
+        '{"s3": 20} (JSON object). The limiter starts each service at AWS\'s published rate and adapts '
+        "below the cap by itself (docs/rate-limits.md); 0 = no limit.",
     )
     default_rate_limit: float = Field(
-        10.0, description="AWS calls per second for services not in rate_limits."
+        100.0, ge=0, description="Hard cap (AWS calls per second) of services not in rate_limits."
     )
     aws_retry_mode: Literal["standard", "adaptive", "legacy"] = Field(
         "standard", description="botocore retry mode."

@@ -129,8 +129,8 @@ class AWSAccountSpec(Model):
     )
     rate_limits: dict[str, float] | None = Field(
         None,
-        description='AWS calls per second per service for this account, e.g. {"s3": 20}; overrides the '
-        "operator's rate limits.",
+        description='Hard caps of AWS calls per second per service for this account, e.g. {"s3": 20}; '
+        "override the operator's caps. Below its cap the rate adapts to AWS's throttling by itself.",
     )
 
     @field_validator("allowed_regions")

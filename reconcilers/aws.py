@@ -7,8 +7,9 @@ Every AWS call of every kind goes through `AwsClients.client(service, region)`, 
 - per-account credentials: for an object that uses an AWSAccount, clients sign with an assumed-role
   session (STS AssumeRole from the operator's own credentials), one session per account, renewed before
   it expires; the AssumeRole call itself goes through this factory (counted, rate limited, classified);
-- a token-bucket rate limiter shared per (account, region, service) that never lets more than the
-  configured rate through, and halves its rate for a while after a throttle (adaptive backoff);
+- a token-bucket rate limiter shared per (account, region, service) that starts from AWS's published
+  API limits and adapts by itself (AIMD: additive increase while AWS answers, multiplicative decrease on
+  a throttle), never above the configured rate, which is a hard cap;
 - a botocore event hook that records every operation (service, operation, outcome), which feeds the
   Prometheus metrics and the golden call-log tests;
 - bounded retries with exponential backoff and jitter (tenacity) for transient errors inside one call.
@@ -49,11 +50,11 @@ from tenacity import (
 from .account import ResolvedAccount
 from .batch import BatchReader, Fetch
 from .errors import (
-    THROTTLING_CODES,
     AccessError,
     ErrorClass,
     classify,
     error_message,
+    is_rate_throttle,
     is_throttle,
     is_transient,
 )
@@ -62,29 +63,82 @@ CallListener = Callable[[str, str, str], None]
 """Called as listener(service, operation, outcome) with outcome ok | error | throttled."""
 
 
-class RateLimiter:
-    """A token bucket per key that never exceeds `rate` calls per second (burst = one second's worth).
+RateListener = Callable[[tuple[str, str, str], float], None]
+"""Called as listener((account, region, service), calls_per_second) when a key's allowed rate changes."""
 
-    After a throttle the key's rate is halved (down to a floor) and recovers linearly over `recovery`
-    seconds, so awsop backs off in step with AWS instead of hammering it.
+STARTING_RATES: dict[str, float] = {
+    "ec2": 20.0,  # EC2's non-mutating request bucket refills 20 tokens/s (mutating: 5/s, bucket 50)
+    "autoscaling": 10.0,  # one shared bucket for every Auto Scaling call; AWS publishes no figure
+    "dynamodb": 50.0,  # control-plane throttle 2,500 requests/s per account and region, shared
+    "s3": 50.0,  # no published rate for bucket configuration calls
+    "sqs": 50.0,  # no published rate for queue management calls
+    "sts": 10.0,  # awsop calls STS about once per account and session lifetime
+}
+"""Where each (account, region, service) starts, in calls per second: AWS's published API limits where
+AWS publishes one, else a choice explained in docs/rate-limits.md. Never above the configured cap."""
+DEFAULT_STARTING_RATE = 10.0
+"""Start of services not in STARTING_RATES."""
+
+
+class RateLimiter:
+    """A token bucket per (account, region, service) whose rate adapts by AIMD and never exceeds its cap.
+
+    - The cap is the configured rate (an AWSAccount's rateLimits, else the operator's per-service limits,
+      else its default); 0 means no limit at all (no waiting, no adapting). Burst: one second's worth.
+    - A key starts at `STARTING_RATES[service]` (at most the cap).
+    - Additive increase: each answer that is not a throttle, while callers are waiting for tokens (the
+      limiter, not the demand, sets the pace), raises the rate by `step / rate`, i.e. by `step` calls/s
+      per second at full use. `step` is `increase` (1/20) of the rate AWS last throttled at (at first,
+      of the starting rate): after a decrease the old rate is back in (1 - decrease) / increase = 6 s.
+    - Multiplicative decrease: a throttle answer multiplies the rate by `decrease` (never below the
+      floor) and empties the bucket. Throttles of calls sent before the last decrease were sent at the
+      old rate and say nothing new: they are ignored, so a burst of throttles costs one decrease.
+
+    Rate changes are reported to `listeners` (a metrics gauge), outside the lock.
     """
 
-    def __init__(self, rates: dict[str, float], default_rate: float, recovery: float = 60.0) -> None:
+    SATURATION_WINDOW = 1.0
+    """Seconds after a caller last waited for a token during which successes still raise the rate."""
+
+    def __init__(
+        self,
+        rates: dict[str, float],
+        default_rate: float,
+        *,
+        starting_rates: dict[str, float] | None = None,
+        decrease: float = 0.7,
+        increase: float = 1 / 20,
+        floor: float = 1.0,
+        listeners: list[RateListener] | None = None,
+    ) -> None:
+        """`rates` and `default_rate` are the caps; `floor` is the lowest rate a throttle leads to (or the
+        cap if lower)."""
+        if not 0 < decrease < 1:
+            raise ValueError("decrease must be between 0 and 1")
         self._rates = dict(rates)
         self._account_rates: dict[str, dict[str, float]] = {}
         self._default = default_rate
-        self._recovery = recovery
+        self._starting = dict(STARTING_RATES if starting_rates is None else starting_rates)
+        self._decrease = decrease
+        self._increase = increase
+        self._floor = floor
+        self.listeners: list[RateListener] = list(listeners or [])
         self._lock = threading.Lock()
         self._buckets: dict[tuple[str, str, str], _Bucket] = {}
         self._sleep: Callable[[float], None] = time.sleep
         self._clock: Callable[[], float] = time.monotonic
 
     def rate_for(self, service: str, account: str | None = None) -> float:
+        """The cap of `service` for `account`: the rate the limiter never exceeds (0 = unlimited)."""
         overrides = self._account_rates.get(account or "", {})
         return float(overrides.get(service, self._rates.get(service, self._default)))
 
+    def starting_rate(self, service: str, account: str | None = None) -> float:
+        """Where a key of `service` starts: the published start, at most the cap."""
+        return min(self.rate_for(service, account), self._starting.get(service, DEFAULT_STARTING_RATE))
+
     def set_account_rates(self, account: str, rates: dict[str, float]) -> None:
-        """Per-service rates for one account (an AWSAccount's rateLimits), over the operator's own."""
+        """Per-service caps for one account (an AWSAccount's rateLimits), over the operator's own."""
         with self._lock:
             if self._account_rates.get(account, {}) == rates:
                 return
@@ -92,16 +146,36 @@ class RateLimiter:
             for key in [k for k in self._buckets if k[0] == account]:
                 del self._buckets[key]
 
-    def _bucket(self, key: tuple[str, str, str]) -> _Bucket:
+    def now(self) -> float:
+        """The limiter's clock (monotonic seconds): callers stamp when a call got its token."""
+        return self._clock()
+
+    def _bucket(self, key: tuple[str, str, str]) -> tuple[_Bucket, bool]:
         bucket = self._buckets.get(key)
-        if bucket is None:
-            rate = self.rate_for(key[2], key[0])
-            bucket = self._buckets[key] = _Bucket(rate=rate, tokens=max(1.0, rate), stamp=self._clock())
-        return bucket
+        if bucket is not None:
+            return bucket, False
+        cap = self.rate_for(key[2], key[0])
+        start = self.starting_rate(key[2], key[0])
+        bucket = self._buckets[key] = _Bucket(
+            rate=start,
+            cap=cap,
+            floor=min(cap, self._floor),
+            step=start * self._increase,
+            tokens=max(1.0, start),
+            stamp=self._clock(),
+        )
+        return bucket, True
 
     def current_rate(self, key: tuple[str, str, str]) -> float:
+        """The rate `key` is allowed now (0 = unlimited)."""
+        if self.rate_for(key[2], key[0]) <= 0:
+            return 0.0
         with self._lock:
-            return self._bucket(key).effective(self._clock(), self._recovery)
+            bucket, created = self._bucket(key)
+            rate = bucket.rate
+        if created:
+            self._notify(key, rate)
+        return rate
 
     def acquire(self, key: tuple[str, str, str]) -> float:
         """Take one token for `key`, sleeping as long as needed; returns the time slept."""
@@ -110,46 +184,70 @@ class RateLimiter:
         slept = 0.0
         while True:
             with self._lock:
-                bucket = self._bucket(key)
+                bucket, created = self._bucket(key)
                 now = self._clock()
-                rate = bucket.effective(now, self._recovery)
-                burst = max(1.0, rate)
-                bucket.tokens = min(burst, bucket.tokens + (now - bucket.stamp) * rate)
+                rate = bucket.rate
+                bucket.tokens = min(max(1.0, rate), bucket.tokens + (now - bucket.stamp) * rate)
                 bucket.stamp = now
                 if bucket.tokens >= 1.0:
                     bucket.tokens -= 1.0
-                    return slept
-                wait = (1.0 - bucket.tokens) / rate
+                    wait = 0.0
+                else:
+                    bucket.waited_at = now
+                    wait = (1.0 - bucket.tokens) / rate
+            if created:
+                self._notify(key, rate)
+            if not wait:
+                return slept
             self._sleep(wait)
             slept += wait
 
-    def penalize(self, key: tuple[str, str, str]) -> None:
-        """A throttle was seen for `key`: halve its effective rate (floor: 1/20 of the configured rate)."""
+    def record_success(self, key: tuple[str, str, str]) -> None:
+        """AWS answered a call of `key` without throttling: additive increase, if demand is at the limit."""
+        if self.rate_for(key[2], key[0]) <= 0:
+            return
         with self._lock:
-            bucket = self._bucket(key)
+            bucket, _ = self._bucket(key)
             now = self._clock()
-            current = bucket.effective(now, self._recovery)
-            bucket.reduced = max(bucket.rate / 20, current / 2)
-            bucket.reduced_at = now
+            if bucket.rate >= bucket.cap or now - bucket.waited_at > self.SATURATION_WINDOW:
+                return
+            bucket.rate = min(bucket.cap, bucket.rate + bucket.step / bucket.rate)
+            rate = bucket.rate
+        self._notify(key, rate)
+
+    def penalize(self, key: tuple[str, str, str], sent_at: float | None = None) -> None:
+        """AWS throttled a call of `key` that got its token at `sent_at`: multiplicative decrease, unless
+        the call was sent before the last decrease (then it reflects the old rate, not the new one)."""
+        if self.rate_for(key[2], key[0]) <= 0:
+            return
+        with self._lock:
+            bucket, _ = self._bucket(key)
+            if sent_at is not None and sent_at < bucket.decreased_at:
+                return
+            now = self._clock()
+            bucket.step = bucket.rate * self._increase  # AWS's limit is about here: probe back in steps
+            bucket.rate = max(bucket.floor, bucket.rate * self._decrease)
+            bucket.decreased_at = now
             bucket.tokens = min(bucket.tokens, 0.0)
+            bucket.stamp = now
+            rate = bucket.rate
+        self._notify(key, rate)
+
+    def _notify(self, key: tuple[str, str, str], rate: float) -> None:
+        for listener in self.listeners:
+            listener(key, rate)
 
 
 @dataclass
 class _Bucket:
     rate: float
+    cap: float
+    floor: float
+    step: float
     tokens: float
     stamp: float
-    reduced: float | None = None
-    reduced_at: float = 0.0
-
-    def effective(self, now: float, recovery: float) -> float:
-        if self.reduced is None:
-            return self.rate
-        progress = (now - self.reduced_at) / recovery
-        if progress >= 1:
-            self.reduced = None
-            return self.rate
-        return self.reduced + (self.rate - self.reduced) * progress
+    decreased_at: float = float("-inf")
+    waited_at: float = float("-inf")
 
 
 @dataclass
@@ -200,7 +298,9 @@ class AwsConfig:
 
     default_region: str | None = None
     rate_limits: dict[str, float] = field(default_factory=dict)
-    default_rate_limit: float = 10.0
+    """Hard caps in calls per second per (account, region, service), by service; 0 = unlimited."""
+    default_rate_limit: float = 100.0
+    """Hard cap of services not in rate_limits."""
     retry_mode: str = "standard"
     max_attempts: int = 3
     account: str = "default"
@@ -242,12 +342,16 @@ class AwsClients:
         session: boto3.Session | None = None,
         listeners: list[CallListener] | None = None,
         session_clock: Callable[[], datetime] | None = None,
+        rate_listeners: list[RateListener] | None = None,
     ) -> None:
-        """`session_clock` replaces the wall clock assumed-role sessions judge their expiry by (tests)."""
+        """`session_clock` replaces the wall clock assumed-role sessions judge their expiry by (tests);
+        `rate_listeners` hear every change of a limiter key's allowed rate (a metrics gauge)."""
         self.config = config or AwsConfig()
         self._session_clock = session_clock
         self._session = session or boto3.Session()
-        self.limiter = RateLimiter(self.config.rate_limits, self.config.default_rate_limit)
+        self.limiter = RateLimiter(
+            self.config.rate_limits, self.config.default_rate_limit, listeners=rate_listeners
+        )
         self.log = CallLog()
         self.listeners: list[CallListener] = list(listeners or [])
         self._clients: dict[tuple[Any, str, str], RetryingClient] = {}
@@ -402,21 +506,24 @@ class AwsClients:
         limiter_key = (account_key, region, service)
 
         def before_call(model: Any, context: dict[str, Any] | None = None, **_: Any) -> None:
+            self.limiter.acquire(limiter_key)
             if context is not None:
                 context["awsop_operation"] = model.name
-            self.limiter.acquire(limiter_key)
+                context["awsop_sent_at"] = self.limiter.now()
 
-        def after_call(http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
+        def after_call(
+            http_response: Any, parsed: Any, model: Any, context: dict[str, Any] | None = None, **_: Any
+        ) -> None:
             status = getattr(http_response, "status_code", 200)
             code = (parsed or {}).get("Error", {}).get("Code", "") if isinstance(parsed, dict) else ""
-            # the codes the retries treat as throttling (errors.is_throttle), e.g. SQS's RequestThrottled
-            if status == 429 or code in THROTTLING_CODES:
+            # HTTP 429 or a code that means "too fast" (errors.RATE_THROTTLE_CODES; SQS's RequestThrottled)
+            if is_rate_throttle(str(code), status):
                 outcome = "throttled"
-                self.limiter.penalize(limiter_key)
-            elif status >= 400:
-                outcome = "error"
+                self.limiter.penalize(limiter_key, (context or {}).get("awsop_sent_at"))
             else:
-                outcome = "ok"
+                outcome = "error" if status >= 400 else "ok"
+                if status < 500:  # AWS took the call at this rate (a 5xx says nothing about the rate)
+                    self.limiter.record_success(limiter_key)
             self._emit(service, model.name, outcome)
 
         def after_call_error(exception: Exception, context: dict[str, Any] | None = None, **_: Any) -> None:

@@ -99,6 +99,26 @@ THROTTLING_CODES = frozenset(
         "EC2ThrottledException",
     }
 )
+RATE_THROTTLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "Rate exceeded",
+        "SlowDown",
+        "RequestThrottled",
+        "EC2ThrottledException",
+    }
+)
+"""The throttling codes that mean "this account calls this service too fast": the shared rate limiter
+slows down on these (and on HTTP 429) and only on these. The rest of THROTTLING_CODES are retried but say
+nothing about awsop's call rate: ProvisionedThroughputExceededException and TransactionInProgressException
+are a table's data-plane capacity (awsop makes no item reads or writes), LimitExceededException is a
+count of concurrent operations or resources (DynamoDB's tables in CREATING, an Auto Scaling quota),
+PriorRequestNotComplete and BandwidthLimitExceeded are per-request conditions."""
 TRANSIENT_CODES = frozenset(
     {
         "InternalError",
@@ -166,6 +186,11 @@ def error_message(exc: BaseException) -> str:
 
 def is_throttle(exc: BaseException) -> bool:
     return isinstance(exc, ClientError) and (error_code(exc) in THROTTLING_CODES or http_status(exc) == 429)
+
+
+def is_rate_throttle(code: str, status: int = 0) -> bool:
+    """True when an AWS answer (error `code`, HTTP `status`) asks awsop to call this service more slowly."""
+    return status == 429 or code in RATE_THROTTLE_CODES
 
 
 def is_transient(exc: BaseException) -> bool:

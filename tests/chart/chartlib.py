@@ -26,6 +26,7 @@ METRICS = {
     "awsop_aws_calls_total": "counter",
     "awsop_aws_retries_total": "counter",
     "awsop_aws_throttles_total": "counter",
+    "awsop_aws_rate_limit": "gauge",
     "awsop_drift_detected_total": "counter",
     "awsop_drift_corrected_total": "counter",
     "awsop_resources": "gauge",
