@@ -12,7 +12,15 @@ from typing import Any
 
 from ..changes import Action, Change
 from ..errors import TerminalError
-from .capacity import throughput
+from .capacity import (
+    on_demand_desired,
+    on_demand_to_aws,
+    on_demand_view,
+    throughput,
+    warm_desired,
+    warm_to_aws,
+    warm_view,
+)
 from .spec import (
     GlobalSecondaryIndex,
     Key,
@@ -91,6 +99,10 @@ def gsi_to_aws(gsi: GlobalSecondaryIndex) -> dict[str, Any]:
     }
     if gsi.read_capacity is not None:
         out["ProvisionedThroughput"] = throughput(gsi.read_capacity, gsi.write_capacity)
+    if gsi.on_demand_throughput is not None:
+        out["OnDemandThroughput"] = on_demand_to_aws(gsi.on_demand_throughput)
+    if gsi.warm_throughput is not None:
+        out["WarmThroughput"] = warm_to_aws(gsi.warm_throughput)
     return out
 
 
@@ -190,25 +202,63 @@ def index_steps(spec: TableSpec, observed: TableObserved) -> list[Change]:
                     f"creating index {name}",
                 )
             )
-        elif (
-            spec.billing_mode == "PROVISIONED"
-            and observed.billing_mode == "PROVISIONED"
-            and spec.capacity_managed_by == "awsop"
-        ):
-            wanted = {"readCapacity": gsi.read_capacity or 0, "writeCapacity": gsi.write_capacity or 0}
-            actual = index_capacity(observed.gsis[name])
-            if wanted != actual:
-                resizes.append(
-                    Change(
-                        f"globalSecondaryIndexes[{name}].capacity",
-                        actual,
-                        wanted,
-                        Action.UPDATE,
-                        CALL,
-                        f"changing capacity of index {name}",
-                    )
-                )
+        else:
+            resizes += _throughput_steps(spec, observed, gsi)
     return removals + additions + resizes
+
+
+def _throughput_steps(spec: TableSpec, observed: TableObserved, gsi: GlobalSecondaryIndex) -> list[Change]:
+    """Capacity (when awsop owns it), on-demand and warm throughput (when declared) of an existing index.
+    AWS's values for what the spec leaves out are never drift."""
+    index = observed.gsis[gsi.name]
+    out = []
+    if (
+        spec.billing_mode == "PROVISIONED"
+        and observed.billing_mode == "PROVISIONED"
+        and spec.capacity_managed_by == "awsop"
+    ):
+        wanted = {"readCapacity": gsi.read_capacity or 0, "writeCapacity": gsi.write_capacity or 0}
+        actual = index_capacity(index)
+        if wanted != actual:
+            out.append(
+                Change(
+                    f"globalSecondaryIndexes[{gsi.name}].capacity",
+                    actual,
+                    wanted,
+                    Action.UPDATE,
+                    CALL,
+                    f"changing capacity of index {gsi.name}",
+                )
+            )
+    if gsi.on_demand_throughput is not None and observed.billing_mode == "PAY_PER_REQUEST":
+        desired_od = on_demand_desired(gsi.on_demand_throughput)
+        actual_od = on_demand_view(index.get("OnDemandThroughput"), desired_od)
+        if actual_od != desired_od:
+            out.append(
+                Change(
+                    f"globalSecondaryIndexes[{gsi.name}].onDemandThroughput",
+                    actual_od,
+                    desired_od,
+                    Action.UPDATE,
+                    CALL,
+                    f"changing on-demand throughput of index {gsi.name}",
+                )
+            )
+    if gsi.warm_throughput is not None:
+        desired_warm = warm_desired(gsi.warm_throughput)
+        actual_warm = warm_view(index.get("WarmThroughput"), desired_warm)
+        if actual_warm != desired_warm:
+            out.append(
+                Change(
+                    f"globalSecondaryIndexes[{gsi.name}].warmThroughput",
+                    actual_warm,
+                    desired_warm,
+                    Action.UPDATE,
+                    CALL,
+                    f"changing warm throughput of index {gsi.name}",
+                )
+            )
+    return out
 
 
 def plan_create(spec: TableSpec) -> list[Change]:
@@ -232,13 +282,11 @@ def update_args(spec: TableSpec, observed: TableObserved, change: Change) -> dic
             "AttributeDefinitions": attribute_definitions(spec),
             "GlobalSecondaryIndexUpdates": [{"Create": gsi_to_aws(gsi)}],
         }
-    return {
-        "GlobalSecondaryIndexUpdates": [
-            {
-                "Update": {
-                    "IndexName": index,
-                    "ProvisionedThroughput": throughput(gsi.read_capacity, gsi.write_capacity),
-                }
-            }
-        ]
-    }
+    update: dict[str, Any] = {"IndexName": index}
+    if path.endswith(".onDemandThroughput") and gsi.on_demand_throughput is not None:
+        update["OnDemandThroughput"] = on_demand_to_aws(gsi.on_demand_throughput)
+    elif path.endswith(".warmThroughput") and gsi.warm_throughput is not None:
+        update["WarmThroughput"] = warm_to_aws(gsi.warm_throughput)
+    else:
+        update["ProvisionedThroughput"] = throughput(gsi.read_capacity, gsi.write_capacity)
+    return {"GlobalSecondaryIndexUpdates": [{"Update": update}]}

@@ -76,6 +76,20 @@ PROJECTION_RULES: list[JsonValue] = [
 ]
 
 
+class OnDemandThroughput(Model):
+    """Upper bounds for an on-demand table or index (PAY_PER_REQUEST)."""
+
+    max_read_request_units: int | None = Field(None, ge=1, description="Maximum read request units.")
+    max_write_request_units: int | None = Field(None, ge=1, description="Maximum write request units.")
+
+
+class WarmThroughput(Model):
+    """Pre-warmed throughput; read and written only when declared."""
+
+    read_units_per_second: int | None = Field(None, ge=1, description="Read units per second.")
+    write_units_per_second: int | None = Field(None, ge=1, description="Write units per second.")
+
+
 class GlobalSecondaryIndex(Model):
     """A global secondary index: own keys, projection and (when provisioned) capacity."""
 
@@ -93,6 +107,13 @@ class GlobalSecondaryIndex(Model):
     write_capacity: int | None = Field(
         None, ge=1, description="Write capacity units; required exactly when billingMode is PROVISIONED."
     )
+    on_demand_throughput: OnDemandThroughput | None = Field(
+        None,
+        description="Maximum request units of the index (PAY_PER_REQUEST only); compared only when declared.",
+    )
+    warm_throughput: WarmThroughput | None = Field(
+        None, description="Warm throughput of the index; compared only when declared."
+    )
 
 
 class LocalSecondaryIndex(Model):
@@ -105,13 +126,6 @@ class LocalSecondaryIndex(Model):
         description="Attributes projected into the index (default ALL).",
         json_schema_extra={"x-kubernetes-validations": PROJECTION_RULES},
     )
-
-
-class OnDemandThroughput(Model):
-    """Upper bounds for an on-demand table (PAY_PER_REQUEST)."""
-
-    max_read_request_units: int | None = Field(None, ge=1, description="Maximum read request units.")
-    max_write_request_units: int | None = Field(None, ge=1, description="Maximum write request units.")
 
 
 class Stream(Model):
@@ -150,13 +164,6 @@ class Encryption(Model):
     )
 
 
-class WarmThroughput(Model):
-    """Pre-warmed throughput; read and written only when declared."""
-
-    read_units_per_second: int | None = Field(None, ge=1, description="Read units per second.")
-    write_units_per_second: int | None = Field(None, ge=1, description="Write units per second.")
-
-
 _PROVISIONED = "(has(self.billingMode) && self.billingMode == 'PROVISIONED')"
 TABLE_RULES: list[JsonValue] = [
     {
@@ -177,6 +184,12 @@ TABLE_RULES: list[JsonValue] = [
     {
         "rule": f"!{_PROVISIONED} || !has(self.onDemandThroughput)",
         "message": "onDemandThroughput is only allowed with billingMode PAY_PER_REQUEST",
+    },
+    {
+        "rule": f"!{_PROVISIONED} || !has(self.globalSecondaryIndexes) || "
+        "self.globalSecondaryIndexes.all(i, !has(i.onDemandThroughput))",
+        "message": "globalSecondaryIndexes onDemandThroughput is only allowed with billingMode "
+        "PAY_PER_REQUEST",
     },
     {
         "rule": "!has(self.globalSecondaryIndexes) || self.globalSecondaryIndexes.all(i, "
@@ -311,6 +324,11 @@ class TableSpec(AwsObjectSpec):
                 raise ValueError(
                     f"globalSecondaryIndexes[{gsi.name}]: billingMode PROVISIONED requires readCapacity and "
                     "writeCapacity for every index"
+                )
+            if provisioned and gsi.on_demand_throughput is not None:
+                raise ValueError(
+                    f"globalSecondaryIndexes[{gsi.name}]: onDemandThroughput is only allowed with "
+                    "billingMode PAY_PER_REQUEST"
                 )
             names.append(gsi.name)
         if self.local_secondary_indexes and self.sort_key is None:
