@@ -26,7 +26,7 @@ from ..engine import Busy, DeleteOutcome, DeleteResult, ObjectRef, Target
 from ..errors import ErrorClass, TerminalError, error_code, error_message
 from ..policies import DeletionPolicy
 from ..tags import OWNER_TAG, SYSTEM_TAGS, is_reserved, tag_drift
-from . import backups, capacity, indexes, settings, streaming
+from . import backups, capacity, indexes, policy, settings, streaming
 from .spec import (
     IN_USE_CODES,
     KIND,
@@ -51,6 +51,7 @@ IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     "UntagResource": ("dynamodb:UntagResource",),
     **settings.IAM_ACTIONS,
     **backups.IAM_ACTIONS,
+    **policy.IAM_ACTIONS,
 }
 
 Reader = Callable[[DynamoDB, Target[TableSpec], TableObserved], None]
@@ -59,10 +60,15 @@ Writer = Callable[[DynamoDB, Target[TableSpec], TableObserved, Change], bool]
 UpdateArgs = Callable[[TableSpec, TableObserved, Change], "dict[str, Any] | None"]
 
 # Reads of declared facets beyond DescribeTable and tags, in call order.
-READERS: tuple[Reader, ...] = (settings.read_ttl, backups.read, settings.read_insights)
+READERS: tuple[Reader, ...] = (settings.read_ttl, backups.read, settings.read_insights, policy.read)
 # Changes with calls of their own, applied at once.
-IMMEDIATE: tuple[Differ, ...] = (settings.ttl_changes, backups.changes, settings.insights_changes)
-WRITERS: tuple[Writer, ...] = (settings.write, backups.write)
+IMMEDIATE: tuple[Differ, ...] = (
+    settings.ttl_changes,
+    backups.changes,
+    settings.insights_changes,
+    policy.changes,
+)
+WRITERS: tuple[Writer, ...] = (settings.write, backups.write, policy.write)
 # UpdateTable steps, in the order they are applied (one per reconcile).
 STEPS: tuple[Differ, ...] = (
     capacity.billing_steps,
@@ -84,6 +90,7 @@ AFTER_CREATE: tuple[Callable[[TableSpec], list[Change]], ...] = (
     settings.ttl_after_create,
     backups.after_create,
     settings.insights_after_create,
+    policy.after_create,
 )
 
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import Field, JsonValue, model_validator
+from pydantic import Field, JsonValue, field_validator, model_validator
 
 from ..aws import RetryingClient
 from ..errors import ErrorClass, classify, error_code
 from ..model import IMMUTABLE, AwsObjectSpec, AwsObjectStatus, Model
+from ..policy_doc import check_policy_document
 
 KIND = "Table"
 
@@ -40,6 +41,7 @@ NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "TableNotFoundExceptio
 IN_USE_CODES = frozenset({"ResourceInUseException"})
 MAX_GSI = 20
 MAX_LSI = 5
+MAX_RESOURCE_POLICY = 20480  # AWS: a resource-based policy holds at most 20 KB
 
 # -- spec ------------------------------------------------------------------------------------------
 
@@ -296,11 +298,22 @@ class TableSpec(AwsObjectSpec):
     warm_throughput: WarmThroughput | None = Field(
         None, description="Warm throughput of the table; read and written only when declared."
     )
+    resource_policy: str | None = Field(
+        None,
+        max_length=MAX_RESOURCE_POLICY,
+        description="Resource-based policy of the table as a JSON document; compared semantically (key "
+        "order and whitespace are not drift). An empty string removes the policy; absent: not read.",
+    )
 
     model_config = {
         **AwsObjectSpec.model_config,
         "json_schema_extra": {"x-kubernetes-validations": TABLE_RULES},
     }
+
+    @field_validator("resource_policy")
+    @classmethod
+    def _policy_json(cls, value: str | None) -> str | None:
+        return check_policy_document(value)
 
     @model_validator(mode="after")
     def _cross_field(self) -> TableSpec:

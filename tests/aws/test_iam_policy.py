@@ -166,6 +166,8 @@ def run_table_scenarios(engine: Engine, client: TableClient) -> list[tuple[str, 
     """Every path the Table kind has under moto, in order; each step runs even if an earlier one failed."""
     orders_ref, orders = _table("table-orders.yaml")
     sessions_ref, sessions = _table("table-sessions-autoscaled.yaml")
+    catalog_ref, catalog = _table("table-catalog.yaml")
+    catalog_stripped = catalog.model_copy(update={"resource_policy": ""})
     edited_ref, edited = _table(
         "table-orders.yaml",
         2,
@@ -184,6 +186,9 @@ def run_table_scenarios(engine: Engine, client: TableClient) -> list[tuple[str, 
         ("create orders", engine.reconcile(client, orders_ref, orders)),
         ("create sessions", engine.reconcile(client, sessions_ref, sessions)),
         ("check orders", engine.reconcile(client, orders_ref, orders, spec_changed=False)),
+        ("create catalog", engine.reconcile(client, catalog_ref, catalog)),
+        ("check catalog", engine.reconcile(client, catalog_ref, catalog, spec_changed=False)),
+        ("remove catalog facets", _until_settled(engine, client, catalog_ref, catalog_stripped)),
         ("edit orders", _until_settled(engine, client, edited_ref, edited)),
         ("retain sessions", engine.delete(client, sessions_ref, sessions)),
         (
