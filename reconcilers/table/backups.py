@@ -10,7 +10,7 @@ from typing import Any
 
 from ..changes import Action, Change
 from ..engine import Target
-from .spec import DynamoDB, PointInTimeRecovery, TableObserved, TableSpec
+from .spec import PointInTimeRecovery, TableAws, TableObserved, TableSpec
 
 IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     "DescribeContinuousBackups": ("dynamodb:DescribeContinuousBackups",),
@@ -34,10 +34,10 @@ def pitr_view(description: dict[str, Any], desired: dict[str, Any]) -> dict[str,
     return out
 
 
-def read(ddb: DynamoDB, target: Target[TableSpec], observed: TableObserved) -> None:
+def read(aws: TableAws, target: Target[TableSpec], observed: TableObserved) -> None:
     if target.spec.point_in_time_recovery is None:
         return
-    backups = ddb.describe_continuous_backups(TableName=target.aws_name)
+    backups = aws.ddb.describe_continuous_backups(TableName=target.aws_name)
     description = backups.get("ContinuousBackupsDescription", {})
     observed.pitr = description.get("PointInTimeRecoveryDescription", {})
 
@@ -58,11 +58,11 @@ def after_create(spec: TableSpec) -> list[Change]:
     return [Change(PATH, None, pitr_desired(spec.point_in_time_recovery), Action.CREATE, CALL)]
 
 
-def write(ddb: DynamoDB, target: Target[TableSpec], observed: TableObserved, change: Change) -> bool:
+def write(aws: TableAws, target: Target[TableSpec], observed: TableObserved, change: Change) -> bool:
     if change.path != PATH:
         return False
     pitr: dict[str, Any] = {"PointInTimeRecoveryEnabled": change.desired["enabled"]}
     if change.desired.get("recoveryPeriodDays"):
         pitr["RecoveryPeriodInDays"] = change.desired["recoveryPeriodDays"]
-    ddb.update_continuous_backups(TableName=target.aws_name, PointInTimeRecoverySpecification=pitr)
+    aws.ddb.update_continuous_backups(TableName=target.aws_name, PointInTimeRecoverySpecification=pitr)
     return True

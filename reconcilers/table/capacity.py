@@ -3,8 +3,8 @@
 A billing switch carries the capacity of the table and of every existing index (AWS refuses a switch to
 PROVISIONED without it). Capacity is compared only when awsop owns it; on-demand and warm throughput only
 when declared, and then only the values declared (AWS's values for the rest are never drift).
-Never: write capacity that `capacityManagedBy: external` gives to someone else, or retry a switch to
-on-demand inside AWS's 24-hour window in a tight loop.
+Never: write capacity that `capacityManagedBy: external` or `autoScaling` gives to someone else, or retry
+a switch to on-demand inside AWS's 24-hour window in a tight loop.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from ..changes import Action, Change
 from ..errors import RecoverableError
-from .spec import OnDemandThroughput, TableObserved, TableSpec, WarmThroughput
+from .spec import AutoScaling, OnDemandThroughput, TableObserved, TableSpec, WarmThroughput
 
 BILLING_SWITCH_WINDOW = timedelta(hours=24)
 CALL = ("dynamodb:UpdateTable",)
@@ -26,6 +26,20 @@ def throughput(read: int | None, write: int | None) -> dict[str, int]:
 
 def table_capacity(spec: TableSpec) -> dict[str, int]:
     return {"readCapacity": spec.read_capacity or 0, "writeCapacity": spec.write_capacity or 0}
+
+
+def owned(desired: dict[str, int], scaled: AutoScaling | None) -> dict[str, int]:
+    """The capacity awsop compares: Application Auto Scaling owns the dimensions it scales."""
+    if scaled is None:
+        return desired
+    dims = scaled.dimensions()
+    return {k: v for k, v in desired.items() if k.removesuffix("Capacity") not in dims}
+
+
+def merged_throughput(desired: dict[str, int], actual: dict[str, int]) -> dict[str, int]:
+    """ProvisionedThroughput needs both units: the ones awsop owns from the spec, the rest as AWS has them."""
+    both = {**actual, **desired}
+    return throughput(both.get("readCapacity"), both.get("writeCapacity"))
 
 
 def on_demand_desired(value: OnDemandThroughput) -> dict[str, int]:
@@ -84,12 +98,14 @@ def billing_steps(spec: TableSpec, observed: TableObserved) -> list[Change]:
                 f"switching billing to {spec.billing_mode}",
             )
         ]
-    if provisioned and not external and observed.capacity != table_capacity(spec):
+    wanted = owned(table_capacity(spec), spec.auto_scaling)
+    have = {k: v for k, v in observed.capacity.items() if k in wanted}
+    if provisioned and not external and wanted and have != wanted:
         return [
             Change(
                 "capacity",
-                observed.capacity,
-                table_capacity(spec),
+                have,
+                wanted,
                 Action.UPDATE,
                 CALL,
                 "changing table capacity",
@@ -158,7 +174,7 @@ def update_args(spec: TableSpec, observed: TableObserved, change: Change) -> dic
             check_billing_window(observed)
         return args
     if path == "capacity":
-        return {"ProvisionedThroughput": throughput(spec.read_capacity, spec.write_capacity)}
+        return {"ProvisionedThroughput": merged_throughput(change.desired, observed.capacity)}
     if path == "onDemandThroughput" and spec.on_demand_throughput is not None:
         return {"OnDemandThroughput": on_demand_to_aws(spec.on_demand_throughput)}
     if path == "warmThroughput" and spec.warm_throughput is not None:

@@ -26,12 +26,13 @@ from ..engine import Busy, DeleteOutcome, DeleteResult, ObjectRef, Target
 from ..errors import ErrorClass, TerminalError, error_code, error_message
 from ..policies import DeletionPolicy
 from ..tags import OWNER_TAG, SYSTEM_TAGS, is_reserved, tag_drift
-from . import backups, capacity, indexes, policy, settings, streaming
+from . import autoscaling, backups, capacity, indexes, policy, settings, streaming
 from .spec import (
     IN_USE_CODES,
     KIND,
     NOT_FOUND_CODES,
     DynamoDB,
+    TableAws,
     TableObserved,
     TableSpec,
     attribute_definitions,
@@ -52,23 +53,34 @@ IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     **settings.IAM_ACTIONS,
     **backups.IAM_ACTIONS,
     **policy.IAM_ACTIONS,
+    **autoscaling.IAM_ACTIONS,
 }
 
-Reader = Callable[[DynamoDB, Target[TableSpec], TableObserved], None]
+# Tags awsop keeps on the table as records of what it made (facet modules own them): never tag drift.
+RECORD_TAGS = frozenset({autoscaling.RECORD_TAG})
+
+Reader = Callable[[TableAws, Target[TableSpec], TableObserved], None]
 Differ = Callable[[TableSpec, TableObserved], list[Change]]
-Writer = Callable[[DynamoDB, Target[TableSpec], TableObserved, Change], bool]
+Writer = Callable[[TableAws, Target[TableSpec], TableObserved, Change], bool]
 UpdateArgs = Callable[[TableSpec, TableObserved, Change], "dict[str, Any] | None"]
 
 # Reads of declared facets beyond DescribeTable and tags, in call order.
-READERS: tuple[Reader, ...] = (settings.read_ttl, backups.read, settings.read_insights, policy.read)
+READERS: tuple[Reader, ...] = (
+    settings.read_ttl,
+    backups.read,
+    settings.read_insights,
+    policy.read,
+    autoscaling.read,
+)
 # Changes with calls of their own, applied at once.
 IMMEDIATE: tuple[Differ, ...] = (
     settings.ttl_changes,
     backups.changes,
     settings.insights_changes,
     policy.changes,
+    autoscaling.changes,
 )
-WRITERS: tuple[Writer, ...] = (settings.write, backups.write, policy.write)
+WRITERS: tuple[Writer, ...] = (settings.write, backups.write, policy.write, autoscaling.write)
 # UpdateTable steps, in the order they are applied (one per reconcile).
 STEPS: tuple[Differ, ...] = (
     capacity.billing_steps,
@@ -91,6 +103,7 @@ AFTER_CREATE: tuple[Callable[[TableSpec], list[Change]], ...] = (
     backups.after_create,
     settings.insights_after_create,
     policy.after_create,
+    autoscaling.after_create,
 )
 
 
@@ -128,8 +141,9 @@ class TableClient:
         observed = TableObserved(target.aws_name, arn, table, self._read_tags(ddb, arn))
         if not facets or observed.status in ("DELETING", "CREATING"):
             return observed  # a table being created or deleted has nothing else to read yet
+        aws = TableAws(self.clients, target.region)
         for read in READERS:
-            read(ddb, target, observed)
+            read(aws, target, observed)
         return observed
 
     @staticmethod
@@ -178,7 +192,7 @@ class TableClient:
     @staticmethod
     def _tag_changes(target: Target[TableSpec], observed: TableObserved) -> list[Change]:
         authoritative = target.spec.tags is not None
-        actual = tag_drift(target.tags, observed.tags, authoritative)
+        actual = tag_drift(target.tags, _user_tags(observed), authoritative)
         if actual == target.tags:
             return []
         calls = []
@@ -255,8 +269,9 @@ class TableClient:
         if change.path == "tags":
             self._write_tags(ddb, target, observed)
             return
+        aws = TableAws(self.clients, target.region)
         for write in WRITERS:
-            if write(ddb, target, observed, change):
+            if write(aws, target, observed, change):
                 return
         ddb.update_table(TableName=target.aws_name, **self._update_table_args(target.spec, observed, change))
 
@@ -271,7 +286,7 @@ class TableClient:
     def _write_tags(self, ddb: DynamoDB, target: Target[TableSpec], observed: TableObserved) -> None:
         """Differences only: TagResource for new or changed values, UntagResource for removed keys."""
         authoritative = target.spec.tags is not None
-        actual = tag_drift(target.tags, observed.tags, authoritative)
+        actual = tag_drift(target.tags, _user_tags(observed), authoritative)
         put = {k: v for k, v in target.tags.items() if actual.get(k) != v and not is_reserved(k)}
         remove = sorted(k for k in actual if k not in target.tags)
         if put:
@@ -338,9 +353,15 @@ class TableClient:
             indexes.append({"name": name, "status": "BACKFILLING" if index.get("Backfilling") else status})
         if indexes:
             out["indexes"] = indexes
-        if target.spec.capacity_managed_by == "external" and observed.billing_mode == "PROVISIONED":
+        scaled = target.spec.capacity_managed_by == "external" or target.spec.auto_scaling is not None
+        if scaled and observed.billing_mode == "PROVISIONED":
             out["capacity"] = observed.capacity
         return out
 
     def classify(self, exc: BaseException) -> ErrorClass:
         return classify_table_error(exc)
+
+
+def _user_tags(observed: TableObserved) -> dict[str, str]:
+    """The table's tags without awsop's records (compared and written as the spec says)."""
+    return {k: v for k, v in observed.tags.items() if k not in RECORD_TAGS}

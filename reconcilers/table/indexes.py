@@ -13,9 +13,11 @@ from typing import Any
 from ..changes import Action, Change
 from ..errors import TerminalError
 from .capacity import (
+    merged_throughput,
     on_demand_desired,
     on_demand_to_aws,
     on_demand_view,
+    owned,
     throughput,
     warm_desired,
     warm_to_aws,
@@ -217,9 +219,12 @@ def _throughput_steps(spec: TableSpec, observed: TableObserved, gsi: GlobalSecon
         and observed.billing_mode == "PROVISIONED"
         and spec.capacity_managed_by == "awsop"
     ):
-        wanted = {"readCapacity": gsi.read_capacity or 0, "writeCapacity": gsi.write_capacity or 0}
-        actual = index_capacity(index)
-        if wanted != actual:
+        wanted = owned(
+            {"readCapacity": gsi.read_capacity or 0, "writeCapacity": gsi.write_capacity or 0},
+            gsi.auto_scaling,
+        )
+        actual = {k: v for k, v in index_capacity(index).items() if k in wanted}
+        if wanted and wanted != actual:
             out.append(
                 Change(
                     f"globalSecondaryIndexes[{gsi.name}].capacity",
@@ -288,5 +293,7 @@ def update_args(spec: TableSpec, observed: TableObserved, change: Change) -> dic
     elif path.endswith(".warmThroughput") and gsi.warm_throughput is not None:
         update["WarmThroughput"] = warm_to_aws(gsi.warm_throughput)
     else:
-        update["ProvisionedThroughput"] = throughput(gsi.read_capacity, gsi.write_capacity)
+        update["ProvisionedThroughput"] = merged_throughput(
+            change.desired, index_capacity(observed.gsis.get(index) or {})
+        )
     return {"GlobalSecondaryIndexUpdates": [{"Update": update}]}

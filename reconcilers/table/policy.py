@@ -9,13 +9,14 @@ Never: delete a policy the spec does not ask to remove.
 from __future__ import annotations
 
 import json
+
 from botocore.exceptions import ClientError
 
 from ..changes import Action, Change
 from ..engine import Target
 from ..errors import error_code
 from ..policy_doc import normalize_policy
-from .spec import DynamoDB, TableObserved, TableSpec
+from .spec import TableAws, TableObserved, TableSpec
 
 IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     "GetResourcePolicy": ("dynamodb:GetResourcePolicy",),
@@ -26,11 +27,11 @@ PATH = "resourcePolicy"
 NO_POLICY_CODES = frozenset({"PolicyNotFoundException"})
 
 
-def read(ddb: DynamoDB, target: Target[TableSpec], observed: TableObserved) -> None:
+def read(aws: TableAws, target: Target[TableSpec], observed: TableObserved) -> None:
     if target.spec.resource_policy is None:
         return
     try:
-        text = ddb.get_resource_policy(ResourceArn=observed.arn).get("Policy")
+        text = aws.ddb.get_resource_policy(ResourceArn=observed.arn).get("Policy")
     except ClientError as exc:
         if error_code(exc) not in NO_POLICY_CODES:
             raise
@@ -58,13 +59,13 @@ def after_create(spec: TableSpec) -> list[Change]:
     return [Change(PATH, None, desired, Action.CREATE, ("dynamodb:PutResourcePolicy",))]
 
 
-def write(ddb: DynamoDB, target: Target[TableSpec], observed: TableObserved, change: Change) -> bool:
+def write(aws: TableAws, target: Target[TableSpec], observed: TableObserved, change: Change) -> bool:
     if change.path != PATH:
         return False
     if change.desired is None:
-        ddb.delete_resource_policy(ResourceArn=observed.arn)
+        aws.ddb.delete_resource_policy(ResourceArn=observed.arn)
     else:
         # the user's own text: AWS keeps it as given, so what the console shows is what the manifest says
         text = target.spec.resource_policy or json.dumps(change.desired, sort_keys=True)
-        ddb.put_resource_policy(ResourceArn=observed.arn, Policy=text)
+        aws.ddb.put_resource_policy(ResourceArn=observed.arn, Policy=text)
     return True

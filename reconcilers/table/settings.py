@@ -11,7 +11,7 @@ from typing import Any
 
 from ..changes import Action, Change
 from ..engine import Target
-from .spec import DynamoDB, Encryption, TableObserved, TableSpec, TimeToLive
+from .spec import Encryption, TableAws, TableObserved, TableSpec, TimeToLive
 
 IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     "DescribeTimeToLive": ("dynamodb:DescribeTimeToLive",),
@@ -37,9 +37,11 @@ def ttl_view(description: dict[str, Any]) -> dict[str, Any]:
     return {"enabled": False}
 
 
-def read_ttl(ddb: DynamoDB, target: Target[TableSpec], observed: TableObserved) -> None:
+def read_ttl(aws: TableAws, target: Target[TableSpec], observed: TableObserved) -> None:
     if target.spec.time_to_live is not None:
-        observed.ttl = ddb.describe_time_to_live(TableName=target.aws_name).get("TimeToLiveDescription", {})
+        observed.ttl = aws.ddb.describe_time_to_live(TableName=target.aws_name).get(
+            "TimeToLiveDescription", {}
+        )
 
 
 def ttl_changes(spec: TableSpec, observed: TableObserved) -> list[Change]:
@@ -64,9 +66,9 @@ def ttl_after_create(spec: TableSpec) -> list[Change]:
 # -- contributor insights -------------------------------------------------------------------------------
 
 
-def read_insights(ddb: DynamoDB, target: Target[TableSpec], observed: TableObserved) -> None:
+def read_insights(aws: TableAws, target: Target[TableSpec], observed: TableObserved) -> None:
     if target.spec.contributor_insights is not None:
-        insights = ddb.describe_contributor_insights(TableName=target.aws_name)
+        insights = aws.ddb.describe_contributor_insights(TableName=target.aws_name)
         observed.contributor_insights = str(insights.get("ContributorInsightsStatus", "DISABLED"))
 
 
@@ -85,7 +87,7 @@ def insights_after_create(spec: TableSpec) -> list[Change]:
     return [Change("contributorInsights", None, True, Action.CREATE, INSIGHTS_CALL)]
 
 
-def write(ddb: DynamoDB, target: Target[TableSpec], observed: TableObserved, change: Change) -> bool:
+def write(aws: TableAws, target: Target[TableSpec], observed: TableObserved, change: Change) -> bool:
     """TTL and contributor insights changes; False for any other change."""
     name = target.aws_name
     if change.path == "timeToLive":
@@ -94,18 +96,18 @@ def write(ddb: DynamoDB, target: Target[TableSpec], observed: TableObserved, cha
         if actual.get("enabled") and (
             not desired["enabled"] or actual.get("attributeName") != desired["attributeName"]
         ):
-            ddb.update_time_to_live(
+            aws.ddb.update_time_to_live(
                 TableName=name,
                 TimeToLiveSpecification={"Enabled": False, "AttributeName": actual["attributeName"]},
             )
         if desired["enabled"]:
-            ddb.update_time_to_live(
+            aws.ddb.update_time_to_live(
                 TableName=name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": desired["attributeName"]},
             )
         return True
     if change.path == "contributorInsights":
-        ddb.update_contributor_insights(
+        aws.ddb.update_contributor_insights(
             TableName=name, ContributorInsightsAction="ENABLE" if change.desired else "DISABLE"
         )
         return True

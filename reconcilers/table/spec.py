@@ -16,7 +16,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import Field, JsonValue, field_validator, model_validator
 
-from ..aws import RetryingClient
+from ..aws import AwsClients, RetryingClient
 from ..errors import ErrorClass, classify, error_code
 from ..model import IMMUTABLE, AwsObjectSpec, AwsObjectStatus, Model
 from ..policy_doc import check_policy_document
@@ -41,6 +41,7 @@ NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "TableNotFoundExceptio
 IN_USE_CODES = frozenset({"ResourceInUseException"})
 MAX_GSI = 20
 MAX_LSI = 5
+MAX_CAPACITY_UNITS = 40000  # AWS's default per-table quota of read (or write) capacity units
 MAX_RESOURCE_POLICY = 20480  # AWS: a resource-based policy holds at most 20 KB
 
 # -- spec ------------------------------------------------------------------------------------------
@@ -92,6 +93,45 @@ class WarmThroughput(Model):
     write_units_per_second: int | None = Field(None, ge=1, description="Write units per second.")
 
 
+class ScalingRange(Model):
+    """Target tracking of one capacity dimension by Application Auto Scaling."""
+
+    min: int = Field(ge=1, le=MAX_CAPACITY_UNITS, description="Minimum capacity units.")
+    max: int = Field(ge=1, le=MAX_CAPACITY_UNITS, description="Maximum capacity units.")
+    target_utilization: float = Field(
+        70.0,
+        ge=20,
+        le=90,
+        description="Consumed capacity as a percent of provisioned capacity that scaling keeps "
+        "(20-90, AWS's range; default 70).",
+    )
+
+
+SCALING_RANGE_RULES: list[JsonValue] = [
+    {"rule": "self.min <= self.max", "message": "min must not exceed max"}
+]
+
+
+class AutoScaling(Model):
+    """Application Auto Scaling of provisioned capacity. While declared, the capacity it owns is never
+    compared or written by awsop (readCapacity/writeCapacity are the capacity at create only)."""
+
+    read: ScalingRange | None = Field(
+        None,
+        description="Read capacity scaling; absent: read capacity stays awsop's.",
+        json_schema_extra={"x-kubernetes-validations": SCALING_RANGE_RULES},
+    )
+    write: ScalingRange | None = Field(
+        None,
+        description="Write capacity scaling; absent: write capacity stays awsop's.",
+        json_schema_extra={"x-kubernetes-validations": SCALING_RANGE_RULES},
+    )
+
+    def dimensions(self) -> dict[str, ScalingRange]:
+        """`read`/`write` -> range, for the declared ones."""
+        return {k: v for k, v in (("read", self.read), ("write", self.write)) if v is not None}
+
+
 class GlobalSecondaryIndex(Model):
     """A global secondary index: own keys, projection and (when provisioned) capacity."""
 
@@ -115,6 +155,11 @@ class GlobalSecondaryIndex(Model):
     )
     warm_throughput: WarmThroughput | None = Field(
         None, description="Warm throughput of the index; compared only when declared."
+    )
+    auto_scaling: AutoScaling | None = Field(
+        None,
+        description="Application Auto Scaling of the index's capacity (PROVISIONED only); removing it "
+        "deregisters what awsop registered.",
     )
 
 
@@ -192,6 +237,15 @@ TABLE_RULES: list[JsonValue] = [
         "self.globalSecondaryIndexes.all(i, !has(i.onDemandThroughput))",
         "message": "globalSecondaryIndexes onDemandThroughput is only allowed with billingMode "
         "PAY_PER_REQUEST",
+    },
+    {
+        "rule": f"{_PROVISIONED} || !has(self.autoScaling)",
+        "message": "autoScaling is only allowed with billingMode PROVISIONED",
+    },
+    {
+        "rule": f"{_PROVISIONED} || !has(self.globalSecondaryIndexes) || "
+        "self.globalSecondaryIndexes.all(i, !has(i.autoScaling))",
+        "message": "globalSecondaryIndexes autoScaling is only allowed with billingMode PROVISIONED",
     },
     {
         "rule": "!has(self.globalSecondaryIndexes) || self.globalSecondaryIndexes.all(i, "
@@ -298,6 +352,12 @@ class TableSpec(AwsObjectSpec):
     warm_throughput: WarmThroughput | None = Field(
         None, description="Warm throughput of the table; read and written only when declared."
     )
+    auto_scaling: AutoScaling | None = Field(
+        None,
+        description="Application Auto Scaling of the table's capacity (PROVISIONED only): awsop registers "
+        "the scalable targets and target tracking policies, then never compares or writes that capacity. "
+        "Removing it deregisters what awsop registered.",
+    )
     resource_policy: str | None = Field(
         None,
         max_length=MAX_RESOURCE_POLICY,
@@ -325,6 +385,18 @@ class TableSpec(AwsObjectSpec):
             raise ValueError("billingMode PROVISIONED requires readCapacity and writeCapacity")
         if provisioned and self.on_demand_throughput is not None:
             raise ValueError("onDemandThroughput is only allowed with billingMode PAY_PER_REQUEST")
+        if not provisioned and self.auto_scaling is not None:
+            raise ValueError("autoScaling is only allowed with billingMode PROVISIONED")
+        for where, scaling in [
+            ("autoScaling", self.auto_scaling),
+            *(
+                (f"globalSecondaryIndexes[{g.name}].autoScaling", g.auto_scaling)
+                for g in self.global_secondary_indexes or []
+            ),
+        ]:
+            for dimension, bounds in (scaling.dimensions() if scaling else {}).items():
+                if bounds.min > bounds.max:
+                    raise ValueError(f"{where}.{dimension}: min must not exceed max")
         names: list[str] = []
         for gsi in self.global_secondary_indexes or []:
             index_capacity = gsi.read_capacity is not None or gsi.write_capacity is not None
@@ -337,6 +409,11 @@ class TableSpec(AwsObjectSpec):
                 raise ValueError(
                     f"globalSecondaryIndexes[{gsi.name}]: billingMode PROVISIONED requires readCapacity and "
                     "writeCapacity for every index"
+                )
+            if not provisioned and gsi.auto_scaling is not None:
+                raise ValueError(
+                    f"globalSecondaryIndexes[{gsi.name}]: autoScaling is only allowed with billingMode "
+                    "PROVISIONED"
                 )
             if provisioned and gsi.on_demand_throughput is not None:
                 raise ValueError(
@@ -382,7 +459,7 @@ class TableStatus(AwsObjectStatus):
     capacity: dict[str, int] | None = Field(
         None,
         description="Current table capacity (readCapacity, writeCapacity) when capacityManagedBy is "
-        "external.",
+        "external or autoScaling owns it.",
     )
 
 
@@ -411,6 +488,23 @@ def attribute_definitions(spec: TableSpec) -> list[dict[str, str]]:
 # -- observation --------------------------------------------------------------------------------------
 
 DynamoDB = RetryingClient
+
+
+@dataclass
+class TableAws:
+    """The clients one table's reconcile uses, all through the one factory (rate limits, call log):
+    DynamoDB, and Application Auto Scaling (its own service) made only when a facet asks for it."""
+
+    clients: AwsClients
+    region: str
+
+    @property
+    def ddb(self) -> RetryingClient:
+        return self.clients.client("dynamodb", self.region)
+
+    @property
+    def scaling(self) -> RetryingClient:
+        return self.clients.client("application-autoscaling", self.region)
 
 
 @dataclass
