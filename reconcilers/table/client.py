@@ -54,6 +54,7 @@ IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     **backups.IAM_ACTIONS,
     **policy.IAM_ACTIONS,
     **autoscaling.IAM_ACTIONS,
+    **streaming.IAM_ACTIONS,
 }
 
 # Tags awsop keeps on the table as records of what it made (facet modules own them): never tag drift.
@@ -71,6 +72,7 @@ READERS: tuple[Reader, ...] = (
     settings.read_insights,
     policy.read,
     autoscaling.read,
+    streaming.read_kinesis,
 )
 # Changes with calls of their own, applied at once.
 IMMEDIATE: tuple[Differ, ...] = (
@@ -79,8 +81,15 @@ IMMEDIATE: tuple[Differ, ...] = (
     settings.insights_changes,
     policy.changes,
     autoscaling.changes,
+    streaming.kinesis_changes,
 )
-WRITERS: tuple[Writer, ...] = (settings.write, backups.write, policy.write, autoscaling.write)
+WRITERS: tuple[Writer, ...] = (
+    settings.write,
+    backups.write,
+    policy.write,
+    autoscaling.write,
+    streaming.write_kinesis,
+)
 # UpdateTable steps, in the order they are applied (one per reconcile).
 STEPS: tuple[Differ, ...] = (
     capacity.billing_steps,
@@ -104,6 +113,7 @@ AFTER_CREATE: tuple[Callable[[TableSpec], list[Change]], ...] = (
     settings.insights_after_create,
     policy.after_create,
     autoscaling.after_create,
+    streaming.kinesis_after_create,
 )
 
 

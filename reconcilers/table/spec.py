@@ -184,6 +184,17 @@ class Stream(Model):
     )
 
 
+class KinesisStreamingDestination(Model):
+    """Item-level changes copied to a Kinesis data stream."""
+
+    stream_arn: str = Field(
+        max_length=1024,
+        pattern=r"^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:[0-9]{12}:stream/[A-Za-z0-9_.-]{1,128}$",
+        description="ARN of the Kinesis data stream (arn:aws:kinesis:<region>:<account>:stream/<name>).",
+    )
+    enabled: bool = Field(True, description="false stops streaming to this stream.")
+
+
 class TimeToLive(Model):
     """Expire items by an epoch-seconds number attribute."""
 
@@ -330,6 +341,11 @@ class TableSpec(AwsObjectSpec):
         json_schema_extra=IMMUTABLE,
     )
     stream: Stream | None = Field(None, description="DynamoDB Streams; absent = not managed (off at create).")
+    kinesis_streaming_destination: KinesisStreamingDestination | None = Field(
+        None,
+        description="Kinesis Data Streams destination of the table's changes; read and written only when "
+        "declared.",
+    )
     time_to_live: TimeToLive | None = Field(None, description="Item expiry; read only when declared.")
     point_in_time_recovery: PointInTimeRecovery | None = Field(
         None, description="Point-in-time recovery; read only when declared."

@@ -59,12 +59,16 @@ MOTO_ACTIONS: dict[str, tuple[str, ...]] = {
 IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     op: a for info in KINDS.values() for op, a in info.iam_actions.items()
 }
-# Actions of operations moto 5.2.5 does not implement (Contributor Insights): no scenario can call them
+# Actions of operations moto 5.2.5 does not implement (Contributor Insights, Kinesis streaming): no scenario can call them
 # here, so they are in the policy on the strength of the kind's IAM table alone.
 UNPROVABLE = frozenset(
     {
         "dynamodb:DescribeContributorInsights",
         "dynamodb:UpdateContributorInsights",
+        # nor the Kinesis streaming destination calls (tests/aws/test_table_kinesis.py pins them by Stubber)
+        "dynamodb:DescribeKinesisStreamingDestination",
+        "dynamodb:EnableKinesisStreamingDestination",
+        "dynamodb:DisableKinesisStreamingDestination",
         # Application Auto Scaling acts with the caller's permissions on AWS (its service-linked role on the
         # first registration, the CloudWatch alarms of a target tracking policy); moto checks only the
         # application-autoscaling action itself
