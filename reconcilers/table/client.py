@@ -26,7 +26,7 @@ from ..engine import Busy, DeleteOutcome, DeleteResult, ObjectRef, Target
 from ..errors import ErrorClass, TerminalError, error_code, error_message
 from ..policies import DeletionPolicy
 from ..tags import OWNER_TAG, SYSTEM_TAGS, is_reserved, tag_drift
-from . import autoscaling, backups, capacity, indexes, policy, settings, streaming
+from . import autoscaling, backups, capacity, indexes, policy, replicas, settings, streaming
 from .spec import (
     IN_USE_CODES,
     KIND,
@@ -58,7 +58,7 @@ IAM_ACTIONS: dict[str, tuple[str, ...]] = {
 }
 
 # Tags awsop keeps on the table as records of what it made (facet modules own them): never tag drift.
-RECORD_TAGS = frozenset({autoscaling.RECORD_TAG})
+RECORD_TAGS = frozenset({autoscaling.RECORD_TAG, replicas.RECORD_TAG})
 
 Reader = Callable[[TableAws, Target[TableSpec], TableObserved], None]
 Differ = Callable[[TableSpec, TableObserved], list[Change]]
@@ -89,6 +89,7 @@ WRITERS: tuple[Writer, ...] = (
     policy.write,
     autoscaling.write,
     streaming.write_kinesis,
+    replicas.write,
 )
 # UpdateTable steps, in the order they are applied (one per reconcile).
 STEPS: tuple[Differ, ...] = (
@@ -99,6 +100,7 @@ STEPS: tuple[Differ, ...] = (
     settings.table_class_steps,
     capacity.warm_steps,
     settings.deletion_protection_steps,
+    replicas.steps,
 )
 UPDATE_ARGS: tuple[UpdateArgs, ...] = (
     capacity.update_args,
@@ -183,7 +185,7 @@ class TableClient:
                 return Busy("IndexNotActive", f"index {name} is {status}")
             if index.get("Backfilling"):
                 return Busy("IndexBackfilling", f"index {name} is backfilling")
-        return None
+        return replicas.busy(observed)
 
     # diff ----------------------------------------------------------------------------------------------
 
@@ -363,6 +365,9 @@ class TableClient:
             indexes.append({"name": name, "status": "BACKFILLING" if index.get("Backfilling") else status})
         if indexes:
             out["indexes"] = indexes
+        replica_status = replicas.status(target.spec, observed)
+        if replica_status:
+            out["replicas"] = replica_status
         scaled = target.spec.capacity_managed_by == "external" or target.spec.auto_scaling is not None
         if scaled and observed.billing_mode == "PROVISIONED":
             out["capacity"] = observed.capacity

@@ -41,6 +41,7 @@ NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "TableNotFoundExceptio
 IN_USE_CODES = frozenset({"ResourceInUseException"})
 MAX_GSI = 20
 MAX_LSI = 5
+MAX_REPLICAS = 30  # more than AWS has commercial regions with DynamoDB global tables per partition
 MAX_CAPACITY_UNITS = 40000  # AWS's default per-table quota of read (or write) capacity units
 MAX_RESOURCE_POLICY = 20480  # AWS: a resource-based policy holds at most 20 KB
 
@@ -195,6 +196,41 @@ class KinesisStreamingDestination(Model):
     enabled: bool = Field(True, description="false stops streaming to this stream.")
 
 
+class ReplicaIndex(Model):
+    """Per-replica settings of one global secondary index (the index itself is the table's)."""
+
+    name: str = Field(min_length=3, max_length=255, pattern=NAME_PATTERN, description="Index name.")
+    read_capacity: int | None = Field(
+        None, ge=1, description="Read capacity units of the index in this replica (PROVISIONED tables)."
+    )
+    max_read_request_units: int | None = Field(
+        None, ge=1, description="Maximum read request units of the index in this replica (on-demand)."
+    )
+
+
+class Replica(Model):
+    """A replica of the table in another region (global tables version 2019.11.21)."""
+
+    region: str = Field(
+        min_length=9,
+        max_length=32,
+        pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$",
+        description="The replica's region.",
+    )
+    table_class: Literal["STANDARD", "STANDARD_INFREQUENT_ACCESS"] | None = Field(
+        None, description="Table class of the replica; absent: not compared."
+    )
+    kms_key_id: str | None = Field(
+        None,
+        max_length=2048,
+        description="KMS key of the replica, in its region (the table's encryption must be KMS); absent: "
+        "not compared.",
+    )
+    global_secondary_indexes: list[ReplicaIndex] | None = Field(
+        None, max_length=MAX_GSI, description="Per-replica overrides of the table's indexes."
+    )
+
+
 class TimeToLive(Model):
     """Expire items by an epoch-seconds number attribute."""
 
@@ -268,6 +304,18 @@ TABLE_RULES: list[JsonValue] = [
         "self.localSecondaryIndexes.exists_one(j, j.name == i.name) && (!has(self.globalSecondaryIndexes) "
         "|| !self.globalSecondaryIndexes.exists(g, g.name == i.name)))",
         "message": "localSecondaryIndexes: index names must be unique across all indexes",
+    },
+    {
+        "rule": "!has(self.replicas) || "
+        "self.replicas.all(r, self.replicas.exists_one(s, s.region == r.region))",
+        "message": "replicas: regions must be unique",
+    },
+    {
+        "rule": "!has(self.replicas) || size(self.replicas) == 0 || (has(self.stream) && "
+        "has(self.stream.viewType) && self.stream.viewType == 'NEW_AND_OLD_IMAGES' && "
+        "(!has(self.stream.enabled) || self.stream.enabled))",
+        "message": "replicas require stream.viewType NEW_AND_OLD_IMAGES (global tables replicate from the "
+        "stream)",
     },
     {
         "rule": "!has(self.localSecondaryIndexes) || has(self.sortKey)",
@@ -345,6 +393,18 @@ class TableSpec(AwsObjectSpec):
         None,
         description="Kinesis Data Streams destination of the table's changes; read and written only when "
         "declared.",
+    )
+    replicas: list[Replica] | None = Field(
+        None,
+        max_length=MAX_REPLICAS,
+        description="Replicas in other regions (global tables 2019.11.21), added and removed one per step. "
+        "Requires stream.viewType NEW_AND_OLD_IMAGES. Absent: replicas are not managed (never removed, "
+        "never drift).",
+    )
+    replica_management: Literal["Additive", "Owned", "Exclusive"] = Field(
+        "Additive",
+        description="Which replicas missing from `replicas` awsop removes. Additive (default): none, they "
+        "are reported in status. Owned: those awsop created. Exclusive: every replica not listed.",
     )
     time_to_live: TimeToLive | None = Field(None, description="Item expiry; read only when declared.")
     point_in_time_recovery: PointInTimeRecovery | None = Field(
@@ -456,6 +516,28 @@ class TableSpec(AwsObjectSpec):
                 raise ValueError(
                     "encryption.kmsKeyId is required with CUSTOMER_MANAGED and only allowed with it"
                 )
+        if self.replicas:
+            regions = [r.region for r in self.replicas]
+            twice = sorted({r for r in regions if regions.count(r) > 1})
+            if twice:
+                raise ValueError(f"replicas: regions must be unique: {', '.join(twice)} declared twice")
+            if (
+                self.stream is None
+                or not self.stream.enabled
+                or self.stream.view_type != "NEW_AND_OLD_IMAGES"
+            ):
+                raise ValueError(
+                    "replicas require stream.viewType NEW_AND_OLD_IMAGES (global tables replicate from the "
+                    "stream)"
+                )
+            gsi_names = {g.name for g in self.global_secondary_indexes or []}
+            for replica in self.replicas:
+                for override in replica.global_secondary_indexes or []:
+                    if override.name not in gsi_names:
+                        raise ValueError(
+                            f"replicas[{replica.region}].globalSecondaryIndexes[{override.name}]: no such "
+                            "index in globalSecondaryIndexes"
+                        )
         if self.stream is not None and self.stream.enabled and self.stream.view_type is None:
             raise ValueError("stream.viewType is required when the stream is enabled")
         attribute_definitions(self)  # raises on a key attribute declared with two types
@@ -471,6 +553,11 @@ class TableStatus(AwsObjectStatus):
         None,
         description="Each global secondary index: name and status (CREATING, ACTIVE, ...; "
         "BACKFILLING while it is filled).",
+    )
+    replicas: list[dict[str, str]] | None = Field(
+        None,
+        description="Each replica: region, status, and createdBy (awsop, or outside when awsop did not "
+        "create it); inSpec false marks a replica the spec does not list that awsop left in place.",
     )
     capacity: dict[str, int] | None = Field(
         None,
