@@ -59,8 +59,8 @@ MOTO_ACTIONS: dict[str, tuple[str, ...]] = {
 IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     op: a for info in KINDS.values() for op, a in info.iam_actions.items()
 }
-# Actions of operations moto 5.2.5 does not implement (Contributor Insights, Kinesis streaming): no scenario can call them
-# here, so they are in the policy on the strength of the kind's IAM table alone.
+# Actions of operations moto 5.2.5 does not implement (Contributor Insights, Kinesis streaming): no scenario
+# can call them here, so they are in the policy on the strength of the kind's IAM table alone.
 UNPROVABLE = frozenset(
     {
         "dynamodb:DescribeContributorInsights",
