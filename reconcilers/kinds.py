@@ -253,7 +253,7 @@ if TYPE_CHECKING:
     _moves: tuple[type[MovesIdentifiers], ...] = (LaunchTemplateClient,)
     _exclusive: tuple[type[ExclusiveCreate], ...] = (TableClient, LaunchTemplateClient)
     _global: tuple[type[GlobalNames], ...] = (BucketClient,)
-    _own_tags: tuple[type[AddsOwnTags], ...] = (AutoScalingGroupClient,)
+    _own_tags: tuple[type[AddsOwnTags], ...] = (AutoScalingGroupClient, TableClient)
 
 
 def _sid(service: str) -> str:

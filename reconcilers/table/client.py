@@ -169,6 +169,15 @@ class TableClient:
                 return tags
             kwargs["NextToken"] = page["NextToken"]
 
+    def own_tags(self, spec: TableSpec) -> frozenset[str]:
+        """The records awsop keeps on a table with these facets: they count toward AWS's 50-tag limit."""
+        own = set()
+        if autoscaling.declared(spec):
+            own.add(autoscaling.RECORD_TAG)
+        if spec.replicas:
+            own.add(replicas.RECORD_TAG)
+        return frozenset(own)
+
     def owner_of(self, observed: TableObserved) -> str | None:
         return observed.tags.get(OWNER_TAG)
 

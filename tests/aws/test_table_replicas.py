@@ -269,3 +269,12 @@ def test_replica_in_the_table_s_own_region_is_terminal(stubbed: tuple[Engine, Ta
 def test_replicas_checked_at_plan_time(body: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TableSpec.model_validate(body)
+
+
+def test_records_count_toward_the_tag_limit(stubbed: tuple[Engine, TableClient, Stubber]) -> None:
+    """48 user tags + 2 ownership tags fill AWS's 50: the replica record would be the 51st."""
+    engine, tables, _ = stubbed
+    tags = {f"k{i}": "v" for i in range(48)}
+    outcome = engine.reconcile(tables, REF, spec(["eu-west-1"]).model_copy(update={"tags": tags}))
+    assert outcome.state is State.STALLED and outcome.reason == "TooManyTags"
+    assert "awsop.io/replicas kept by awsop" in outcome.message
