@@ -278,3 +278,52 @@ def test_records_count_toward_the_tag_limit(stubbed: tuple[Engine, TableClient, 
     outcome = engine.reconcile(tables, REF, spec(["eu-west-1"]).model_copy(update={"tags": tags}))
     assert outcome.state is State.STALLED and outcome.reason == "TooManyTags"
     assert "awsop.io/replicas kept by awsop" in outcome.message
+
+
+def test_two_replicas_removed_one_step_at_a_time_under_owned(
+    stubbed: tuple[Engine, TableClient, Stubber],
+) -> None:
+    engine, tables, stub = stubbed
+    desired = spec([], "Owned")
+    outcomes: list[Outcome] = []
+
+    reads(
+        stub,
+        table({"ap-southeast-2": "ACTIVE", "eu-west-1": "ACTIVE"}),
+        record("eu-west-1", "ap-southeast-2"),
+    )
+    replica_update(
+        stub,
+        {"Delete": {"RegionName": "ap-southeast-2"}},
+        table({"ap-southeast-2": "DELETING", "eu-west-1": "ACTIVE"}),
+    )
+    tag_record(stub, "eu-west-1")
+    outcomes.append(engine.reconcile(tables, REF, desired))
+
+    reads(stub, table({"ap-southeast-2": "DELETING", "eu-west-1": "ACTIVE"}), record("eu-west-1"))
+    outcomes.append(engine.reconcile(tables, REF, desired, progress=outcomes[-1].progress))
+
+    reads(stub, table({"eu-west-1": "ACTIVE"}), record("eu-west-1"))
+    replica_update(stub, {"Delete": {"RegionName": "eu-west-1"}}, table({"eu-west-1": "DELETING"}))
+    stub.add_response("untag_resource", {}, {"ResourceArn": ARN, "TagKeys": ["awsop.io/replicas"]})
+    outcomes.append(engine.reconcile(tables, REF, desired, progress=outcomes[-1].progress))
+
+    reads(stub, table(), OWNER)
+    outcomes.append(engine.reconcile(tables, REF, desired, progress=outcomes[-1].progress))
+
+    assert [(str(o.state), o.message) for o in outcomes] == [
+        ("Progressing", "step 1 of 2: deleting replica ap-southeast-2; next: deleting replica eu-west-1"),
+        (
+            "Progressing",
+            "waiting: replica ap-southeast-2 is DELETING (step 1 of 2: deleting replica "
+            "ap-southeast-2); next: deleting replica eu-west-1",
+        ),
+        ("Progressing", "step 2 of 2: deleting replica eu-west-1"),
+        ("Ready", "AWS matches the spec"),
+    ]
+    assert [o.calls for o in outcomes] == [
+        [*READS, "dynamodb:UpdateTable", "dynamodb:TagResource"],
+        READS,
+        [*READS, "dynamodb:UpdateTable", "dynamodb:UntagResource"],  # the last one: the record goes
+        READS,
+    ]
