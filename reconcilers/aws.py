@@ -54,13 +54,6 @@ CallListener = Callable[[str, str, str], None]
 """Called as listener(service, operation, outcome) with outcome ok | error | throttled."""
 
 
-# Services whose published (or observed) limits sit below the default rate: their start rate is capped here
-# unless the configuration names the service. Application Auto Scaling's Describe/Register calls share
-# a low account-wide budget (a table with scaling on both dimensions of itself and its indexes costs a
-# handful of its calls per change).
-SERVICE_RATE_CEILINGS: dict[str, float] = {"application-autoscaling": 5.0}
-
-
 class RateLimiter:
     """A token bucket per key that never exceeds `rate` calls per second (burst = one second's worth).
 
@@ -80,10 +73,7 @@ class RateLimiter:
 
     def rate_for(self, service: str, account: str | None = None) -> float:
         overrides = self._account_rates.get(account or "", {})
-        default = self._default
-        if default > 0 and service in SERVICE_RATE_CEILINGS:
-            default = min(default, SERVICE_RATE_CEILINGS[service])
-        return float(overrides.get(service, self._rates.get(service, default)))
+        return float(overrides.get(service, self._rates.get(service, self._default)))
 
     def set_account_rates(self, account: str, rates: dict[str, float]) -> None:
         """Per-service rates for one account (an AWSAccount's rateLimits), over the operator's own."""

@@ -155,13 +155,3 @@ def test_nested_call_captures_each_keep_their_own_calls() -> None:
         log.record("s3", "GetBucketTagging", "ok")
     assert inner == ["s3:HeadBucket"]
     assert outer == ["s3:HeadBucket", "s3:GetBucketTagging"]
-
-
-def test_application_auto_scaling_starts_below_the_default_unless_configured() -> None:
-    lim, _ = limiter({}, default=100.0)
-    assert lim.rate_for("application-autoscaling") == 5.0
-    assert lim.rate_for("dynamodb") == 100.0
-    configured, _ = limiter({"application-autoscaling": 20.0}, default=100.0)
-    assert configured.rate_for("application-autoscaling") == 20.0
-    off, _ = limiter({}, default=0.0)  # limiting switched off stays off
-    assert off.rate_for("application-autoscaling") == 0.0
