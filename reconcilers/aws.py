@@ -327,7 +327,14 @@ OWN_ACCOUNT_RETRY_SECONDS = 60.0
 
 
 # Operation names as the service signs them, for the hook: botocore gives us the model name.
-_SERVICE_IDS = {"s3": "s3", "sqs": "sqs", "dynamodb": "dynamodb", "autoscaling": "autoscaling", "ec2": "ec2"}
+_SERVICE_IDS = {
+    "s3": "s3",
+    "sqs": "sqs",
+    "dynamodb": "dynamodb",
+    "autoscaling": "autoscaling",
+    "ec2": "ec2",
+    "application-autoscaling": "application-autoscaling",
+}
 
 
 class AwsClients:

@@ -222,7 +222,7 @@ def iam_policy(kinds: list[str] | None = None) -> dict[str, Any]:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": f"Awsop{service.capitalize()}", "Effect": "Allow", "Action": listed, "Resource": "*"}
+            {"Sid": _sid(service), "Effect": "Allow", "Action": listed, "Resource": "*"}
             for service, listed in sorted(by_service.items())
         ],
     }
@@ -253,4 +253,9 @@ if TYPE_CHECKING:
     _moves: tuple[type[MovesIdentifiers], ...] = (LaunchTemplateClient,)
     _exclusive: tuple[type[ExclusiveCreate], ...] = (TableClient, LaunchTemplateClient)
     _global: tuple[type[GlobalNames], ...] = (BucketClient,)
-    _own_tags: tuple[type[AddsOwnTags], ...] = (AutoScalingGroupClient,)
+    _own_tags: tuple[type[AddsOwnTags], ...] = (AutoScalingGroupClient, TableClient)
+
+
+def _sid(service: str) -> str:
+    """IAM statement ids are letters and digits only: `application-autoscaling` -> ApplicationAutoscaling."""
+    return "Awsop" + "".join(part.capitalize() for part in service.split("-"))

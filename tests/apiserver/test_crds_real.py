@@ -102,3 +102,37 @@ def test_launch_template_user_data_limited_in_bytes(installed: RealApiServer) ->
     out = kubectl(installed, "apply", "-f", "-", stdin=manifest("é" * 16384), check=False)
     assert "spec.userData" in out and "at most 16384 bytes in UTF-8" in out, out
     kubectl(installed, "apply", "-f", "-", stdin=manifest("é" * 8192))
+
+
+def test_table_facet_rules_enforced_by_real_server(installed: RealApiServer) -> None:
+    """The Table's replica, auto scaling and per-index throughput rules, with the model's messages."""
+    kubectl(installed, "create", "namespace", "crd-tables", check=False)
+
+    def apply(name: str, spec: dict[str, object]) -> str:
+        body = {
+            "apiVersion": "dynamodb.awsop.io/v1alpha1",
+            "kind": "Table",
+            "metadata": {"name": name, "namespace": "crd-tables"},
+            "spec": {"partitionKey": {"name": "pk", "type": "S"}, **spec},
+        }
+        return kubectl(installed, "apply", "--dry-run=server", "-f", "-", stdin=json.dumps(body), check=False)
+
+    out = apply("no-stream", {"replicas": [{"region": "eu-west-1"}, {"region": "eu-west-1"}]})
+    assert "replicas require stream.viewType NEW_AND_OLD_IMAGES" in out, out
+    assert "replicas: regions must be unique" in out, out
+    out = apply("on-demand-scaling", {"autoScaling": {"read": {"min": 9, "max": 3}}})
+    assert "autoScaling is only allowed with billingMode PROVISIONED" in out, out
+    assert "min must not exceed max" in out, out
+    index = {
+        "name": "gsi-one",
+        "partitionKey": {"name": "a", "type": "S"},
+        "readCapacity": 1,
+        "writeCapacity": 1,
+        "onDemandThroughput": {"maxReadRequestUnits": 5},
+    }
+    provisioned = {"billingMode": "PROVISIONED", "readCapacity": 1, "writeCapacity": 1}
+    out = apply("index-on-demand", {**provisioned, "globalSecondaryIndexes": [index]})
+    assert "globalSecondaryIndexes onDemandThroughput is only allowed with billingMode PAY_PER_REQUEST" in out
+    for example in sorted((REPO / "examples").glob("table-*.yaml")):
+        out = kubectl(installed, "apply", "--dry-run=server", "-f", str(example), check=False)
+        assert "created (server dry run)" in out or "configured (server dry run)" in out, out

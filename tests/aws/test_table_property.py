@@ -33,6 +33,19 @@ def projections(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
+def scaling(draw: st.DrawFn) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for direction in draw(st.lists(st.sampled_from(["read", "write"]), min_size=1, max_size=2, unique=True)):
+        low = draw(st.integers(1, 10))
+        out[direction] = {
+            "min": low,
+            "max": low + draw(st.integers(0, 50)),
+            "targetUtilization": draw(st.sampled_from([20, 55.5, 70, 90])),
+        }
+    return out
+
+
+@st.composite
 def table_specs(draw: st.DrawFn) -> dict[str, Any]:
     types = {name: draw(KEY_TYPE) for name in ["pk", "sk", *ATTRIBUTES]}  # one type per attribute
 
@@ -61,12 +74,18 @@ def table_specs(draw: st.DrawFn) -> dict[str, Any]:
                 index["projection"] = draw(projections())
             if provisioned:
                 index.update(readCapacity=draw(st.integers(1, 10)), writeCapacity=draw(st.integers(1, 10)))
+                if draw(st.booleans()):
+                    index["autoScaling"] = draw(scaling())
+            if draw(st.booleans()):
+                index["warmThroughput"] = {"readUnitsPerSecond": draw(st.integers(12000, 40000))}
             indexes.append(index)
         spec["globalSecondaryIndexes"] = indexes
     if "sortKey" in spec and draw(st.booleans()):
         spec["localSecondaryIndexes"] = [{"name": "lsi-a", "sortKey": key(draw(st.sampled_from(ATTRIBUTES)))}]
-    # tableClass, contributorInsights and warm/on-demand throughput are left out: moto 5.2.5 ignores or
-    # lacks them (their diff and calls are covered by unit and Stubber tests)
+    if provisioned and draw(st.booleans()):
+        spec["autoScaling"] = draw(scaling())
+    # tableClass, contributorInsights, on-demand throughput, Kinesis streaming and replicas are left out:
+    # moto 5.2.5 ignores or lacks them (their diff and calls are covered by unit and Stubber tests)
     optional: dict[str, st.SearchStrategy[Any]] = {
         "timeToLive": st.fixed_dictionaries({"attributeName": st.sampled_from(["expiresAt", "ttl"])}),
         "pointInTimeRecovery": st.fixed_dictionaries({"enabled": st.booleans()}),
@@ -81,6 +100,13 @@ def table_specs(draw: st.DrawFn) -> dict[str, Any]:
             st.sampled_from(["team", "env", "cost-center"]), st.sampled_from(["a", "b", ""]), max_size=3
         ),
         "capacityManagedBy": st.sampled_from(["awsop", "external"]),
+        "resourcePolicy": st.sampled_from(
+            [
+                "",
+                '{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", '
+                '"Action": ["dynamodb:DeleteTable"], "Resource": "*"}]}',
+            ]
+        ),
     }
     for field, strategy in optional.items():
         if draw(st.booleans()):
