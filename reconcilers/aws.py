@@ -73,6 +73,7 @@ STARTING_RATES: dict[str, float] = {
     "s3": 50.0,  # no published rate for bucket configuration calls
     "sqs": 50.0,  # no published rate for queue management calls
     "sts": 10.0,  # awsop calls STS about once per account and session lifetime
+    "application-autoscaling": 5.0,  # no published figure; awsop calls it only when autoScaling changes
 }
 """Where each (account, region, service) starts, in calls per second: AWS's published API limits where
 AWS publishes one, else a choice explained in docs/rate-limits.md. Never above the configured cap."""

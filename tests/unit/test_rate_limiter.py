@@ -109,7 +109,8 @@ def test_a_key_starts_at_the_published_rate_of_its_service_below_the_cap() -> No
     lim, _ = limiter(default=100.0)
     assert lim.current_rate(("default", "us-east-1", "ec2")) == STARTING_RATES["ec2"] == 20.0
     assert lim.current_rate(("default", "us-east-1", "autoscaling")) == 10.0
-    assert lim.current_rate(("default", "us-east-1", "application-autoscaling")) == 10.0  # no start known
+    assert lim.current_rate(("default", "us-east-1", "application-autoscaling")) == 5.0
+    assert lim.current_rate(("default", "us-east-1", "kinesis")) == 10.0  # no start known: the default
     capped, _ = limiter({"ec2": 3.0}, default=100.0)
     assert capped.current_rate(("default", "us-east-1", "ec2")) == 3.0  # the cap wins over the start
 
