@@ -11,7 +11,7 @@ from typing import Any
 import kopf
 
 from . import accounts, handlers, kube, metrics, webhook
-from .runtime import build_engine
+from .runtime import Runtime, build_engine
 from .settings import Settings
 
 
@@ -30,7 +30,7 @@ def run_operator(
     logging.getLogger("awsop").setLevel(logging.INFO)
     engine, clients = build_engine(settings, listeners=[metrics.record_aws_call])
     kube.configure(settings.http_pool_size)
-    runtime = handlers.Runtime(
+    runtime = Runtime(
         settings,
         engine,
         {info.kind: info.make_client(clients) for info in handlers.served_kinds(settings)},
@@ -79,7 +79,7 @@ class _TerminatingNamespaceFilter(logging.Filter):
     """Keeps kopf from turning its object log lines into Events in a namespace being deleted (the API
     server refuses them with 403 NamespaceTerminating, and each refusal is logged as a failure)."""
 
-    def __init__(self, runtime: handlers.Runtime) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         super().__init__()
         self.runtime = runtime
 
@@ -88,7 +88,7 @@ class _TerminatingNamespaceFilter(logging.Filter):
         return not (namespace and self.runtime.namespaces.cached(namespace))
 
 
-def _skip_events_in_terminating_namespaces(runtime: handlers.Runtime) -> None:
+def _skip_events_in_terminating_namespaces(runtime: Runtime) -> None:
     for handler in logging.getLogger("kopf.objects").handlers:
         if type(handler).__name__ == "K8sPoster":
             handler.addFilter(_TerminatingNamespaceFilter(runtime))

@@ -354,10 +354,14 @@ def test_stale_result_is_dropped_not_written(runtime: list[tuple[str, str, str]]
     current.written = 5
     patch = kopf.Patch()
     patch["status"] = {"observedGeneration": 1}
-    handlers._flush(rt, BUCKET, current, handlers._ref(BUCKET, body({})["metadata"]), patch, 4, body({}), {})
+    handlers._flush(
+        rt, BUCKET, current, handlers.object_ref(BUCKET, body({})["metadata"]), patch, 4, body({}), {}
+    )
     assert writes() == []
     patch["status"] = {"observedGeneration": 1}
-    handlers._flush(rt, BUCKET, current, handlers._ref(BUCKET, body({})["metadata"]), patch, 6, body({}), {})
+    handlers._flush(
+        rt, BUCKET, current, handlers.object_ref(BUCKET, body({})["metadata"]), patch, 6, body({}), {}
+    )
     assert writes()[-1][2] == {"status": {"observedGeneration": 1}} and current.written == 6
 
 
