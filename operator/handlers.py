@@ -678,16 +678,18 @@ def delete(
     paused = _annotation(meta, PAUSED).lower() == "true"
     state = rt.objects.get(uid)
     with state.lock:
+        account = account_of(rt, ref, model, "", deleting=True)
         outcome = rt.engine.delete(
             rt.clients[info.kind],
             ref,
             model,
             paused=paused,
             create_pending=pending_since(_annotation(meta, CREATE_PENDING)),
-            context=ReconcileContext(
-                referenced_by=referenced_by(info, ref), account=account_of(rt, ref, model, "", deleting=True)
-            ),
+            context=ReconcileContext(referenced_by=referenced_by(info, ref), account=account),
         )
+        # the policies still cover the object while it is deleted: its TagPolicyCompliant stays true to
+        # them (the verdict is only reported; a deletion is never refused for tags)
+        outcome.tag_policy = verdict_of(rt, info, ref, model, account)
         _emit_once(rt, body, _previous_status(state, status), outcome)
         _log(info, ref, outcome, quiet=False)
         log.debug("delete %s/%s calls: %s", ref.namespace, ref.name, ", ".join(outcome.calls))

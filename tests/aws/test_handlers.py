@@ -228,6 +228,23 @@ def test_handler_delete_blocked_keeps_finalizer(runtime: list[tuple[str, str, st
     assert ("Warning", "BucketNotEmpty") in [(t, r) for t, r, _ in runtime]
 
 
+def test_tag_policy_condition_holds_while_the_object_is_deleted(
+    runtime: list[tuple[str, str, str]], s3: Any
+) -> None:
+    """A delete that waits (here for emptyOnDelete) rewrites the status: the policy that covers the object
+    still covers it, so TagPolicyCompliant keeps saying so instead of turning to NoPolicy."""
+    RT["current"].policies.set_policy("teams", {"required": [{"key": "team"}], "enforcement": "Warn"})
+    spec = {"deletionPolicy": "Delete", "tags": {"team": "a"}}
+    created = call(handlers.reconcile, body(spec))
+    assert conditions(created)["TagPolicyCompliant"] == ("True", "Compliant")
+    s3.put_object(Bucket="ns-data", Key="k", Body=b"x")
+    with pytest.raises(kopf.TemporaryError, match="emptyOnDelete"):
+        call(handlers.delete, body(spec, status=created["status"]))
+    blocked = call.last  # type: ignore[attr-defined]
+    assert conditions(blocked)["Stalled"][1] == "BucketNotEmpty"
+    assert conditions(blocked)["TagPolicyCompliant"] == ("True", "Compliant")
+
+
 def test_handler_delete_retain_releases(runtime: list[tuple[str, str, str]], s3: Any) -> None:
     call(handlers.reconcile, body({}))
     call(handlers.delete, body({}))
