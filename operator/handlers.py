@@ -88,7 +88,7 @@ def _post(rt: Runtime, body: Any, events: list[Any]) -> None:
         log.debug("namespace %s is terminating: %d Events not posted", namespace, len(events))
         return
     for event in events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
+        rt.events.post(body, event.type, event.reason, event.message)
 
 
 def _record(info: KindInfo, outcome: Outcome, uid: str, created: str | None, was_ready: bool) -> None:
@@ -177,7 +177,7 @@ def _reconcile_locked(
         _flush(rt, info, state, ref, patch, sequence, body, previous)
         state.last_check = time.monotonic()
         state.stalled_by_write = False
-        kopf.warn(body, reason="InvalidSpec", message=message[:1024])
+        rt.events.post(body, "Warning", "InvalidSpec", message)
         raise kopf.PermanentError(f"invalid spec: {message}") from None
     paused = _annotation(meta, PAUSED).lower() == "true"
     plan_only = _annotation(meta, PLAN_ONLY).lower() == "true"
@@ -381,11 +381,11 @@ def _flush(
         log.warning("%s %s/%s: status write failed: %s %s", ref.kind, ref.namespace, ref.name, reason, detail)
         if getattr(exc, "status", None) != 404:
             with contextlib.suppress(Exception):
-                kopf.event(
+                rt.events.post(
                     obj,
-                    type="Warning",
-                    reason="StatusWriteFailed",
-                    message=f"awsop could not write this object's status: {reason} {detail}"[:1024],
+                    "Warning",
+                    "StatusWriteFailed",
+                    f"awsop could not write this object's status: {reason} {detail}",
                 )
         return
     state.written = sequence
@@ -795,7 +795,7 @@ def tag_policy_status(
             }
         ]
         if moved and ready == "False":
-            kopf.warn(body, reason=reason, message=message[:1024])
+            rt.events.post(body, "Warning", reason, message)
     for key, value in (
         ("observedGeneration", generation),
         ("matchingObjects", state.matching),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import tempfile
 from pathlib import Path
@@ -45,6 +46,10 @@ def run_operator(
         accounts.AccountRuntime.clients = clients
         accounts.AccountRuntime.settings = settings
         accounts.register(settings, registry)
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return as_awsop(kopf.login_via_client(**kwargs))
 
     @kopf.on.startup(registry=registry)
     def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -92,3 +97,20 @@ def _skip_events_in_terminating_namespaces(runtime: Runtime) -> None:
     for handler in logging.getLogger("kopf.objects").handlers:
         if type(handler).__name__ == "K8sPoster":
             handler.addFilter(_TerminatingNamespaceFilter(runtime))
+
+
+@dataclasses.dataclass(frozen=True)
+class AwsopConnectionInfo(kopf.ConnectionInfo):
+    """kopf's connection, identified as awsop: the API server names the field manager of a write after
+    the client's User-Agent (up to the "/"), so kopf's own patches (finalizers, its annotations) and
+    Events appear in managedFields as `awsop`, like the operator's other writes, not as `kopf`."""
+
+    def as_http_headers(self) -> dict[str, str]:
+        return {**super().as_http_headers(), "User-Agent": kube.USER_AGENT}
+
+
+def as_awsop(info: kopf.ConnectionInfo | None) -> kopf.ConnectionInfo | None:
+    """The credentials kopf's own login found, with awsop's User-Agent."""
+    if info is None:
+        return None
+    return AwsopConnectionInfo(**{f.name: getattr(info, f.name) for f in dataclasses.fields(info)})

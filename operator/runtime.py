@@ -26,6 +26,7 @@ from awsop.reconcilers.tag_policy import TagPolicyVerdict
 
 from . import kube
 from .accounts import AccountDirectory
+from .events import EventRecorder, EventSink
 from .settings import Settings
 from .tag_policies import PolicyCache
 
@@ -155,6 +156,7 @@ class Runtime:
     policies: PolicyCache = field(default_factory=PolicyCache)  # TagPolicies, namespace labels, verdicts
     background: set[asyncio.Task[None]] = field(default_factory=set)  # held so they are not collected
     checks: CheckSchedule = field(default_factory=CheckSchedule)  # aligns batched kinds' drift checks
+    events: EventSink = field(default_factory=EventRecorder)  # Events, a repeat counted on the first
 
 
 def object_ref(info: KindInfo, meta: Any) -> ObjectRef:

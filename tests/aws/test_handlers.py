@@ -14,6 +14,7 @@ import kopf
 import pytest
 
 from awsop.operator import handlers, kube
+from awsop.operator.events import EventRecorder
 from awsop.operator.settings import Settings
 from awsop.reconcilers.aws import AwsClients
 from awsop.reconcilers.bucket import BucketClient
@@ -53,7 +54,11 @@ def runtime(clients: AwsClients, monkeypatch: pytest.MonkeyPatch) -> list[tuple[
     def record(body: Any, *, type: str, reason: str, message: str = "") -> None:
         events.append((type, reason, message))
 
-    monkeypatch.setattr(kopf, "event", record)
+    monkeypatch.setattr(
+        EventRecorder,
+        "post",
+        lambda self, body, type, reason, message: record(body, type=type, reason=reason, message=message),
+    )
     monkeypatch.setattr(
         kopf,
         "warn",
