@@ -172,6 +172,12 @@ def list_objects(info: KindInfo, namespace: str) -> list[dict[str, Any]]:
     return [dict(item) for item in answer.get("items", [])]
 
 
+def list_cluster_objects(info: KindInfo) -> list[dict[str, Any]]:
+    """Every object of `info`'s kind in every namespace (who still uses an AWSAccount being deleted)."""
+    answer = _custom_objects().list_cluster_custom_object(info.group, VERSION, info.plural)
+    return [dict(item) for item in answer.get("items", [])]
+
+
 def read_namespace(name: str) -> tuple[dict[str, str], dict[str, str]] | None:
     """A namespace's (labels, annotations); None when it does not exist."""
     from kubernetes.client.exceptions import ApiException

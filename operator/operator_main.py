@@ -45,7 +45,7 @@ def run_operator(
         accounts.AccountRuntime.directory = runtime.accounts
         accounts.AccountRuntime.clients = clients
         accounts.AccountRuntime.settings = settings
-        accounts.register(settings, registry)
+        accounts.register(settings, registry, runtime.accounts, runtime.events)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
