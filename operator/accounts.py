@@ -311,7 +311,10 @@ def check_account(
         raise kopf.PermanentError(f"invalid spec: {message}") from None
     AccountRuntime.directory.put_account(name, parsed)
     account = ResolvedAccount.of(name, parsed)
-    objects = AccountRuntime.directory.users_of(name)
+    directory = AccountRuntime.directory
+    # a process that has counted no user of the account yet (just started, or a standby replica) keeps
+    # the count it finds: the account checker follows the users from the first one on
+    objects = directory.users_of(name) if directory.ever_used(name) else previous.get("objects", 0)
     try:
         identity = AccountRuntime.clients.caller_identity(account)
     except Exception as exc:  # classified: an Access error waits long, anything else backs off
@@ -377,9 +380,6 @@ def _status(
 ACCOUNT_FINALIZER = "awsop.io/account-in-use"
 IN_USE = "InUse"
 CLUSTER_LOOK_SECONDS = 5.0  # how often a deleted account with no known users lists the cluster for some
-# after a start, objects are still being resumed: an account of which no user was seen yet keeps what its
-# status and finalizers say for this long (a count of 0 is not believed yet)
-SETTLE_SECONDS = 30.0
 
 
 class AccountChecker:
@@ -420,7 +420,6 @@ class AccountChecker:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._started: float | None = None
         if directory is not None:
             directory.users_changed = self.users_changed
 
@@ -440,7 +439,6 @@ class AccountChecker:
             self._dirty.add(name)
 
     def start(self) -> None:
-        self._started = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="awsaccount-checker", daemon=True)
         self._thread.start()
 
@@ -483,11 +481,9 @@ class AccountChecker:
                 self._patch(name, dict(patch))
         for name, body in deleting:
             self._hold_while_used(name, body, now)
-        settling = self._started is not None and now - self._started < SETTLE_SECONDS
         for name, body in dirty:
-            gone = bool(body.get("metadata", {}).get("deletionTimestamp"))
-            if not gone and not self._follow_users(name, body, settling):
-                self.users_changed(name)  # look again once the objects are resumed
+            if not body.get("metadata", {}).get("deletionTimestamp"):
+                self._follow_users(name, body)
 
     def _known(self, name: str, body: dict[str, Any]) -> tuple[Any, list[str]]:
         """The objects count and finalizers as last written by this process, else as the body has them."""
@@ -497,14 +493,17 @@ class AccountChecker:
         finalizers = written.get("finalizers", list(body.get("metadata", {}).get("finalizers") or []))
         return objects, list(finalizers)
 
-    def _follow_users(self, name: str, body: dict[str, Any], settling: bool = False) -> bool:
-        """status.objects and the in-use finalizer of an account that is not being deleted; False when
-        it waits (no users known yet, just after a start: they may not have been resumed yet)."""
+    def _follow_users(self, name: str, body: dict[str, Any]) -> None:
+        """status.objects and the in-use finalizer of an account that is not being deleted.
+
+        A count of 0 counts only once this process has counted a user of the account: right after a
+        start the objects are not resumed yet, and a standby replica (peering) reconciles none; neither
+        may empty the column or drop the finalizer. (A deleted account is judged by listing the cluster.)"""
         if self.directory is None:
-            return True
+            return
         count = self.directory.users_of(name)
-        if settling and not count and not self.directory.ever_used(name):
-            return False
+        if not count and not self.directory.ever_used(name):
+            return
         objects, finalizers = self._known(name, body)
         patch: dict[str, Any] = {}
         if objects != count:
@@ -515,7 +514,6 @@ class AccountChecker:
             patch["metadata"] = {"finalizers": [f for f in finalizers if f != ACCOUNT_FINALIZER]}
         if patch:
             self._patch(name, patch)
-        return True
 
     def _hold_while_used(self, name: str, body: dict[str, Any], now: float) -> None:
         """A deleted account keeps its finalizer while objects use it, and says which."""

@@ -25,7 +25,7 @@ from typing import Any
 
 import boto3
 import pytest
-from e2e.e2elib import BIN, Kubectl, Operator, eventually, operator_env
+from e2elib import BIN, Kubectl, Operator, eventually, operator_env
 from realserver import REPO, RealApiServer
 
 from awsop.operator.embedded import free_port
