@@ -16,6 +16,7 @@ import copy
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -39,9 +40,10 @@ from awsop.reconcilers.errors import (
     error_code,
     error_message,
 )
-from awsop.reconcilers.kinds import CONFIG_KINDS, VERSION
+from awsop.reconcilers.kinds import CONFIG_KINDS, VERSION, KindInfo
 
 from . import kube
+from .events import EventSink
 from .manifests import format_validation_error
 from .settings import Settings
 from .status import F, T
@@ -49,6 +51,7 @@ from .status import F, T
 log = logging.getLogger("awsop")
 INFO = CONFIG_KINDS["AWSAccount"]
 NamespaceMeta = tuple[dict[str, str], dict[str, str]]  # labels, annotations
+GONE_REMEMBERED = 10_000  # uids of deleted objects remembered (a late drift check must not count them)
 
 
 class AccountDirectory:
@@ -62,16 +65,22 @@ class AccountDirectory:
         retry: Callable[[ObjectRef], None] | None = None,
     ) -> None:
         """`retry` asks for a new reconcile of an object that was denied its account, once a change to
-        the account or the namespace may now allow it (a terminal denial is not retried otherwise)."""
+        the account or the namespace may now allow it (a terminal denial is not retried otherwise).
+        `users_changed` (set by the account checker) hears the name of every account whose users moved."""
         self.require_account = require_account
         self._retry = retry
+        self.users_changed: Callable[[str], None] | None = None
         self._denied: dict[str, tuple[ObjectRef, str]] = {}  # uid -> (object, account) AccountNotAllowed
         self._read_namespace = read_namespace
         self._read_account = read_account
         self._accounts: dict[str, AWSAccountSpec] = {}
         self._deleted: dict[str, AWSAccountSpec] = {}  # last spec of deleted accounts, for deletions
         self._namespaces: dict[str, NamespaceMeta] = {}
-        self._users: dict[str, str] = {}  # object uid -> account name
+        self._users: dict[str, tuple[str, str]] = {}  # object uid -> (account name, "Kind ns/name")
+        # uids forgotten (deleted objects): a drift check that began before the deletion and resolves the
+        # account after it must not count the object again (uids are never reused)
+        self._gone: OrderedDict[str, None] = OrderedDict()
+        self._ever_used: set[str] = set()  # accounts this process has seen a user of since it started
         self._lock = threading.Lock()
 
     def put_account(self, name: str, spec: AWSAccountSpec | None) -> None:
@@ -144,25 +153,64 @@ class AccountDirectory:
             namespace, account_ref, annotations, labels, accounts, require_account=self.require_account
         )
         if uid:
+            label = f"{ref.kind} {ref.namespace}/{ref.name}" if ref is not None else uid
             with self._lock:
+                if uid in self._gone:
+                    return resolved
+                before = self._users.get(uid)
                 if resolved.denial is None and resolved.name:
-                    self._users[uid] = resolved.name
+                    self._users[uid] = (resolved.name, label)
+                    self._ever_used.add(resolved.name)
                 else:
                     self._users.pop(uid, None)
+                after = self._users.get(uid)
                 if ref is not None and resolved.denial is not None and resolved.denial.reason == NOT_ALLOWED:
                     self._denied[uid] = (ref, resolved.name)
                 else:
                     self._denied.pop(uid, None)
+            self._moved(before, after)
         return resolved
 
     def forget(self, uid: str) -> None:
         with self._lock:
-            self._users.pop(uid, None)
+            before = self._users.pop(uid, None)
             self._denied.pop(uid, None)
+            self._gone[uid] = None
+            while len(self._gone) > GONE_REMEMBERED:
+                self._gone.popitem(last=False)
+        self._moved(before, None)
+
+    def _moved(self, before: tuple[str, str] | None, after: tuple[str, str] | None) -> None:
+        """Tell the checker about the accounts whose users changed (outside the lock)."""
+        if before == after or self.users_changed is None:
+            return
+        for entry in {before, after}:
+            if entry is not None:
+                self.users_changed(entry[0])
 
     def users_of(self, name: str) -> int:
         with self._lock:
-            return sum(1 for account in self._users.values() if account == name)
+            return sum(1 for account, _ in self._users.values() if account == name)
+
+    def ever_used(self, name: str) -> bool:
+        """Whether this process has counted a user of account `name` since it started."""
+        with self._lock:
+            return name in self._ever_used
+
+    def user_names(self, name: str) -> list[str]:
+        """The objects this process reconciles with account `name` ("Kind namespace/name"), sorted."""
+        with self._lock:
+            return sorted(label for account, label in self._users.values() if account == name)
+
+    def uses(self, body: dict[str, Any], name: str) -> bool:
+        """Whether the object `body` (of an AWS kind) uses account `name`: its spec.accountRef, else its
+        namespace's awsop.io/account annotation (from the cache, else one read)."""
+        ref = ((body.get("spec") or {}).get("accountRef") or {}).get("name")
+        if ref:
+            return bool(ref == name)
+        namespace = (body.get("metadata") or {}).get("namespace") or ""
+        meta = self._namespace(namespace)
+        return meta is not None and meta[1].get("awsop.io/account", "").strip() == name
 
     def _namespace(self, namespace: str) -> NamespaceMeta | None:
         with self._lock:
@@ -263,7 +311,10 @@ def check_account(
         raise kopf.PermanentError(f"invalid spec: {message}") from None
     AccountRuntime.directory.put_account(name, parsed)
     account = ResolvedAccount.of(name, parsed)
-    objects = AccountRuntime.directory.users_of(name)
+    directory = AccountRuntime.directory
+    # a process that has counted no user of the account yet (just started, or a standby replica) keeps
+    # the count it finds: the account checker follows the users from the first one on
+    objects = directory.users_of(name) if directory.ever_used(name) else previous.get("objects", 0)
     try:
         identity = AccountRuntime.clients.caller_identity(account)
     except Exception as exc:  # classified: an Access error waits long, anything else backs off
@@ -326,28 +377,66 @@ def _status(
         patch.status["lastCheckTime"] = now_rfc3339()
 
 
+ACCOUNT_FINALIZER = "awsop.io/account-in-use"
+IN_USE = "InUse"
+CLUSTER_LOOK_SECONDS = 5.0  # how often a deleted account with no known users lists the cluster for some
+
+
 class AccountChecker:
     """One background thread that checks every AWSAccount when it appears or its spec changes, then every
-    `account_check_seconds` (on the error's backoff while it fails).
+    `account_check_seconds` (on the error's backoff while it fails), and keeps each account's users in
+    its status and metadata within a second of a change:
 
-    A kopf daemon per AWSAccount would put a finalizer on it, and a configuration object should never
-    block its own deletion (nor outlive an uninstalled operator)."""
+    - `status.objects` (the OBJECTS column) follows the number of objects this process reconciles with
+      the account, written only when the number changed (no status churn);
+    - an account that objects use carries the finalizer `awsop.io/account-in-use`, so deleting it (for
+      example with `kubectl delete` of a category) waits until no object uses it: meanwhile Ready is False
+      with reason InUse naming the users, and an InUse Event says the same. The finalizer goes as soon as
+      no object uses the account (deleted or not); before it goes for a deleted account, the objects of
+      every kind in the cluster are listed once more (users another shard or the time before a restart
+      may hide), unless the operator may not list them cluster-wide.
 
-    def __init__(self, settings: Settings) -> None:
+    A kopf handler per AWSAccount would put kopf's finalizer on every account: an account nobody uses
+    should never block its own deletion (nor outlive an uninstalled operator)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        directory: AccountDirectory | None = None,
+        events: EventSink | None = None,
+        list_objects: Callable[[KindInfo], list[dict[str, Any]]] | None = None,
+        write: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.settings = settings
+        self.directory = directory
+        self.events = events
+        self._list_objects = list_objects if list_objects is not None else kube.list_cluster_objects
+        self._write = write if write is not None else (lambda name, body: kube.patch(INFO, "", name, body))
         self._bodies: dict[str, dict[str, Any]] = {}
         self._due: dict[str, tuple[float, Any, int]] = {}  # name -> (when, generation checked, retry)
+        self._dirty: set[str] = set()  # accounts whose users changed since the last round
+        self._written: dict[str, dict[str, Any]] = {}  # what was last written per account (bodies lag)
+        self._looked: dict[str, float] = {}  # deleted account -> when the cluster was last listed for it
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        if directory is not None:
+            directory.users_changed = self.users_changed
 
     def seen(self, name: str, body: dict[str, Any] | None) -> None:
         with self._lock:
             if body is None:
                 self._bodies.pop(name, None)
                 self._due.pop(name, None)
+                self._written.pop(name, None)
+                self._looked.pop(name, None)
             else:
                 self._bodies[name] = body
+                self._dirty.add(name)
+
+    def users_changed(self, name: str) -> None:
+        with self._lock:
+            self._dirty.add(name)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="awsaccount-checker", daemon=True)
@@ -363,11 +452,17 @@ class AccountChecker:
     def run_due(self, now: float) -> None:
         with self._lock:
             work = []
+            deleting = []
             for name, body in self._bodies.items():
+                if body.get("metadata", {}).get("deletionTimestamp"):
+                    deleting.append((name, body))
+                    continue
                 generation = body.get("metadata", {}).get("generation")
                 when, checked, retry = self._due.get(name, (0.0, None, 0))
                 if generation != checked or now >= when:
                     work.append((name, body, retry if generation == checked else 0))
+            dirty = [(n, b) for n, b in self._bodies.items() if n in self._dirty]
+            self._dirty.clear()
         for name, body, retry in work:
             meta = body.get("metadata", {})
             patch = kopf.Patch()
@@ -383,17 +478,137 @@ class AccountChecker:
             with self._lock:
                 self._due[name] = (now + delay, meta.get("generation"), 0 if ready else retry + 1)
             if patch:
-                try:
-                    kube.patch(INFO, "", name, dict(patch))
-                except Exception as exc:
-                    log.warning("AWSAccount %s: status not written: %s", name, exc)
+                self._patch(name, dict(patch))
+        for name, body in deleting:
+            self._hold_while_used(name, body, now)
+        for name, body in dirty:
+            if not body.get("metadata", {}).get("deletionTimestamp"):
+                self._follow_users(name, body)
+
+    def _known(self, name: str, body: dict[str, Any]) -> tuple[Any, list[str]]:
+        """The objects count and finalizers as last written by this process, else as the body has them."""
+        with self._lock:
+            written = dict(self._written.get(name, {}))
+        objects = written.get("objects", (body.get("status") or {}).get("objects"))
+        finalizers = written.get("finalizers", list(body.get("metadata", {}).get("finalizers") or []))
+        return objects, list(finalizers)
+
+    def _follow_users(self, name: str, body: dict[str, Any]) -> None:
+        """status.objects and the in-use finalizer of an account that is not being deleted.
+
+        A count of 0 counts only once this process has counted a user of the account: right after a
+        start the objects are not resumed yet, and a standby replica (peering) reconciles none; neither
+        may empty the column or drop the finalizer. (A deleted account is judged by listing the cluster.)"""
+        if self.directory is None:
+            return
+        count = self.directory.users_of(name)
+        if not count and not self.directory.ever_used(name):
+            return
+        objects, finalizers = self._known(name, body)
+        patch: dict[str, Any] = {}
+        if objects != count:
+            patch["status"] = {"objects": count}
+        if count and ACCOUNT_FINALIZER not in finalizers:
+            patch["metadata"] = {"finalizers": [*finalizers, ACCOUNT_FINALIZER]}
+        elif not count and ACCOUNT_FINALIZER in finalizers:
+            patch["metadata"] = {"finalizers": [f for f in finalizers if f != ACCOUNT_FINALIZER]}
+        if patch:
+            self._patch(name, patch)
+
+    def _hold_while_used(self, name: str, body: dict[str, Any], now: float) -> None:
+        """A deleted account keeps its finalizer while objects use it, and says which."""
+        if self.directory is None:
+            return
+        objects, finalizers = self._known(name, body)
+        if ACCOUNT_FINALIZER not in finalizers:
+            return  # nobody used it when it was deleted: the API server removes it
+        users = self.directory.user_names(name)
+        if not users:
+            with self._lock:
+                looked = self._looked.get(name)
+                if looked is not None and now - looked < CLUSTER_LOOK_SECONDS:
+                    return
+                self._looked[name] = now
+            try:
+                users = self._cluster_users(name)
+            except Exception as exc:  # unknown: keep the finalizer and look again
+                log.warning("AWSAccount %s: its users could not be listed: %s", name, exc)
+                return
+        if not users:
+            self._patch(name, {"metadata": {"finalizers": [f for f in finalizers if f != ACCOUNT_FINALIZER]}})
+            log.info("AWSAccount %s: deleted and no longer in use: finalizer removed", name)
+            return
+        shown = ", ".join(users[:10]) + (f" and {len(users) - 10} more" if len(users) > 10 else "")
+        message = (
+            f"AWSAccount {name} is being deleted but {len(users)} objects still use it: {shown}; "
+            "it stays until none does"
+        )
+        previous = dict(body.get("status") or {})
+        patch = kopf.Patch()
+        _status(patch, previous, int(body.get("metadata", {}).get("generation") or 0), F, IN_USE, message)
+        status = {k: v for k, v in dict(patch).get("status", {}).items() if k != "lastCheckTime"}
+        if objects != len(users) and len(users) == self.directory.users_of(name):
+            status["objects"] = len(users)
+        with self._lock:
+            said = self._written.get(name, {}).get("message")
+        if said == message:
+            return  # told already (the body may lag behind the write)
+        if status:
+            self._patch(name, {"status": status}, message=message)
+        else:
+            with self._lock:
+                self._written.setdefault(name, {})["message"] = message
+        if self.events is not None:
+            self.events.post(body, "Warning", IN_USE, message)
+
+    def _cluster_users(self, name: str) -> list[str]:
+        """The objects in the whole cluster that use account `name` (a Forbidden list counts none: the
+        operator then knows only its own objects, which it has counted already)."""
+        from kubernetes.client.exceptions import ApiException
+
+        from awsop.reconcilers.kinds import KINDS
+
+        assert self.directory is not None
+        users = []
+        for info in KINDS.values():
+            try:
+                items = self._list_objects(info)
+            except ApiException as exc:
+                if exc.status == 403:
+                    continue
+                raise
+            for item in items:
+                if self.directory.uses(item, name):
+                    meta = item.get("metadata") or {}
+                    users.append(f"{info.kind} {meta.get('namespace', '')}/{meta.get('name', '')}")
+        return sorted(users)
+
+    def _patch(self, name: str, body: dict[str, Any], message: str | None = None) -> None:
+        try:
+            self._write(name, body)
+        except Exception as exc:
+            log.warning("AWSAccount %s: status not written: %s", name, exc)
+            return
+        with self._lock:
+            written = self._written.setdefault(name, {})
+            if "objects" in body.get("status", {}):
+                written["objects"] = body["status"]["objects"]
+            if "finalizers" in body.get("metadata", {}):
+                written["finalizers"] = list(body["metadata"]["finalizers"])
+            if message is not None:
+                written["message"] = message
 
 
-def register(settings: Settings, registry: kopf.OperatorRegistry | None = None) -> AccountChecker:
+def register(
+    settings: Settings,
+    registry: kopf.OperatorRegistry | None = None,
+    directory: AccountDirectory | None = None,
+    events: EventSink | None = None,
+) -> AccountChecker:
     """Handlers for AWSAccount and namespace events, and the account checker (started with kopf)."""
     opts: dict[str, Any] = {"registry": registry} if registry is not None else {}
     resource = (INFO.group, VERSION, INFO.plural)
-    checker = AccountChecker(settings)
+    checker = AccountChecker(settings, directory, events)
 
     def on_account(name: str, body: Any, spec: Any, type: str | None, **_: Any) -> None:
         account_event(name, spec, type)

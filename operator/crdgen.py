@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from awsop.reconcilers.kinds import CATEGORY, CONFIG_KINDS, KINDS, VERSION, ConfigKindInfo, KindInfo
+from awsop.reconcilers.kinds import CONFIG_KINDS, KINDS, VERSION, ConfigKindInfo, KindInfo
 
 DROP_KEYS = frozenset({"title", "default", "$defs", "x-awsop-immutable"})
 REPO = Path(__file__).resolve().parent.parent
@@ -158,7 +158,7 @@ def crd(info: KindInfo | ConfigKindInfo) -> dict[str, Any]:
                 "plural": info.plural,
                 "singular": info.singular,
                 "shortNames": list(info.short_names),
-                "categories": [CATEGORY],
+                "categories": [info.category],
             },
             "scope": info.scope,
             "versions": [

@@ -14,32 +14,35 @@ import hashlib
 import json
 import logging
 import random
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import kopf
 from pydantic import ValidationError
 
-from awsop.reconcilers.account import ResolvedAccount
-from awsop.reconcilers.batch import CheckSchedule
 from awsop.reconcilers.context import ReconcileContext
-from awsop.reconcilers.engine import Engine, ObjectRef, Outcome, Progress, State
+from awsop.reconcilers.engine import ObjectRef, Outcome, Progress, State
 from awsop.reconcilers.errors import ErrorClass, backoff_delay
 from awsop.reconcilers.kinds import CONFIG_KINDS, KINDS, VERSION, KindInfo, referrers_of
 from awsop.reconcilers.model import AwsObjectSpec
 from awsop.reconcilers.refs import REFERENCE_VALUES, Reference
-from awsop.reconcilers.tag_policy import TagPolicyVerdict
 
 from . import kube, metrics, webhook
-from .accounts import AccountDirectory
 from .manifests import format_validation_error
 from .references import resolution_from_body
+from .runtime import (  # noqa: F401 (ObjectRegistry, ReferenceIndex, Writer: this module's API too)
+    ObjectRegistry,
+    ObjectState,
+    ReferenceIndex,
+    Runtime,
+    Writer,
+    account_of,
+    object_ref,
+    verdict_of,
+)
 from .settings import Settings
 from .status import census_condition, new_status, policy_event, synced_generation
-from .tag_policies import PolicyCache
 
 log = logging.getLogger("awsop")
 
@@ -54,102 +57,6 @@ KOPF_PREFIX = "kopf.awsop.io"
 CREATE_PENDING = f"{KOPF_PREFIX}/create-pending"  # internal: recording it must not trigger a reconcile
 
 
-@dataclass
-class ObjectState:
-    """What this process knows about one object (keyed by uid). Every field is read and written with
-    `lock` held: the lock is what keeps one reconcile, drift check or delete of the object in flight."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    last_check: float | None = None  # monotonic time the object was last handled
-    failures: int = 0  # consecutive failed reconciles
-    failure_class: ErrorClass | None = None
-    applied: int | None = None  # generation applied by this process (bodies can lag behind)
-    status: dict[str, Any] | None = None  # the status this process last wrote (bodies can lag behind)
-    observed: int = 0  # sequence of the last observation started (engine call)
-    written: int = 0  # sequence of the observation whose result was last written
-    not_found: int = 0  # consecutive NotFound results under ObserveOnly
-    progressing: int | None = None  # consecutive reconciles that found the resource busy
-    stalled_by_write: bool = False  # the Stalled outcome came from AWS refusing a write
-    wake: Callable[[], None] | None = None  # makes the object's drift daemon recompute its next check
-
-
-class ObjectRegistry:
-    """Per-object process state, one `ObjectState` per uid; forgotten when the object is deleted."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._objects: dict[str, ObjectState] = {}
-
-    def get(self, uid: str) -> ObjectState:
-        with self._lock:
-            state = self._objects.get(uid)
-            if state is None:
-                state = self._objects[uid] = ObjectState()
-            return state
-
-    def forget(self, uid: str) -> None:
-        with self._lock:
-            self._objects.pop(uid, None)
-
-    def __contains__(self, uid: object) -> bool:
-        with self._lock:
-            return uid in self._objects
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._objects)
-
-
-class ReferenceIndex:
-    """Which objects referred to which at their last reconcile, in both directions: a target that becomes
-    Ready (or changes its ARN) nudges the objects waiting for it, so they follow without a resync."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        # (namespace, kind, name) of a referenced object -> (kind, name) of the objects referring to it
-        self.referrers: dict[tuple[str, str, str], set[tuple[str, str]]] = {}
-        self.referring: dict[tuple[str, str, str], set[tuple[str, str, str]]] = {}  # the same, forwards
-
-    def record(self, info: KindInfo, ref: ObjectRef, wanted: set[tuple[str, str, str]]) -> None:
-        """Record what `ref` refers to now (an empty set forgets it)."""
-        source = (info.kind, ref.name)
-        me = (ref.namespace, info.kind, ref.name)
-        with self._lock:
-            for key in self.referring.pop(me, set()) - wanted:
-                users = self.referrers.get(key, set())
-                users.discard(source)
-                if not users:
-                    self.referrers.pop(key, None)
-            for key in wanted:
-                self.referrers.setdefault(key, set()).add(source)
-            if wanted:
-                self.referring[me] = set(wanted)
-
-    def users_of(self, info: KindInfo, ref: ObjectRef) -> list[tuple[str, str]]:
-        with self._lock:
-            return sorted(self.referrers.get((ref.namespace, info.kind, ref.name), ()))
-
-
-Writer = Callable[[KindInfo, str, str, dict[str, Any]], None]
-
-
-@dataclass
-class Runtime:
-    """Everything the handlers share, built once per process and handed to every handler by `register`."""
-
-    settings: Settings
-    engine: Engine
-    clients: dict[str, Any]
-    objects: ObjectRegistry = field(default_factory=ObjectRegistry)
-    write: Writer = kube.patch  # status and metadata writes (tests record them instead)
-    namespaces: kube.NamespacePhases = field(default_factory=kube.NamespacePhases)
-    references: ReferenceIndex = field(default_factory=ReferenceIndex)
-    accounts: AccountDirectory | None = None  # None: every object uses the operator's own credentials
-    policies: PolicyCache = field(default_factory=PolicyCache)  # TagPolicies, namespace labels, verdicts
-    background: set[asyncio.Task[None]] = field(default_factory=set)  # held so they are not collected
-    checks: CheckSchedule = field(default_factory=CheckSchedule)  # aligns batched kinds' drift checks
-
-
 def parse_duration(text: str) -> float | None:
     """`90s`, `5m`, `1h`, `300` -> seconds; None if unreadable."""
     text = text.strip().lower()
@@ -162,21 +69,8 @@ def parse_duration(text: str) -> float | None:
         return None
 
 
-def _ref(info: KindInfo, meta: Any) -> ObjectRef:
-    return ObjectRef(info.kind, meta.get("namespace") or "", meta["name"], int(meta.get("generation") or 0))
-
-
 def _annotation(meta: Any, key: str) -> str:
     return str((meta.get("annotations") or {}).get(key, ""))
-
-
-def _account(
-    rt: Runtime, ref: ObjectRef, model: Any, uid: str, deleting: bool = False
-) -> ResolvedAccount | None:
-    """The object's AWS account, resolved through the Kubernetes API (None: the operator's own)."""
-    if rt.accounts is None:
-        return None
-    return rt.accounts.resolve(ref.namespace, model.account_ref, uid, deleting, ref)
 
 
 def _emit(rt: Runtime, body: Any, outcome: Outcome) -> None:
@@ -194,7 +88,7 @@ def _post(rt: Runtime, body: Any, events: list[Any]) -> None:
         log.debug("namespace %s is terminating: %d Events not posted", namespace, len(events))
         return
     for event in events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
+        rt.events.post(body, event.type, event.reason, event.message)
 
 
 def _record(info: KindInfo, outcome: Outcome, uid: str, created: str | None, was_ready: bool) -> None:
@@ -269,7 +163,7 @@ def _reconcile_locked(
     `periodic` marks a routine drift check, whose reads may be shared with other objects' checks
     (reconcilers/batch.py); it counts only when the spec's current generation was already applied.
     """
-    ref = _ref(info, meta)
+    ref = object_ref(info, meta)
     uid = meta.get("uid", "")
     previous = _previous_status(state, status)
     generation = ref.generation
@@ -283,7 +177,7 @@ def _reconcile_locked(
         _flush(rt, info, state, ref, patch, sequence, body, previous)
         state.last_check = time.monotonic()
         state.stalled_by_write = False
-        kopf.warn(body, reason="InvalidSpec", message=message[:1024])
+        rt.events.post(body, "Warning", "InvalidSpec", message)
         raise kopf.PermanentError(f"invalid spec: {message}") from None
     paused = _annotation(meta, PAUSED).lower() == "true"
     plan_only = _annotation(meta, PLAN_ONLY).lower() == "true"
@@ -295,9 +189,9 @@ def _reconcile_locked(
         kube.annotate(info, ref.namespace, ref.name, {CREATE_PENDING: f"{stamp:.3f}"})
         attempted.append(stamp)
 
-    account = _account(rt, ref, model, uid)
+    account = account_of(rt, ref, model, uid)
     epoch = rt.policies.epoch  # before the verdict: a policy change from now on makes it stale
-    verdict = _verdict(rt, info, ref, model, account)
+    verdict = verdict_of(rt, info, ref, model, account)
     outcome = rt.engine.reconcile(
         rt.clients[info.kind],
         ref,
@@ -487,11 +381,11 @@ def _flush(
         log.warning("%s %s/%s: status write failed: %s %s", ref.kind, ref.namespace, ref.name, reason, detail)
         if getattr(exc, "status", None) != 404:
             with contextlib.suppress(Exception):
-                kopf.event(
+                rt.events.post(
                     obj,
-                    type="Warning",
-                    reason="StatusWriteFailed",
-                    message=f"awsop could not write this object's status: {reason} {detail}"[:1024],
+                    "Warning",
+                    "StatusWriteFailed",
+                    f"awsop could not write this object's status: {reason} {detail}",
                 )
         return
     state.written = sequence
@@ -505,26 +399,15 @@ def _flush(
         state.status = merged
 
 
-def _verdict(
-    rt: Runtime, info: KindInfo, ref: ObjectRef, model: AwsObjectSpec, account: ResolvedAccount | None
-) -> TagPolicyVerdict:
-    """The TagPolicies' verdict; the rules see the operator's and the account's default tags too (they
-    win over policy defaults, see Engine.tag_layers)."""
-    lower = dict(rt.settings.default_tags)
-    if account is not None:
-        lower.update(dict(account.default_tags))
-    return rt.policies.verdict(info.kind, ref.namespace, ref.name, model, lower)
-
-
 def _policy_changed(rt: Runtime, info: KindInfo, meta: Any, spec: Any) -> bool:
     """Whether a TagPolicy or a namespace label changed this object's verdict since its last reconcile."""
     try:
         model = info.spec_model.model_validate(dict(spec or {}))
     except ValidationError:
         return False
-    ref = _ref(info, meta)
+    ref = object_ref(info, meta)
     uid = meta.get("uid", "")
-    return rt.policies.changed(uid, _verdict(rt, info, ref, model, _account(rt, ref, model, uid)))
+    return rt.policies.changed(uid, verdict_of(rt, info, ref, model, account_of(rt, ref, model, uid)))
 
 
 def _log(info: KindInfo, ref: ObjectRef, outcome: Outcome, quiet: bool) -> None:
@@ -730,7 +613,7 @@ def _recheck_stalled(
         return
     if check is None or not check.ok or state.stalled_by_write:
         return
-    ref = _ref(info, meta)
+    ref = object_ref(info, meta)
     log.info("%s %s/%s: the cause of Stalled is gone; reconciling", info.kind, ref.namespace, ref.name)
     _reconcile_locked(info, rt, state, body, meta, spec, status, patch)
 
@@ -785,7 +668,7 @@ def delete(
 ) -> None:
     """Run the deletion policy; keeps the finalizer (by raising) until AWS is done. Holds the object's
     lock, so no reconcile or drift check of the object runs beside it."""
-    ref = _ref(info, meta)
+    ref = object_ref(info, meta)
     uid = meta.get("uid", "")
     try:
         model = info.spec_model.model_validate(dict(spec or {}))
@@ -795,16 +678,18 @@ def delete(
     paused = _annotation(meta, PAUSED).lower() == "true"
     state = rt.objects.get(uid)
     with state.lock:
+        account = account_of(rt, ref, model, "", deleting=True)
         outcome = rt.engine.delete(
             rt.clients[info.kind],
             ref,
             model,
             paused=paused,
             create_pending=pending_since(_annotation(meta, CREATE_PENDING)),
-            context=ReconcileContext(
-                referenced_by=referenced_by(info, ref), account=_account(rt, ref, model, "", deleting=True)
-            ),
+            context=ReconcileContext(referenced_by=referenced_by(info, ref), account=account),
         )
+        # the policies still cover the object while it is deleted: its TagPolicyCompliant stays true to
+        # them (the verdict is only reported; a deletion is never refused for tags)
+        outcome.tag_policy = verdict_of(rt, info, ref, model, account)
         _emit_once(rt, body, _previous_status(state, status), outcome)
         _log(info, ref, outcome, quiet=False)
         log.debug("delete %s/%s calls: %s", ref.namespace, ref.name, ", ".join(outcome.calls))
@@ -910,7 +795,7 @@ def tag_policy_status(
             }
         ]
         if moved and ready == "False":
-            kopf.warn(body, reason=reason, message=message[:1024])
+            rt.events.post(body, "Warning", reason, message)
     for key, value in (
         ("observedGeneration", generation),
         ("matchingObjects", state.matching),
@@ -951,7 +836,7 @@ async def forget_when_gone(info: KindInfo, rt: Runtime, meta: Any, after: float)
             log.debug("looking up deleted %s %s: %s", info.kind, meta["name"], exc)
             continue
         if current is None or (current.get("metadata") or {}).get("uid") != uid:
-            forget(info, rt, _ref(info, meta), uid)
+            forget(info, rt, object_ref(info, meta), uid)
             return
         after = min(after * 2, 600.0)
 

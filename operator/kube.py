@@ -5,7 +5,10 @@ resource and tagging it is recognised on the next reconcile (leak safety); to wr
 while the handler still holds the object's lock (so no older result lands after a newer one); to tell
 whether a namespace is being deleted (Events posted there are refused); to read the objects a spec refers
 to (one GET per reference), to find the objects that still refer to one being deleted, and to nudge a
-referring object when its target becomes Ready or changes its ARN.
+referring object when its target becomes Ready or changes its ARN; and to post Events (operator/events.py).
+
+Every write names the field manager `awsop` (and the client identifies itself as awsop), so managedFields
+show which fields awsop owns.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from awsop.reconcilers.kinds import VERSION, ConfigKindInfo, KindInfo
 
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
+FIELD_MANAGER = "awsop"
+USER_AGENT = f"{FIELD_MANAGER}/kubernetes-client"  # the API server's default manager: the part before "/"
 POOL_SIZE = 10  # HTTP connections kept per API client: set to the operator's concurrency by `configure`
 
 
@@ -45,6 +50,7 @@ def _api(name: str) -> Any:
                 config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
             configuration.connection_pool_maxsize = POOL_SIZE
             api_client = client.ApiClient(configuration)
+            api_client.user_agent = USER_AGENT
             _clients["custom"] = client.CustomObjectsApi(api_client)
             _clients["core"] = client.CoreV1Api(api_client)
         return _clients[name]
@@ -94,9 +100,13 @@ def annotate(
     body = {"metadata": {"annotations": annotations}}
     api = _custom_objects()
     if info.scope == "Namespaced":
-        api.patch_namespaced_custom_object(info.group, VERSION, namespace, info.plural, name, body)
+        api.patch_namespaced_custom_object(
+            info.group, VERSION, namespace, info.plural, name, body, field_manager=FIELD_MANAGER
+        )
     else:
-        api.patch_cluster_custom_object(info.group, VERSION, info.plural, name, body)
+        api.patch_cluster_custom_object(
+            info.group, VERSION, info.plural, name, body, field_manager=FIELD_MANAGER
+        )
 
 
 def patch(info: KindInfo | ConfigKindInfo, namespace: str, name: str, body: dict[str, Any]) -> None:
@@ -109,17 +119,32 @@ def patch(info: KindInfo | ConfigKindInfo, namespace: str, name: str, body: dict
     rest = {k: v for k, v in body.items() if k != "status"}
     if rest:
         if info.scope == "Namespaced":
-            api.patch_namespaced_custom_object(info.group, VERSION, namespace, info.plural, name, rest)
+            api.patch_namespaced_custom_object(
+                info.group, VERSION, namespace, info.plural, name, rest, field_manager=FIELD_MANAGER
+            )
         else:
-            api.patch_cluster_custom_object(info.group, VERSION, info.plural, name, rest)
+            api.patch_cluster_custom_object(
+                info.group, VERSION, info.plural, name, rest, field_manager=FIELD_MANAGER
+            )
     if "status" in body:
         if info.scope == "Namespaced":
             api.patch_namespaced_custom_object_status(
-                info.group, VERSION, namespace, info.plural, name, {"status": body["status"]}
+                info.group,
+                VERSION,
+                namespace,
+                info.plural,
+                name,
+                {"status": body["status"]},
+                field_manager=FIELD_MANAGER,
             )
         else:
             api.patch_cluster_custom_object_status(
-                info.group, VERSION, info.plural, name, {"status": body["status"]}
+                info.group,
+                VERSION,
+                info.plural,
+                name,
+                {"status": body["status"]},
+                field_manager=FIELD_MANAGER,
             )
 
 
@@ -147,6 +172,12 @@ def list_objects(info: KindInfo, namespace: str) -> list[dict[str, Any]]:
     return [dict(item) for item in answer.get("items", [])]
 
 
+def list_cluster_objects(info: KindInfo) -> list[dict[str, Any]]:
+    """Every object of `info`'s kind in every namespace (who still uses an AWSAccount being deleted)."""
+    answer = _custom_objects().list_cluster_custom_object(info.group, VERSION, info.plural)
+    return [dict(item) for item in answer.get("items", [])]
+
+
 def read_namespace(name: str) -> tuple[dict[str, str], dict[str, str]] | None:
     """A namespace's (labels, annotations); None when it does not exist."""
     from kubernetes.client.exceptions import ApiException
@@ -166,3 +197,27 @@ def read_namespace(name: str) -> tuple[dict[str, str], dict[str, str]] | None:
 def read_cluster_object(info: ConfigKindInfo) -> Callable[[str], dict[str, Any] | None]:
     """A reader of one cluster-scoped awsop object by name (None when it does not exist)."""
     return lambda name: get(info, "", name)
+
+
+def create_event(namespace: str, event: dict[str, Any]) -> None:
+    """Create one core/v1 Event."""
+    _api("core").create_namespaced_event(namespace, event, field_manager=FIELD_MANAGER)
+
+
+def patch_event(namespace: str, name: str, patch: dict[str, Any]) -> bool:
+    """Patch an Event (a repeat's count and lastTimestamp); False when it no longer exists."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        _api("core").patch_namespaced_event(
+            name,
+            namespace,
+            patch,
+            field_manager=FIELD_MANAGER,
+            _content_type="application/merge-patch+json",
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import tempfile
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import kopf
 
 from . import accounts, handlers, kube, metrics, webhook
-from .runtime import build_engine
+from .runtime import Runtime, build_engine
 from .settings import Settings
 
 
@@ -32,7 +33,7 @@ def run_operator(
         settings, listeners=[metrics.record_aws_call], rate_listeners=[metrics.record_rate_limit]
     )
     kube.configure(settings.http_pool_size)
-    runtime = handlers.Runtime(
+    runtime = Runtime(
         settings,
         engine,
         {info.kind: info.make_client(clients) for info in handlers.served_kinds(settings)},
@@ -47,7 +48,11 @@ def run_operator(
         accounts.AccountRuntime.directory = runtime.accounts
         accounts.AccountRuntime.clients = clients
         accounts.AccountRuntime.settings = settings
-        accounts.register(settings, registry)
+        accounts.register(settings, registry, runtime.accounts, runtime.events)
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return as_awsop(kopf.login_via_client(**kwargs))
 
     @kopf.on.startup(registry=registry)
     def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -82,7 +87,7 @@ class _TerminatingNamespaceFilter(logging.Filter):
     """Keeps kopf from turning its object log lines into Events in a namespace being deleted (the API
     server refuses them with 403 NamespaceTerminating, and each refusal is logged as a failure)."""
 
-    def __init__(self, runtime: handlers.Runtime) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         super().__init__()
         self.runtime = runtime
 
@@ -91,7 +96,24 @@ class _TerminatingNamespaceFilter(logging.Filter):
         return not (namespace and self.runtime.namespaces.cached(namespace))
 
 
-def _skip_events_in_terminating_namespaces(runtime: handlers.Runtime) -> None:
+def _skip_events_in_terminating_namespaces(runtime: Runtime) -> None:
     for handler in logging.getLogger("kopf.objects").handlers:
         if type(handler).__name__ == "K8sPoster":
             handler.addFilter(_TerminatingNamespaceFilter(runtime))
+
+
+@dataclasses.dataclass(frozen=True)
+class AwsopConnectionInfo(kopf.ConnectionInfo):
+    """kopf's connection, identified as awsop: the API server names the field manager of a write after
+    the client's User-Agent (up to the "/"), so kopf's own patches (finalizers, its annotations) and
+    Events appear in managedFields as `awsop`, like the operator's other writes, not as `kopf`."""
+
+    def as_http_headers(self) -> dict[str, str]:
+        return {**super().as_http_headers(), "User-Agent": kube.USER_AGENT}
+
+
+def as_awsop(info: kopf.ConnectionInfo | None) -> kopf.ConnectionInfo | None:
+    """The credentials kopf's own login found, with awsop's User-Agent."""
+    if info is None:
+        return None
+    return AwsopConnectionInfo(**{f.name: getattr(info, f.name) for f in dataclasses.fields(info)})

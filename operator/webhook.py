@@ -23,7 +23,7 @@ import datetime
 import ipaddress
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import kopf
 from pydantic import ValidationError
@@ -32,10 +32,8 @@ from awsop.reconcilers.kinds import CONFIG_KINDS, VERSION, KindInfo
 from awsop.reconcilers.tag_policy import TagPolicySpec
 
 from .manifests import format_validation_error
+from .runtime import Runtime, account_of, object_ref, verdict_of
 from .settings import Settings
-
-if TYPE_CHECKING:
-    from .handlers import Runtime
 
 log = logging.getLogger("awsop")
 WEBHOOK_SUFFIX = "awsop.io"
@@ -55,8 +53,6 @@ def validate_object(
 ) -> None:
     """Deny a Deny violation; warn about Warn violations and conflicting defaults (judged with the
     process's policy cache, accounts and settings in `rt`)."""
-    from .handlers import _account, _ref, _verdict
-
     if operation not in ("CREATE", "UPDATE"):
         return
     meta = body.get("metadata") or {}
@@ -73,8 +69,8 @@ def validate_object(
     except ValidationError:
         return  # the reconcile reports invalid specs (Stalled, InvalidSpec)
     name = f"{info.kind} {meta.get('namespace', '')}/{meta.get('name', '')}"
-    ref = _ref(info, meta)
-    verdict = _verdict(rt, info, ref, model, _account(rt, ref, model, ""))
+    ref = object_ref(info, meta)
+    verdict = verdict_of(rt, info, ref, model, account_of(rt, ref, model, ""))
     from awsop.reconcilers.tag_policy import Enforcement
 
     warned = [v for v in verdict.violations if v.enforcement is Enforcement.WARN]

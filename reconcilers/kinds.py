@@ -39,7 +39,11 @@ from .table import TableClient, TableSpec, TableStatus
 from .tag_policy import TagPolicySpec, TagPolicyStatus
 
 VERSION = "v1alpha1"
-CATEGORY = "aws"
+CATEGORY = "aws"  # `kubectl get aws`: the namespaced AWS kinds only
+# the cluster-scoped configuration kinds have a category of their own: `kubectl delete aws --all -n team-a`
+# must not take every AWSAccount and TagPolicy of the cluster with it (kubectl applies a namespace only to
+# the namespaced resources of a category and deletes the cluster-scoped ones everywhere)
+CONFIG_CATEGORY = "awsop-config"
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class KindInfo:
     batch_per_call: int = 0
     """Names one shared periodic read covers (reconcilers/batch.py); the operator then aligns the kind's
     routine drift checks so that those due together share it. 0: each check reads on its own."""
+    category: str = CATEGORY
 
     @property
     def api_version(self) -> str:
@@ -85,6 +90,7 @@ class ConfigKindInfo:
     status_model: type[Model]
     description: str
     scope: str = "Cluster"
+    category: str = CONFIG_CATEGORY
 
     @property
     def api_version(self) -> str:

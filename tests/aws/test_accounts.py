@@ -19,6 +19,7 @@ import pytest
 
 from awsop.operator import accounts, handlers, kube
 from awsop.operator.embedded import EmbeddedAws
+from awsop.operator.events import EventRecorder
 from awsop.operator.settings import Settings
 from awsop.reconcilers.account import AccountRef, AWSAccountSpec, ResolvedAccount, resolve_account
 from awsop.reconcilers.aws import AwsClients, AwsConfig
@@ -243,7 +244,7 @@ def operator_runtime(aws: EmbeddedAws, monkeypatch: pytest.MonkeyPatch) -> Itera
     monkeypatch.setattr(accounts.AccountRuntime, "clients", clients, raising=False)
     monkeypatch.setattr(accounts.AccountRuntime, "settings", settings, raising=False)
     monkeypatch.setattr(
-        kopf, "event", lambda body, *, type, reason, message="": events.append((type, reason))
+        EventRecorder, "post", lambda self, body, type, reason, message: events.append((type, reason))
     )
     monkeypatch.setattr(kopf, "warn", lambda body, *, reason, message="": events.append(("Warning", reason)))
     monkeypatch.setattr(kube, "annotate", lambda *a, **k: None)

@@ -14,6 +14,7 @@ import kopf
 import pytest
 
 from awsop.operator import handlers, kube
+from awsop.operator.events import EventRecorder
 from awsop.operator.settings import Settings
 from awsop.reconcilers.aws import AwsClients
 from awsop.reconcilers.bucket import BucketClient
@@ -53,7 +54,11 @@ def runtime(clients: AwsClients, monkeypatch: pytest.MonkeyPatch) -> list[tuple[
     def record(body: Any, *, type: str, reason: str, message: str = "") -> None:
         events.append((type, reason, message))
 
-    monkeypatch.setattr(kopf, "event", record)
+    monkeypatch.setattr(
+        EventRecorder,
+        "post",
+        lambda self, body, type, reason, message: record(body, type=type, reason=reason, message=message),
+    )
     monkeypatch.setattr(
         kopf,
         "warn",
@@ -228,6 +233,23 @@ def test_handler_delete_blocked_keeps_finalizer(runtime: list[tuple[str, str, st
     assert ("Warning", "BucketNotEmpty") in [(t, r) for t, r, _ in runtime]
 
 
+def test_tag_policy_condition_holds_while_the_object_is_deleted(
+    runtime: list[tuple[str, str, str]], s3: Any
+) -> None:
+    """A delete that waits (here for emptyOnDelete) rewrites the status: the policy that covers the object
+    still covers it, so TagPolicyCompliant keeps saying so instead of turning to NoPolicy."""
+    RT["current"].policies.set_policy("teams", {"required": [{"key": "team"}], "enforcement": "Warn"})
+    spec = {"deletionPolicy": "Delete", "tags": {"team": "a"}}
+    created = call(handlers.reconcile, body(spec))
+    assert conditions(created)["TagPolicyCompliant"] == ("True", "Compliant")
+    s3.put_object(Bucket="ns-data", Key="k", Body=b"x")
+    with pytest.raises(kopf.TemporaryError, match="emptyOnDelete"):
+        call(handlers.delete, body(spec, status=created["status"]))
+    blocked = call.last  # type: ignore[attr-defined]
+    assert conditions(blocked)["Stalled"][1] == "BucketNotEmpty"
+    assert conditions(blocked)["TagPolicyCompliant"] == ("True", "Compliant")
+
+
 def test_handler_delete_retain_releases(runtime: list[tuple[str, str, str]], s3: Any) -> None:
     call(handlers.reconcile, body({}))
     call(handlers.delete, body({}))
@@ -354,10 +376,14 @@ def test_stale_result_is_dropped_not_written(runtime: list[tuple[str, str, str]]
     current.written = 5
     patch = kopf.Patch()
     patch["status"] = {"observedGeneration": 1}
-    handlers._flush(rt, BUCKET, current, handlers._ref(BUCKET, body({})["metadata"]), patch, 4, body({}), {})
+    handlers._flush(
+        rt, BUCKET, current, handlers.object_ref(BUCKET, body({})["metadata"]), patch, 4, body({}), {}
+    )
     assert writes() == []
     patch["status"] = {"observedGeneration": 1}
-    handlers._flush(rt, BUCKET, current, handlers._ref(BUCKET, body({})["metadata"]), patch, 6, body({}), {})
+    handlers._flush(
+        rt, BUCKET, current, handlers.object_ref(BUCKET, body({})["metadata"]), patch, 6, body({}), {}
+    )
     assert writes()[-1][2] == {"status": {"observedGeneration": 1}} and current.written == 6
 
 

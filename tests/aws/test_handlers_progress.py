@@ -10,6 +10,7 @@ import kopf
 import pytest
 
 from awsop.operator import handlers, kube
+from awsop.operator.events import EventRecorder
 from awsop.operator.settings import Settings
 from awsop.reconcilers.aws import AwsClients
 from awsop.reconcilers.engine import Engine, EngineConfig
@@ -51,7 +52,9 @@ def runtime(clients: AwsClients, monkeypatch: pytest.MonkeyPatch) -> list[tuple[
         namespaces=NoNamespaces(),
     )
     monkeypatch.setattr(
-        kopf, "event", lambda body, *, type, reason, message="": events.append((type, reason, message))
+        EventRecorder,
+        "post",
+        lambda self, body, type, reason, message: events.append((type, reason, message)),
     )
     monkeypatch.setattr(kube, "annotate", lambda *a, **k: None)
     return events

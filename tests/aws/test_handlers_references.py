@@ -21,6 +21,7 @@ from botocore.stub import Stubber
 
 from awsop.operator import handlers, kube, metrics
 from awsop.operator.embedded import EmbeddedAws
+from awsop.operator.events import EventRecorder
 from awsop.operator.settings import Settings
 from awsop.reconcilers.autoscaling_group import AutoScalingGroupClient
 from awsop.reconcilers.aws import AwsClients, AwsConfig
@@ -147,7 +148,9 @@ class Operator:
 def operator(clients: AwsClients, monkeypatch: pytest.MonkeyPatch) -> Operator:
     events: list[tuple[str, str, str]] = []
     monkeypatch.setattr(
-        kopf, "event", lambda body, *, type, reason, message="": events.append((type, reason, message))
+        EventRecorder,
+        "post",
+        lambda self, body, type, reason, message: events.append((type, reason, message)),
     )
     fake = FakeKube()
     for name in ("get", "list_objects", "annotate"):
@@ -364,7 +367,9 @@ def stubbed(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Operator, Stubber
     )
     events: list[tuple[str, str, str]] = []
     monkeypatch.setattr(
-        kopf, "event", lambda body, *, type, reason, message="": events.append((type, reason, message))
+        EventRecorder,
+        "post",
+        lambda self, body, type, reason, message: events.append((type, reason, message)),
     )
     fake = FakeKube()
     for name in ("get", "list_objects", "annotate"):

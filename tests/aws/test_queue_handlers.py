@@ -10,6 +10,7 @@ import kopf
 import pytest
 
 from awsop.operator import handlers, kube
+from awsop.operator.events import EventRecorder
 from awsop.operator.settings import Settings
 from awsop.reconcilers.aws import AwsClients
 from awsop.reconcilers.engine import Engine, EngineConfig
@@ -67,7 +68,9 @@ def fake(clients: AwsClients, monkeypatch: pytest.MonkeyPatch) -> tuple[FakeKube
         namespaces=NoNamespaces(),
     )
     monkeypatch.setattr(
-        kopf, "event", lambda body, *, type, reason, message="": events.append((type, reason, message))
+        EventRecorder,
+        "post",
+        lambda self, body, type, reason, message: events.append((type, reason, message)),
     )
     k = FakeKube()
     for name in ("get", "list_objects", "annotate"):

@@ -147,6 +147,19 @@ def test_names_category_and_status_subresource() -> None:
     assert bucket_crd()["metadata"]["name"] == "buckets.s3.awsop.io"
 
 
+def test_cluster_scoped_kinds_are_not_in_the_aws_category() -> None:
+    """`kubectl delete aws --all -n team-a` deletes the cluster-scoped members of the category everywhere:
+    AWSAccount and TagPolicy have a category of their own."""
+    from awsop.operator.crdgen import crd
+    from awsop.reconcilers.kinds import CONFIG_KINDS, KINDS
+
+    for info in KINDS.values():
+        assert crd(info)["spec"]["names"]["categories"] == ["aws"], info.kind
+        assert crd(info)["spec"]["scope"] == "Namespaced", info.kind
+    for info in CONFIG_KINDS.values():
+        assert crd(info)["spec"]["names"]["categories"] == ["awsop-config"], info.kind
+
+
 def cel_rules() -> list[tuple[str, str]]:
     return [
         (path, rule["rule"])

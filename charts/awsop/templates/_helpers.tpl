@@ -113,12 +113,12 @@ Call with (dict "root" $ "namespaced" true|false).
 {{- end }}
 
 {{/*
-Rules for kopf's events.
+Rules for the operator's Events: a repeat of an Event is a patch of its count (operator/events.py).
 */}}
 {{- define "awsop.eventRules" -}}
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create"]
+  verbs: ["create", "patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]
