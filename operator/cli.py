@@ -206,10 +206,24 @@ def _verdict(manifest: Manifest, inputs: PolicyInputs, settings: Settings) -> Ta
     return evaluate(inputs.policies, subject, settings.default_tags)
 
 
-def _policy_notes(results: list[tuple[Manifest, Outcome]]) -> bool:
-    """Print what TagPolicies said beyond Deny (which is the object's error): warnings, reports, conflicts.
-    True when a policy error (conflicting defaults) was found."""
-    conflicted = False
+def _check_policy_conflicts(
+    manifests: list[Manifest], verdicts: dict[tuple[str, str, str], TagPolicyVerdict]
+) -> None:
+    """Conflicting TagPolicy defaults on any object refuse the whole run before its first AWS call:
+    applying the others (or that object without the tag) would leave AWS half-tagged."""
+    problems = [
+        f"{manifest.source}: {manifest.info.kind} {manifest.ref.namespace}/{manifest.ref.name}: TagPolicy "
+        f"error: {conflict.explain()}"
+        for manifest in manifests
+        for conflict in verdicts[key_of(manifest)].conflicts
+    ]
+    if problems:
+        raise ManifestError("\n".join([*problems, "nothing was planned or applied"]), problems)
+
+
+def _policy_notes(results: list[tuple[Manifest, Outcome]]) -> None:
+    """Print what TagPolicies said beyond Deny (which is the object's error): warnings and reports
+    (conflicting defaults never get here: `_check_policy_conflicts` refused the run)."""
     skipped: dict[str, None] = {}
     for manifest, outcome in results:
         verdict = outcome.tag_policy
@@ -217,14 +231,10 @@ def _policy_notes(results: list[tuple[Manifest, Outcome]]) -> bool:
         others = [v for v in verdict.violations if v not in verdict.denied]
         if others:
             err.print(f"[yellow]warning: {escape(name)}: {escape(verdict.message(others))}[/yellow]")
-        for conflict in verdict.conflicts:
-            conflicted = True
-            err.print(f"[red]error: {escape(name)}: TagPolicy error: {escape(conflict.explain())}[/red]")
         for note in verdict.skipped:
             skipped[f"namespace {manifest.ref.namespace}: {note} (see --namespace-labels)"] = None
     for note in skipped:  # once per namespace, not once per object
         err.print(f"[dim]{escape(note)}[/dim]")
-    return conflicted
 
 
 def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest, Outcome]], int]:
@@ -246,6 +256,8 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
         if manifest.info.kind not in clients:
             clients[manifest.info.kind] = manifest.info.make_client(engine.clients)
     _check_unique(engine, manifests, clients, lambda m: _account(m, found, chosen, require))
+    verdicts = {key_of(m): _verdict(m, inputs, settings) for m in manifests}
+    _check_policy_conflicts(manifests, verdicts)
     results = []
     done: dict[tuple[str, str, str], Outcome] = {}
     show = sys.stderr.isatty() and args.output != "json"
@@ -264,7 +276,7 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
                     for r in manifest.spec.references()
                 },
                 account=_account(manifest, found, chosen, require),
-                tag_policy=_verdict(manifest, inputs, settings),
+                tag_policy=verdicts[key_of(manifest)],
             )
             client = clients[manifest.info.kind]
             outcome = _reconcile(engine, client, manifest, journal, plan_only, context)
@@ -272,8 +284,8 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
                 outcome = _until_settled(engine, client, manifest, outcome, args.timeout, show, context)
             done[key_of(manifest)] = outcome
             results.append((manifest, outcome))
-    conflicted = _policy_notes(results)
-    failed = conflicted or any(not outcome.ok for _, outcome in results)
+    _policy_notes(results)
+    failed = any(not outcome.ok for _, outcome in results)
     timed_out = getattr(args, "wait", False) and any(o.state is State.PROGRESSING for _, o in results)
     if failed or timed_out:
         return results, EXIT_ERROR
