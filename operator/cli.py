@@ -170,8 +170,8 @@ def _reconcile(
             return outcome
         # another run of ours may have recorded its create after this attempt looked at the journal
         raced = outcome.reason == "AlreadyExists" and entry and journal.pending(entry) != pending
-        if outcome.error_class is not ErrorClass.RECOVERABLE and not raced:
-            return outcome
+        if (outcome.error_class is not ErrorClass.RECOVERABLE and not raced) or _dependency_missing(outcome):
+            return outcome  # a missing dependency is tried again after the rest of the run, not here
         if attempt + 1 < ATTEMPTS:
             time.sleep(RETRY_DELAY * 2**attempt * random.uniform(0.5, 1.5))
     assert outcome is not None
@@ -241,7 +241,7 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
     manifests = load(args.filename)
     if not manifests:
         raise ManifestError(f"no awsop objects found in {', '.join(args.filename)}")
-    manifests = order_manifests(manifests)  # targets of references first; cycles and dangling refs fail
+    order_manifests(manifests)  # cycles and dangling references fail before anything else is read
     found = load_accounts(args.filename)
     chosen = getattr(args, "account", None)
     if chosen and chosen not in found.accounts:
@@ -255,35 +255,48 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
     for manifest in manifests:
         if manifest.info.kind not in clients:
             clients[manifest.info.kind] = manifest.info.make_client(engine.clients)
+    # targets first: of references, and of AWS names a spec names that another manifest manages
+    manifests = order_manifests(manifests, _aws_names(engine, manifests, clients))
     _check_unique(engine, manifests, clients, lambda m: _account(m, found, chosen, require))
     verdicts = {key_of(m): _verdict(m, inputs, settings) for m in manifests}
     _check_policy_conflicts(manifests, verdicts)
-    results = []
     done: dict[tuple[str, str, str], Outcome] = {}
     show = sys.stderr.isatty() and args.output != "json"
-    with err.status("working...", spinner="dots") if show else _null():
-        for manifest in manifests:
-            if show:
-                err.print(
-                    f"[dim]{'planning' if plan_only else 'applying'} {manifest.info.kind} "
-                    f"{manifest.ref.namespace}/{manifest.ref.name}[/dim]"
-                )
-            context = ReconcileContext(
-                references={
-                    (r.kind, r.name): resolution_from_outcome(
-                        r, done[(manifest.ref.namespace, r.kind, r.name)]
-                    )
-                    for r in manifest.spec.references()
-                },
-                account=_account(manifest, found, chosen, require),
-                tag_policy=verdicts[key_of(manifest)],
+
+    def run_one(manifest: Manifest) -> Outcome:
+        if show:
+            err.print(
+                f"[dim]{'planning' if plan_only else 'applying'} {manifest.info.kind} "
+                f"{manifest.ref.namespace}/{manifest.ref.name}[/dim]"
             )
-            client = clients[manifest.info.kind]
-            outcome = _reconcile(engine, client, manifest, journal, plan_only, context)
-            if not plan_only and getattr(args, "wait", False):
-                outcome = _until_settled(engine, client, manifest, outcome, args.timeout, show, context)
-            done[key_of(manifest)] = outcome
-            results.append((manifest, outcome))
+        context = ReconcileContext(
+            references={
+                (r.kind, r.name): resolution_from_outcome(r, done[(manifest.ref.namespace, r.kind, r.name)])
+                for r in manifest.spec.references()
+            },
+            account=_account(manifest, found, chosen, require),
+            tag_policy=verdicts[key_of(manifest)],
+        )
+        client = clients[manifest.info.kind]
+        outcome = _reconcile(engine, client, manifest, journal, plan_only, context)
+        if not plan_only and getattr(args, "wait", False):
+            outcome = _until_settled(engine, client, manifest, outcome, args.timeout, show, context)
+        done[key_of(manifest)] = outcome
+        return outcome
+
+    with err.status("working...", spinner="dots") if show else _null():
+        outcomes = {key_of(manifest): run_one(manifest) for manifest in manifests}
+        # AWS said a resource named by AWS name does not exist yet: try again after the rest of the run
+        # (another object of the run may have made it), for as long as each round brings one further
+        waiting = [m for m in manifests if _dependency_missing(outcomes[key_of(m)]) and not plan_only]
+        while waiting:
+            for manifest in waiting:
+                outcomes[key_of(manifest)] = run_one(manifest)
+            still = [m for m in waiting if _dependency_missing(outcomes[key_of(m)])]
+            if len(still) == len(waiting):
+                break
+            waiting = still
+    results = [(manifest, outcomes[key_of(manifest)]) for manifest in manifests]
     _policy_notes(results)
     failed = any(not outcome.ok for _, outcome in results)
     timed_out = getattr(args, "wait", False) and any(o.state is State.PROGRESSING for _, o in results)
@@ -292,6 +305,23 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
     if plan_only:
         return results, EXIT_CHANGES if any(o.plan.has_changes for _, o in results) else EXIT_OK
     return results, EXIT_OK
+
+
+def _aws_names(
+    engine: Engine, manifests: list[Manifest], clients: dict[str, Any]
+) -> dict[tuple[str, str, str], str]:
+    """Each manifest's AWS name, as its kind makes it (spec name, else the default for its object)."""
+    return {
+        key_of(m): clients[m.info.kind].aws_name(
+            m.ref, m.spec, engine.config.name_prefix.get(m.info.kind, "")
+        )
+        for m in manifests
+    }
+
+
+def _dependency_missing(outcome: Outcome) -> bool:
+    """AWS answered that a resource the spec names by AWS name does not exist (yet)."""
+    return outcome.state is State.WAITING and outcome.reason == "DependencyNotReady"
 
 
 def _until_settled(

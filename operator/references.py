@@ -28,12 +28,30 @@ def _label(key: Key) -> str:
     return f"{key[1]} {key[0]}/{key[2]}"
 
 
-def order_manifests(manifests: list[Manifest]) -> list[Manifest]:
+def order_manifests(manifests: list[Manifest], aws_names: Mapping[Key, str] | None = None) -> list[Manifest]:
     """Targets before the objects that refer to them, otherwise file order. Raises ManifestError for a
-    reference to an object that is not in `manifests` (naming it) and for a cycle (naming the cycle)."""
+    reference to an object that is not in `manifests` (naming it) and for a cycle (naming the cycle).
+
+    With `aws_names` (each manifest's AWS name), a resource a spec names by AWS name
+    (`named_dependencies`: a bucket's logging target, a group's launch template by name) that another
+    manifest of the set manages is ordered like a reference; a name no manifest has is left to AWS."""
     by_key: dict[Key, Manifest] = {}
     for manifest in manifests:
         by_key.setdefault(key_of(manifest), manifest)
+    by_aws_name: dict[tuple[str, str], Key] = {}
+    for key, name in (aws_names or {}).items():
+        by_aws_name.setdefault((key[1], name), key)
+
+    def dependencies(key: Key) -> list[Key]:
+        spec = by_key[key].spec
+        out = [(key[0], reference.kind, reference.name) for reference in spec.references()]
+        if aws_names is not None:
+            for named in spec.named_dependencies():
+                other = by_aws_name.get((named.kind, named.aws_name))
+                if other is not None and other != key:
+                    out.append(other)
+        return out
+
     for manifest in manifests:
         for reference in manifest.spec.references():
             target = (manifest.ref.namespace, reference.kind, reference.name)
@@ -53,12 +71,11 @@ def order_manifests(manifests: list[Manifest]) -> list[Manifest]:
             cycle = [*path[path.index(key) :], key]
             raise ManifestError("reference cycle: " + " -> ".join(_label(k) for k in cycle))
         path.append(key)
-        manifest = by_key[key]
-        for reference in manifest.spec.references():
-            visit((key[0], reference.kind, reference.name))
+        for dependency in dependencies(key):
+            visit(dependency)
         path.pop()
         done.add(key)
-        ordered.append(manifest)
+        ordered.append(by_key[key])
 
     for manifest in manifests:
         visit(key_of(manifest))

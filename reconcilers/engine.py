@@ -469,7 +469,7 @@ class Engine:
                     followed,
                 )
             except Exception as exc:  # classified below; nothing escapes unclassified
-                outcome = self._failed(client, plan, exc, started, [])
+                outcome = dependency_missing(spec, plan, exc) or self._failed(client, plan, exc, started, [])
         if outcome.state is State.READY:  # AWS matches the spec with these resolutions: remember them
             record = reference_record(spec.references(), target.context.references)
             if record or context.applied_references:
@@ -997,6 +997,28 @@ class Engine:
             events=[Event("Warning", result.reason, result.message)],
             in_use=result.result is DeleteResult.IN_USE,
         )
+
+
+def dependency_missing(spec: AwsObjectSpec, plan: Plan, exc: BaseException) -> Outcome | None:
+    """AWS said a resource the spec names by AWS name does not exist (yet): the object waits for it
+    (DependencyNotReady, retried; the CLI tries it again after the rest of its run), never an error
+    that stalls it. None when `exc` means something else."""
+    code = error_code(exc)
+    for dependency in spec.named_dependencies():
+        if code in dependency.missing_codes:
+            message = (
+                f"waiting for {dependency.kind} {dependency.aws_name} ({dependency.path}): "
+                f"{error_message(exc)}"
+            )
+            return Outcome(
+                State.WAITING,
+                "DependencyNotReady",
+                message,
+                plan,
+                events=[Event("Normal", "DependencyNotReady", message)],
+                error_class=ErrorClass.RECOVERABLE,
+            )
+    return None
 
 
 def _account_label(context: ReconcileContext, account_id: str) -> str:

@@ -95,6 +95,22 @@ class Resolution:
         return self.values.get(key)
 
 
+@dataclass(frozen=True)
+class NamedDependency:
+    """Another AWS resource a spec names by its AWS name or id instead of by `ref` (a bucket's logging
+    target, a group's launch template by name): `kind` is the awsop kind that would manage it, `aws_name`
+    the name (or id) as written, `path` the spec path. `missing_codes` are the AWS error codes (or awsop
+    reasons) that mean "it does not exist (yet)".
+
+    A runner that holds the other object's manifest orders it first (the CLI); the engine turns one of
+    `missing_codes` into DependencyNotReady (waiting, retried) instead of an error."""
+
+    kind: str
+    aws_name: str
+    path: str
+    missing_codes: frozenset[str] = frozenset()
+
+
 def missing(kind: str, name: str) -> Resolution:
     return Resolution(kind, name, ready=False, message=f"{kind} {name} does not exist")
 

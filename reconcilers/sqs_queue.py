@@ -33,7 +33,7 @@ from .errors import ErrorClass, RecoverableError, TerminalError, classify, error
 from .model import IMMUTABLE, AwsObjectSpec, AwsObjectStatus, Model
 from .policies import DeletionPolicy
 from .policy_doc import check_policy_document, normalize_policy
-from .refs import KNOWN_AFTER_APPLY, Reference, ResourceRef
+from .refs import KNOWN_AFTER_APPLY, NamedDependency, Reference, ResourceRef
 from .tags import OWNER_TAG, SYSTEM_TAGS, is_reserved, tag_drift
 
 KIND = "Queue"
@@ -275,6 +275,13 @@ class QueueSpec(AwsObjectSpec):
                 if source.ref is not None:
                     out.append(Reference(KIND, source.ref.name, f"redriveAllowPolicy.sourceQueues[{index}]"))
         return out
+
+    def named_dependencies(self) -> list[NamedDependency]:
+        # a dead-letter queue by ARN: ordered first when its Queue is in the same manifest set (SQS has no
+        # error code that says only "does not exist", so nothing is waited for)
+        if self.dead_letter_queue is None or self.dead_letter_queue.arn is None:
+            return []
+        return [NamedDependency(KIND, self.dead_letter_queue.arn.rsplit(":", 1)[-1], "deadLetterQueue.arn")]
 
 
 class QueueStatus(AwsObjectStatus):
