@@ -988,6 +988,9 @@ class AutoScalingGroupClient:
     def owner_of(self, observed: GroupObserved) -> str | None:
         return observed.tag_values.get(OWNER_TAG)
 
+    def observed_tags(self, observed: GroupObserved) -> dict[str, str]:
+        return dict(observed.tag_values)
+
     def _desired_subnets(
         self, target: Target[AutoScalingGroupSpec], observed: GroupObserved | None
     ) -> list[str] | None:

@@ -812,6 +812,9 @@ class BucketClient:
     def owner_of(self, observed: BucketObserved) -> str | None:
         return observed.tags.get(OWNER_TAG)
 
+    def observed_tags(self, observed: BucketObserved) -> dict[str, str]:
+        return dict(observed.tags)
+
     def diff(self, target: Target[BucketSpec], observed: BucketObserved) -> list[Change]:
         if observed.region != target.region:
             raise TerminalError(

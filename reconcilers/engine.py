@@ -166,7 +166,7 @@ class ResourceClient(Protocol[S, ObservedT]):
     a read (`observe(facets=False)`) that must show this object's owner tag. Optional capabilities
     refine that and more; each is a small protocol below, and a kind without one keeps the plain
     behaviour: `ReportsBusy`, `TagsOwner`, `FinishesCreate`, `Discards`, `KnowsCreatedAt`,
-    `MovesIdentifiers`, `AddsOwnTags`, `ExclusiveCreate`, `GlobalNames`. The engine asks
+    `MovesIdentifiers`, `AddsOwnTags`, `ExclusiveCreate`, `GlobalNames`, `ReadsTags`. The engine asks
     `isinstance(client, P)`, and reconcilers/kinds.py lists who has which so mypy checks the signatures.
     """
 
@@ -230,6 +230,14 @@ class KnowsCreatedAt(Protocol):
     resource created after the mark."""
 
     def created_at(self, target: Target[Any], observed: Any) -> float | None: ...
+
+
+@runtime_checkable
+class ReadsTags(Protocol):
+    """The resource's tags as observed (key -> value), so the engine can leave a tag that no layer
+    decides (a TagPolicy default skipped for a missing namespace label) as it is in AWS."""
+
+    def observed_tags(self, observed: Any) -> Mapping[str, str]: ...
 
 
 @runtime_checkable
@@ -514,6 +522,9 @@ class Engine:
             return self._waiting(plan, waiting)
         observe_only = spec.management_policy is ManagementPolicy.OBSERVE_ONLY
         observed = client.observe(target)
+
+        if observed is not None:
+            target = keep_undecided_tags(client, target, observed)
 
         if observed is None:
             if observe_only:
@@ -997,6 +1008,20 @@ class Engine:
             events=[Event("Warning", result.reason, result.message)],
             in_use=result.result is DeleteResult.IN_USE,
         )
+
+
+def keep_undecided_tags(client: object, target: Target[S], observed: Any) -> Target[S]:
+    """The target with the AWS value of each tag a TagPolicy defaults but no value was decided for (a
+    namespace label missing, conflicting defaults), so that tag is neither added nor removed. Keys
+    another layer sets, and ObserveOnly objects (they compare the spec's tags only), are unaffected."""
+    undecided = target.context.tag_policy.undecided
+    if not undecided or target.spec.management_policy is ManagementPolicy.OBSERVE_ONLY:
+        return target
+    if not isinstance(client, ReadsTags):
+        return target
+    actual = client.observed_tags(observed)
+    kept = {k: actual[k] for k in undecided if k in actual and k not in target.tags}
+    return replace(target, tags={**target.tags, **kept}) if kept else target
 
 
 def dependency_missing(spec: AwsObjectSpec, plan: Plan, exc: BaseException) -> Outcome | None:

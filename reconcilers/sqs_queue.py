@@ -639,6 +639,9 @@ class QueueClient:
     def owner_of(self, observed: QueueObserved) -> str | None:
         return observed.tags.get(OWNER_TAG)
 
+    def observed_tags(self, observed: QueueObserved) -> dict[str, str]:
+        return dict(observed.tags)
+
     # -- diff (pure) --
 
     def diff(self, target: Target[QueueSpec], observed: QueueObserved) -> list[Change]:
