@@ -44,7 +44,7 @@ from .manifests import (
     load_policy_inputs,
     parse_namespace_labels,
 )
-from .references import key_of, order_manifests, resolution_from_outcome
+from .references import key_of, order_manifests, reference_problems, resolution_from_outcome
 from .settings import Settings
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -242,6 +242,9 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
     if not manifests:
         raise ManifestError(f"no awsop objects found in {', '.join(args.filename)}")
     order_manifests(manifests)  # cycles and dangling references fail before anything else is read
+    problems = reference_problems(manifests)  # e.g. a dead-letter queue of the other type
+    if problems:
+        raise ManifestError("\n".join(problems), problems)
     found = load_accounts(args.filename)
     chosen = getattr(args, "account", None)
     if chosen and chosen not in found.accounts:

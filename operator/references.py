@@ -9,9 +9,13 @@ referenced object, read through the Kubernetes API, into a `Resolution`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
+from pydantic import ValidationError
+
 from awsop.reconcilers.engine import Outcome, State
+from awsop.reconcilers.kinds import KINDS
 from awsop.reconcilers.refs import Reference, Resolution
 
 from .manifests import Manifest, ManifestError
@@ -26,6 +30,24 @@ def key_of(manifest: Manifest) -> Key:
 
 def _label(key: Key) -> str:
     return f"{key[1]} {key[0]}/{key[2]}"
+
+
+def reference_problems(manifests: list[Manifest]) -> list[str]:
+    """Every reference whose target's spec (from the manifests) does not fit its referrer, one line each
+    naming the file, the object and the field: the set is refused before any AWS call."""
+    by_key = {key_of(m): m for m in manifests}
+    out: list[str] = []
+    for manifest in manifests:
+        resolved = {
+            (r.kind, r.name): Resolution(r.kind, r.name, ready=False, spec=target.spec)
+            for r in manifest.spec.references()
+            if (target := by_key.get((manifest.ref.namespace, r.kind, r.name))) is not None
+        }
+        out.extend(
+            f"{manifest.source}: {_label(key_of(manifest))}: {problem.explain()}"
+            for problem in manifest.spec.reference_problems(resolved)
+        )
+    return out
 
 
 def order_manifests(manifests: list[Manifest], aws_names: Mapping[Key, str] | None = None) -> list[Manifest]:
@@ -113,6 +135,19 @@ def resolution_from_body(reference: Reference, body: Mapping[str, Any] | None) -
     kind, name = reference.kind, reference.name
     if body is None:
         return Resolution(kind, name, ready=False, message=f"{kind} {name} does not exist")
+    return replace(_resolution_from_body(reference, body), spec=_spec_of(kind, body))
+
+
+def _spec_of(kind: str, body: Mapping[str, Any]) -> Any:
+    """The target's parsed spec (for checks across objects), or None when it does not parse."""
+    try:
+        return KINDS[kind].spec_model.model_validate(body.get("spec") or {})
+    except (KeyError, ValidationError):
+        return None
+
+
+def _resolution_from_body(reference: Reference, body: Mapping[str, Any]) -> Resolution:
+    kind, name = reference.kind, reference.name
     meta = body.get("metadata") or {}
     status = dict(body.get("status") or {})
     values = {k: v for k, v in status.items() if k not in ("conditions", "drift", "plan") and v is not None}

@@ -517,6 +517,9 @@ class Engine:
         followed: list[str] | None = None,
     ) -> Outcome:
         spec = target.spec
+        problems = spec.reference_problems(target.context.references)
+        if problems:  # the referenced objects' specs say it cannot work: nothing is read or written
+            raise TerminalError(problems[0].reason, "; ".join(p.explain() for p in problems))
         waiting = unresolved(spec.references(), target.context.references, plan_only)
         if waiting:
             return self._waiting(plan, waiting)

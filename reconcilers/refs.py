@@ -78,7 +78,7 @@ class Resolution:
     (CLI plan): its identifiers are `KNOWN_AFTER_APPLY`. `values`: the target's identifiers (its status:
     arn, url, id, ...). `message`: why it is not ready, for the source's condition. `after_apply`: the
     identifiers a planned change of the target moves (a launch template's new default version): a plan
-    shows them as `KNOWN_AFTER_APPLY`, so the source's plan shows that it follows."""
+    shows them as `KNOWN_AFTER_APPLY`, so the source's plan shows that it follows. `spec`: see below."""
 
     kind: str
     name: str
@@ -87,12 +87,29 @@ class Resolution:
     planned: bool = False
     message: str = ""
     after_apply: frozenset[str] = frozenset()
+    spec: Any = None
+    """The target's parsed spec when the runner knows it (the CLI from the manifests, the operator from
+    the target object, Ready or not), for checks across objects (`AwsObjectSpec.reference_problems`)."""
 
     def value(self, key: str) -> Any:
         """An identifier of the target; `KNOWN_AFTER_APPLY` for a planned target or a planned change of it."""
         if self.planned or key in self.after_apply:
             return KNOWN_AFTER_APPLY
         return self.values.get(key)
+
+
+@dataclass(frozen=True)
+class ReferenceProblem:
+    """A reference whose target's spec does not fit the referrer (a standard queue's dead-letter queue
+    that is FIFO): only a spec change helps. `path` is the referrer's spec path, `reason` a CamelCase
+    condition reason."""
+
+    path: str
+    reason: str
+    message: str
+
+    def explain(self) -> str:
+        return f"{self.path}: {self.message}"
 
 
 @dataclass(frozen=True)
