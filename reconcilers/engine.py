@@ -45,6 +45,11 @@ ObservedT = TypeVar("ObservedT")
 
 CREATE_PENDING_SKEW = 5.0
 """Seconds of clock skew allowed between a create-pending mark and AWS's creation time of the resource."""
+CREATE_WINDOW = 10.0
+"""Seconds after AWS created it that an untagged resource of the expected name counts as a create in
+flight (another run of ours whose ownership tags are not written yet: an API that ignores tags at create)
+rather than someone else's: it is re-read, never written to, and only after the window a conflict. Our
+own create confirms its tags well within it (`CONFIRM_ATTEMPTS` reads, a few seconds of backoff)."""
 CONFIRM_ATTEMPTS = 5
 """Reads (and ownership tag writes) a create gets to prove ownership before it gives up."""
 CONFIRM_DELAY = 0.25
@@ -69,6 +74,7 @@ class EngineConfig:
     default_tags: Mapping[str, str] = field(default_factory=dict)
     deletion_policy_defaults: Mapping[str, DeletionPolicy] = field(default_factory=dict)
     name_prefix: Mapping[str, str] = field(default_factory=dict)
+    create_window: float = CREATE_WINDOW
 
 
 @dataclass(frozen=True)
@@ -582,6 +588,8 @@ class Engine:
             if observed is None:
                 raise RecoverableError("CreateInProgress", f"{client.kind} {target.aws_name} vanished")
 
+        if not plan_only:
+            observed = self._await_young_untagged(client, target, observed, create_pending)
         adopting = self._check_owner(client, target, observed, create_pending)
         status = client.status(target, observed)
         changes = client.diff(target, observed)
@@ -747,6 +755,58 @@ class Engine:
             "CreateInProgress",
             f"{name} exists in this account without awsop's owner tag yet: another run is probably "
             "creating it; looking again shortly",
+        )
+
+    def _await_young_untagged(
+        self,
+        client: ResourceClient[S, ObservedT],
+        target: Target[S],
+        observed: ObservedT,
+        create_pending: float | None,
+    ) -> ObservedT:
+        """An untagged resource of the expected name that AWS created less than `create_window` seconds
+        ago is most likely another run's create whose ownership tags are not confirmed yet. It is read
+        again (never written to) a few times: once an owner tag shows, the ordinary ownership check
+        decides; while it stays young and untagged the outcome is recoverable `CreateInProgress`; once
+        it is older than the window, `_check_owner` decides (AlreadyExists, or adoption). Kinds that
+        cannot tell a creation time (`KnowsCreatedAt`) are decided at once, as before."""
+        window = self.config.create_window
+        if (
+            window <= 0
+            or client.owner_of(observed) is not None
+            or target.spec.management_policy is ManagementPolicy.OBSERVE_ONLY
+            or target.spec.adoption_policy is AdoptionPolicy.ADOPT  # taken over anyway: no conflict
+            or not isinstance(client, KnowsCreatedAt)
+        ):
+            return observed
+        if create_pending and self._created_since(client, target, observed, float(create_pending)):
+            return observed  # our own interrupted create: `_check_owner` claims it
+        created = client.created_at(target, observed)
+        if created is None or _now() - float(created) >= window:
+            return observed
+        name = f"{client.kind} {target.aws_name}"
+        for attempt in range(CONFIRM_ATTEMPTS):
+            left = float(created) + window - _now()
+            if left <= 0:
+                return observed  # old enough now: not a create in flight
+            time.sleep(min(left, 2.0, CONFIRM_DELAY * 2**attempt * random.uniform(0.5, 1.5)))
+            again = client.observe(target, facets=False)
+            if again is None:
+                raise RecoverableError(
+                    "CreateInProgress", f"{name} vanished while awaiting its owner tag; trying again"
+                )
+            if client.owner_of(again) is not None:
+                full = client.observe(target)
+                if full is None:
+                    raise RecoverableError("CreateInProgress", f"{name} vanished; trying again")
+                return full
+        if _now() - float(created) >= window:
+            return observed
+        raise RecoverableError(
+            "CreateInProgress",
+            f"{name} was created {max(0.0, _now() - float(created)):.0f}s ago and has no owner tag yet: "
+            f"probably another run creating it; nothing was written to it. Looking again shortly (still "
+            f"untagged {window:.0f}s after its creation, it is a conflict)",
         )
 
     def _created_since(
@@ -1011,6 +1071,11 @@ class Engine:
             events=[Event("Warning", result.reason, result.message)],
             in_use=result.result is DeleteResult.IN_USE,
         )
+
+
+def _now() -> float:
+    """Wall-clock time, compared with AWS's creation times (a seam for tests)."""
+    return time.time()
 
 
 def keep_undecided_tags(client: object, target: Target[S], observed: Any) -> Target[S]:
