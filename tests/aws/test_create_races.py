@@ -238,7 +238,7 @@ def test_two_cli_applies_at_once_on_two_machines_both_exit_0(
         )
         codes: dict[str, int] = {}
 
-        def run(job: str, path: Any = path) -> None:
+        def run(job: str, path: Any = path, codes: dict[str, int] = codes) -> None:
             codes[job] = cli.main(["apply", "-f", str(path), "--journal", str(tmp_path / f"{job}.json")])
 
         jobs = [threading.Thread(target=run, args=(job,)) for job in ("a", "b")]
