@@ -48,6 +48,9 @@ def test_examples_in_any_order_converge_with_one_apply(
     folder.mkdir()
     for index, doc in enumerate(docs):  # one file per document: the folder is read in file-name order
         (folder / f"{index:03d}.yaml").write_text(doc)
+    code = cli.main(["plan", "-f", str(folder)])
+    out = capsys.readouterr()
+    assert code == cli.EXIT_CHANGES, out.out + out.err
     code = cli.main(["apply", "-f", str(folder)])
     out = capsys.readouterr()
     assert code == cli.EXIT_OK, out.out + out.err
