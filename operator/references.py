@@ -64,14 +64,15 @@ def order_manifests(manifests: list[Manifest], aws_names: Mapping[Key, str] | No
     for key, name in (aws_names or {}).items():
         by_aws_name.setdefault((key[1], name), key)
 
-    def dependencies(key: Key) -> list[Key]:
+    def dependencies(key: Key) -> list[tuple[Key, bool]]:
+        """(target, by ref): a `ref` must come first; a name only should (see the cycle rule below)."""
         spec = by_key[key].spec
-        out = [(key[0], reference.kind, reference.name) for reference in spec.references()]
+        out = [((key[0], reference.kind, reference.name), True) for reference in spec.references()]
         if aws_names is not None:
             for named in spec.named_dependencies():
                 other = by_aws_name.get((named.kind, named.aws_name))
                 if other is not None and other != key:
-                    out.append(other)
+                    out.append((other, False))
         return out
 
     for manifest in manifests:
@@ -93,8 +94,11 @@ def order_manifests(manifests: list[Manifest], aws_names: Mapping[Key, str] | No
             cycle = [*path[path.index(key) :], key]
             raise ManifestError("reference cycle: " + " -> ".join(_label(k) for k in cycle))
         path.append(key)
-        for dependency in dependencies(key):
-            visit(dependency)
+        for dependency, by_ref in dependencies(key):
+            # two buckets that log into each other are valid: a name that closes a cycle is left to the
+            # retry after the rest of the run; only references must form no cycle
+            if by_ref or dependency not in path:
+                visit(dependency)
         path.pop()
         done.add(key)
         ordered.append(by_key[key])

@@ -179,3 +179,14 @@ def test_engine_reports_a_missing_named_dependency_as_waiting_not_error() -> Non
     assert outcome.reason == "DependencyNotReady" and outcome.error_class is ErrorClass.RECOVERABLE
     assert "LaunchTemplate ns-tpl (launchTemplate.name)" in outcome.message
     assert dependency_missing(spec, plan, error("ValidationError")) is None
+
+
+def test_buckets_logging_into_each_other_are_ordered_without_a_cycle_error(tmp_path: Path) -> None:
+    text = "".join(
+        "---\napiVersion: s3.awsop.io/v1alpha1\nkind: Bucket\n"
+        f"metadata: {{name: {a}, namespace: ns}}\nspec: {{name: {a}-bucket, logging: {{targetBucket: {b}-bucket}}}}\n"
+        for a, b in (("one", "two"), ("two", "one"))
+    )
+    found = manifests(tmp_path, text)
+    names = {("ns", "Bucket", "one"): "one-bucket", ("ns", "Bucket", "two"): "two-bucket"}
+    assert [m.ref.name for m in order_manifests(found, names)] == ["two", "one"]
