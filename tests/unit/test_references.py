@@ -184,7 +184,8 @@ def test_engine_reports_a_missing_named_dependency_as_waiting_not_error() -> Non
 def test_buckets_logging_into_each_other_are_ordered_without_a_cycle_error(tmp_path: Path) -> None:
     text = "".join(
         "---\napiVersion: s3.awsop.io/v1alpha1\nkind: Bucket\n"
-        f"metadata: {{name: {a}, namespace: ns}}\nspec: {{name: {a}-bucket, logging: {{targetBucket: {b}-bucket}}}}\n"
+        f"metadata: {{name: {a}, namespace: ns}}\n"
+        f"spec: {{name: {a}-bucket, logging: {{targetBucket: {b}-bucket}}}}\n"
         for a, b in (("one", "two"), ("two", "one"))
     )
     found = manifests(tmp_path, text)
