@@ -34,26 +34,30 @@ def cli_env(aws: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(cli, "RETRY_DELAY", 0.05, raising=False)
 
 
-@pytest.mark.parametrize("order", ["reversed", "shuffled"])
+@pytest.mark.parametrize("order", ["files-reversed", "documents-reversed", "documents-shuffled"])
 def test_examples_in_any_order_converge_with_one_apply(
     order: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    docs = documents()
-    assert len(docs) >= 15, "every example document"
-    if order == "reversed":
-        docs.reverse()
+    if order == "files-reversed":  # the example files as they are, given last to first
+        files = [f"-f={path}" for path in sorted(EXAMPLES.glob("*.yaml"), reverse=True)]
     else:
-        random.Random(order).shuffle(docs)
-    folder = tmp_path / "manifests"
-    folder.mkdir()
-    for index, doc in enumerate(docs):  # one file per document: the folder is read in file-name order
-        (folder / f"{index:03d}.yaml").write_text(doc)
-    code = cli.main(["plan", "-f", str(folder)])
+        docs = documents()
+        assert len(docs) >= 15, "every example document"
+        if order == "documents-reversed":
+            docs.reverse()
+        else:
+            random.Random(order).shuffle(docs)
+        folder = tmp_path / "manifests"
+        folder.mkdir()
+        for index, doc in enumerate(docs):  # one file per document: a folder is read in file-name order
+            (folder / f"{index:03d}.yaml").write_text(doc)
+        files = [f"-f={folder}"]
+    code = cli.main(["plan", *files])
     out = capsys.readouterr()
     assert code == cli.EXIT_CHANGES, out.out + out.err
-    code = cli.main(["apply", "-f", str(folder)])
+    code = cli.main(["apply", *files])
     out = capsys.readouterr()
     assert code == cli.EXIT_OK, out.out + out.err
-    code = cli.main(["plan", "-f", str(folder)])
+    code = cli.main(["plan", *files])
     out = capsys.readouterr()
     assert code == cli.EXIT_OK, out.out + out.err
