@@ -44,7 +44,7 @@ from .manifests import (
     load_policy_inputs,
     parse_namespace_labels,
 )
-from .references import key_of, order_manifests, resolution_from_outcome
+from .references import key_of, order_manifests, reference_problems, resolution_from_outcome
 from .settings import Settings
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -170,8 +170,8 @@ def _reconcile(
             return outcome
         # another run of ours may have recorded its create after this attempt looked at the journal
         raced = outcome.reason == "AlreadyExists" and entry and journal.pending(entry) != pending
-        if outcome.error_class is not ErrorClass.RECOVERABLE and not raced:
-            return outcome
+        if (outcome.error_class is not ErrorClass.RECOVERABLE and not raced) or _dependency_missing(outcome):
+            return outcome  # a missing dependency is tried again after the rest of the run, not here
         if attempt + 1 < ATTEMPTS:
             time.sleep(RETRY_DELAY * 2**attempt * random.uniform(0.5, 1.5))
     assert outcome is not None
@@ -206,10 +206,24 @@ def _verdict(manifest: Manifest, inputs: PolicyInputs, settings: Settings) -> Ta
     return evaluate(inputs.policies, subject, settings.default_tags)
 
 
-def _policy_notes(results: list[tuple[Manifest, Outcome]]) -> bool:
-    """Print what TagPolicies said beyond Deny (which is the object's error): warnings, reports, conflicts.
-    True when a policy error (conflicting defaults) was found."""
-    conflicted = False
+def _check_policy_conflicts(
+    manifests: list[Manifest], verdicts: dict[tuple[str, str, str], TagPolicyVerdict]
+) -> None:
+    """Conflicting TagPolicy defaults on any object refuse the whole run before its first AWS call:
+    applying the others (or that object without the tag) would leave AWS half-tagged."""
+    problems = [
+        f"{manifest.source}: {manifest.info.kind} {manifest.ref.namespace}/{manifest.ref.name}: TagPolicy "
+        f"error: {conflict.explain()}"
+        for manifest in manifests
+        for conflict in verdicts[key_of(manifest)].conflicts
+    ]
+    if problems:
+        raise ManifestError("\n".join([*problems, "nothing was planned or applied"]), problems)
+
+
+def _policy_notes(results: list[tuple[Manifest, Outcome]]) -> None:
+    """Print what TagPolicies said beyond Deny (which is the object's error): warnings and reports
+    (conflicting defaults never get here: `_check_policy_conflicts` refused the run)."""
     skipped: dict[str, None] = {}
     for manifest, outcome in results:
         verdict = outcome.tag_policy
@@ -217,21 +231,20 @@ def _policy_notes(results: list[tuple[Manifest, Outcome]]) -> bool:
         others = [v for v in verdict.violations if v not in verdict.denied]
         if others:
             err.print(f"[yellow]warning: {escape(name)}: {escape(verdict.message(others))}[/yellow]")
-        for conflict in verdict.conflicts:
-            conflicted = True
-            err.print(f"[red]error: {escape(name)}: TagPolicy error: {escape(conflict.explain())}[/red]")
         for note in verdict.skipped:
             skipped[f"namespace {manifest.ref.namespace}: {note} (see --namespace-labels)"] = None
     for note in skipped:  # once per namespace, not once per object
         err.print(f"[dim]{escape(note)}[/dim]")
-    return conflicted
 
 
 def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest, Outcome]], int]:
     manifests = load(args.filename)
     if not manifests:
         raise ManifestError(f"no awsop objects found in {', '.join(args.filename)}")
-    manifests = order_manifests(manifests)  # targets of references first; cycles and dangling refs fail
+    order_manifests(manifests)  # cycles and dangling references fail before anything else is read
+    problems = reference_problems(manifests)  # e.g. a dead-letter queue of the other type
+    if problems:
+        raise ManifestError("\n".join(problems), problems)
     found = load_accounts(args.filename)
     chosen = getattr(args, "account", None)
     if chosen and chosen not in found.accounts:
@@ -245,41 +258,73 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
     for manifest in manifests:
         if manifest.info.kind not in clients:
             clients[manifest.info.kind] = manifest.info.make_client(engine.clients)
+    # targets first: of references, and of AWS names a spec names that another manifest manages
+    manifests = order_manifests(manifests, _aws_names(engine, manifests, clients))
     _check_unique(engine, manifests, clients, lambda m: _account(m, found, chosen, require))
-    results = []
+    verdicts = {key_of(m): _verdict(m, inputs, settings) for m in manifests}
+    _check_policy_conflicts(manifests, verdicts)
     done: dict[tuple[str, str, str], Outcome] = {}
     show = sys.stderr.isatty() and args.output != "json"
-    with err.status("working...", spinner="dots") if show else _null():
-        for manifest in manifests:
-            if show:
-                err.print(
-                    f"[dim]{'planning' if plan_only else 'applying'} {manifest.info.kind} "
-                    f"{manifest.ref.namespace}/{manifest.ref.name}[/dim]"
-                )
-            context = ReconcileContext(
-                references={
-                    (r.kind, r.name): resolution_from_outcome(
-                        r, done[(manifest.ref.namespace, r.kind, r.name)]
-                    )
-                    for r in manifest.spec.references()
-                },
-                account=_account(manifest, found, chosen, require),
-                tag_policy=_verdict(manifest, inputs, settings),
+
+    def run_one(manifest: Manifest) -> Outcome:
+        if show:
+            err.print(
+                f"[dim]{'planning' if plan_only else 'applying'} {manifest.info.kind} "
+                f"{manifest.ref.namespace}/{manifest.ref.name}[/dim]"
             )
-            client = clients[manifest.info.kind]
-            outcome = _reconcile(engine, client, manifest, journal, plan_only, context)
-            if not plan_only and getattr(args, "wait", False):
-                outcome = _until_settled(engine, client, manifest, outcome, args.timeout, show, context)
-            done[key_of(manifest)] = outcome
-            results.append((manifest, outcome))
-    conflicted = _policy_notes(results)
-    failed = conflicted or any(not outcome.ok for _, outcome in results)
+        context = ReconcileContext(
+            references={
+                (r.kind, r.name): resolution_from_outcome(r, done[(manifest.ref.namespace, r.kind, r.name)])
+                for r in manifest.spec.references()
+            },
+            account=_account(manifest, found, chosen, require),
+            tag_policy=verdicts[key_of(manifest)],
+        )
+        client = clients[manifest.info.kind]
+        outcome = _reconcile(engine, client, manifest, journal, plan_only, context)
+        if not plan_only and getattr(args, "wait", False):
+            outcome = _until_settled(engine, client, manifest, outcome, args.timeout, show, context)
+        done[key_of(manifest)] = outcome
+        return outcome
+
+    with err.status("working...", spinner="dots") if show else _null():
+        outcomes = {key_of(manifest): run_one(manifest) for manifest in manifests}
+        # AWS said a resource named by AWS name does not exist yet: try again after the rest of the run
+        # (another object of the run may have made it), for as long as each round brings one further
+        waiting = [m for m in manifests if _dependency_missing(outcomes[key_of(m)]) and not plan_only]
+        while waiting:
+            for manifest in waiting:
+                outcomes[key_of(manifest)] = run_one(manifest)
+            still = [m for m in waiting if _dependency_missing(outcomes[key_of(m)])]
+            if len(still) == len(waiting):
+                break
+            waiting = still
+    results = [(manifest, outcomes[key_of(manifest)]) for manifest in manifests]
+    _policy_notes(results)
+    failed = any(not outcome.ok for _, outcome in results)
     timed_out = getattr(args, "wait", False) and any(o.state is State.PROGRESSING for _, o in results)
     if failed or timed_out:
         return results, EXIT_ERROR
     if plan_only:
         return results, EXIT_CHANGES if any(o.plan.has_changes for _, o in results) else EXIT_OK
     return results, EXIT_OK
+
+
+def _aws_names(
+    engine: Engine, manifests: list[Manifest], clients: dict[str, Any]
+) -> dict[tuple[str, str, str], str]:
+    """Each manifest's AWS name, as its kind makes it (spec name, else the default for its object)."""
+    return {
+        key_of(m): clients[m.info.kind].aws_name(
+            m.ref, m.spec, engine.config.name_prefix.get(m.info.kind, "")
+        )
+        for m in manifests
+    }
+
+
+def _dependency_missing(outcome: Outcome) -> bool:
+    """AWS answered that a resource the spec names by AWS name does not exist (yet)."""
+    return outcome.state is State.WAITING and outcome.reason == "DependencyNotReady"
 
 
 def _until_settled(

@@ -9,9 +9,13 @@ referenced object, read through the Kubernetes API, into a `Resolution`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
+from pydantic import ValidationError
+
 from awsop.reconcilers.engine import Outcome, State
+from awsop.reconcilers.kinds import KINDS
 from awsop.reconcilers.refs import Reference, Resolution
 
 from .manifests import Manifest, ManifestError
@@ -28,12 +32,49 @@ def _label(key: Key) -> str:
     return f"{key[1]} {key[0]}/{key[2]}"
 
 
-def order_manifests(manifests: list[Manifest]) -> list[Manifest]:
+def reference_problems(manifests: list[Manifest]) -> list[str]:
+    """Every reference whose target's spec (from the manifests) does not fit its referrer, one line each
+    naming the file, the object and the field: the set is refused before any AWS call."""
+    by_key = {key_of(m): m for m in manifests}
+    out: list[str] = []
+    for manifest in manifests:
+        resolved = {
+            (r.kind, r.name): Resolution(r.kind, r.name, ready=False, spec=target.spec)
+            for r in manifest.spec.references()
+            if (target := by_key.get((manifest.ref.namespace, r.kind, r.name))) is not None
+        }
+        out.extend(
+            f"{manifest.source}: {_label(key_of(manifest))}: {problem.explain()}"
+            for problem in manifest.spec.reference_problems(resolved)
+        )
+    return out
+
+
+def order_manifests(manifests: list[Manifest], aws_names: Mapping[Key, str] | None = None) -> list[Manifest]:
     """Targets before the objects that refer to them, otherwise file order. Raises ManifestError for a
-    reference to an object that is not in `manifests` (naming it) and for a cycle (naming the cycle)."""
+    reference to an object that is not in `manifests` (naming it) and for a cycle (naming the cycle).
+
+    With `aws_names` (each manifest's AWS name), a resource a spec names by AWS name
+    (`named_dependencies`: a bucket's logging target, a group's launch template by name) that another
+    manifest of the set manages is ordered like a reference; a name no manifest has is left to AWS."""
     by_key: dict[Key, Manifest] = {}
     for manifest in manifests:
         by_key.setdefault(key_of(manifest), manifest)
+    by_aws_name: dict[tuple[str, str], Key] = {}
+    for key, name in (aws_names or {}).items():
+        by_aws_name.setdefault((key[1], name), key)
+
+    def dependencies(key: Key) -> list[tuple[Key, bool]]:
+        """(target, by ref): a `ref` must come first; a name only should (see the cycle rule below)."""
+        spec = by_key[key].spec
+        out = [((key[0], reference.kind, reference.name), True) for reference in spec.references()]
+        if aws_names is not None:
+            for named in spec.named_dependencies():
+                other = by_aws_name.get((named.kind, named.aws_name))
+                if other is not None and other != key:
+                    out.append((other, False))
+        return out
+
     for manifest in manifests:
         for reference in manifest.spec.references():
             target = (manifest.ref.namespace, reference.kind, reference.name)
@@ -53,12 +94,14 @@ def order_manifests(manifests: list[Manifest]) -> list[Manifest]:
             cycle = [*path[path.index(key) :], key]
             raise ManifestError("reference cycle: " + " -> ".join(_label(k) for k in cycle))
         path.append(key)
-        manifest = by_key[key]
-        for reference in manifest.spec.references():
-            visit((key[0], reference.kind, reference.name))
+        for dependency, by_ref in dependencies(key):
+            # two buckets that log into each other are valid: a name that closes a cycle is left to the
+            # retry after the rest of the run; only references must form no cycle
+            if by_ref or dependency not in path:
+                visit(dependency)
         path.pop()
         done.add(key)
-        ordered.append(manifest)
+        ordered.append(by_key[key])
 
     for manifest in manifests:
         visit(key_of(manifest))
@@ -96,6 +139,19 @@ def resolution_from_body(reference: Reference, body: Mapping[str, Any] | None) -
     kind, name = reference.kind, reference.name
     if body is None:
         return Resolution(kind, name, ready=False, message=f"{kind} {name} does not exist")
+    return replace(_resolution_from_body(reference, body), spec=_spec_of(kind, body))
+
+
+def _spec_of(kind: str, body: Mapping[str, Any]) -> Any:
+    """The target's parsed spec (for checks across objects), or None when it does not parse."""
+    try:
+        return KINDS[kind].spec_model.model_validate(body.get("spec") or {})
+    except (KeyError, ValidationError):
+        return None
+
+
+def _resolution_from_body(reference: Reference, body: Mapping[str, Any]) -> Resolution:
+    kind, name = reference.kind, reference.name
     meta = body.get("metadata") or {}
     status = dict(body.get("status") or {})
     values = {k: v for k, v in status.items() if k not in ("conditions", "drift", "plan") and v is not None}

@@ -60,6 +60,7 @@ def build_engine(
             default_tags=settings.default_tags,
             deletion_policy_defaults=settings.deletion_policy_defaults,
             name_prefix={"Bucket": settings.bucket_name_prefix},
+            create_window=settings.create_window_seconds,
         ),
     )
     return engine, clients

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     aws_max_attempts: int = Field(
         3, ge=1, le=10, description="Attempts per AWS call for transient errors (throttling, 5xx, resets)."
     )
+    create_window_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds after AWS created it that an untagged resource of the expected name is taken "
+        "for another run's create in flight (CreateInProgress, re-read, never written) before it is a "
+        "conflict (AlreadyExists); 0 decides at once.",
+    )
     max_backoff_seconds: float = Field(300.0, gt=0, description="Cap of the per-object retry delay.")
     access_denied_backoff_seconds: float = Field(
         600.0, gt=0, description="Delay before retrying after AccessDenied (IAM is fixed outside awsop)."

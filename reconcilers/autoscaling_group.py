@@ -39,7 +39,7 @@ from .errors import AlreadyCreatedError, ErrorClass, RecoverableError, classify,
 from .launch_template import describe_templates, tag_updates
 from .model import IMMUTABLE, AwsObjectSpec, AwsObjectStatus, Model
 from .policies import DeletionPolicy
-from .refs import KNOWN_AFTER_APPLY, LocalName, Reference
+from .refs import KNOWN_AFTER_APPLY, LocalName, NamedDependency, Reference
 from .tags import OWNER_TAG, SYSTEM_TAGS, is_reserved
 
 KIND = "AutoScalingGroup"
@@ -54,6 +54,16 @@ ALIASES = frozenset({"$Latest", "$Default"})
 FOLLOW_TAG = "awsop.io/launch-template-version"
 
 
+# What AWS (or this module, reading it) answers while a launch template named by name or id does not
+# exist (yet): the engine reports it as DependencyNotReady (`AutoScalingGroupSpec.named_dependencies`).
+TEMPLATE_MISSING = frozenset(
+    {
+        "InvalidLaunchTemplateName.NotFoundException",
+        "InvalidLaunchTemplateId.NotFound",
+        "InvalidLaunchTemplateId.NotFoundException",
+        "LaunchTemplateNotFound",
+    }
+)
 # Auto Scaling error codes only a manifest change can fix. ValidationError is terminal except for the
 # messages that describe a state waiting heals (see `classify_autoscaling`).
 # Not terminal on purpose: AlreadyExists (our own create that raced; the next observation decides by the
@@ -497,6 +507,18 @@ class AutoScalingGroupSpec(AwsObjectSpec):
     def references(self) -> list[Reference]:
         ref = self.template_choice.ref
         return [Reference("LaunchTemplate", ref.name, f"{self.template_path}.ref")] if ref is not None else []
+
+    def named_dependencies(self) -> list[NamedDependency]:
+        choice = self.template_choice
+        if choice.name is not None:
+            return [
+                NamedDependency("LaunchTemplate", choice.name, f"{self.template_path}.name", TEMPLATE_MISSING)
+            ]
+        if choice.id is not None:
+            return [
+                NamedDependency("LaunchTemplate", choice.id, f"{self.template_path}.id", TEMPLATE_MISSING)
+            ]
+        return []
 
     @model_validator(mode="after")
     def _rules(self) -> AutoScalingGroupSpec:
@@ -965,6 +987,9 @@ class AutoScalingGroupClient:
 
     def owner_of(self, observed: GroupObserved) -> str | None:
         return observed.tag_values.get(OWNER_TAG)
+
+    def observed_tags(self, observed: GroupObserved) -> dict[str, str]:
+        return dict(observed.tag_values)
 
     def _desired_subnets(
         self, target: Target[AutoScalingGroupSpec], observed: GroupObserved | None

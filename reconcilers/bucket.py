@@ -37,6 +37,7 @@ from .errors import (
 from .model import IMMUTABLE, AwsObjectSpec, Model
 from .policies import DeletionPolicy
 from .policy_doc import check_policy_document, normalize_policy
+from .refs import NamedDependency
 from .tags import OWNER_TAG, SYSTEM_TAGS, tag_drift, tags_to_write
 
 KIND = "Bucket"
@@ -59,6 +60,8 @@ TERMINAL_CODES = frozenset(
         "InvalidTag",
     }
 )
+# S3's answer to PutBucketLogging while the target bucket does not exist (yet): the target is waited for
+LOGGING_TARGET_MISSING = frozenset({"InvalidTargetBucketForLogging"})
 # Every S3 operation this module calls, and the IAM actions AWS authorizes it with. The shipped policy is
 # generated from this table (awsop iam-policy), and a test fails if an operation is called that is not here.
 IAM_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -323,6 +326,13 @@ class BucketSpec(AwsObjectSpec):
             if len(ids) != len(set(ids)):
                 raise ValueError("lifecycleRules ids must be unique")
         return self
+
+    def named_dependencies(self) -> list[NamedDependency]:
+        if self.logging is None or not self.logging.enabled:
+            return []
+        return [
+            NamedDependency(KIND, self.logging.target_bucket, "logging.targetBucket", LOGGING_TARGET_MISSING)
+        ]
 
 
 # -- normalisation (pure) ---------------------------------------------------------------------------
@@ -801,6 +811,9 @@ class BucketClient:
 
     def owner_of(self, observed: BucketObserved) -> str | None:
         return observed.tags.get(OWNER_TAG)
+
+    def observed_tags(self, observed: BucketObserved) -> dict[str, str]:
+        return dict(observed.tags)
 
     def diff(self, target: Target[BucketSpec], observed: BucketObserved) -> list[Change]:
         if observed.region != target.region:

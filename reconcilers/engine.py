@@ -45,6 +45,11 @@ ObservedT = TypeVar("ObservedT")
 
 CREATE_PENDING_SKEW = 5.0
 """Seconds of clock skew allowed between a create-pending mark and AWS's creation time of the resource."""
+CREATE_WINDOW = 10.0
+"""Seconds after AWS created it that an untagged resource of the expected name counts as a create in
+flight (another run of ours whose ownership tags are not written yet: an API that ignores tags at create)
+rather than someone else's: it is re-read, never written to, and only after the window a conflict. Our
+own create confirms its tags well within it (`CONFIRM_ATTEMPTS` reads, a few seconds of backoff)."""
 CONFIRM_ATTEMPTS = 5
 """Reads (and ownership tag writes) a create gets to prove ownership before it gives up."""
 CONFIRM_DELAY = 0.25
@@ -69,6 +74,7 @@ class EngineConfig:
     default_tags: Mapping[str, str] = field(default_factory=dict)
     deletion_policy_defaults: Mapping[str, DeletionPolicy] = field(default_factory=dict)
     name_prefix: Mapping[str, str] = field(default_factory=dict)
+    create_window: float = CREATE_WINDOW
 
 
 @dataclass(frozen=True)
@@ -166,7 +172,7 @@ class ResourceClient(Protocol[S, ObservedT]):
     a read (`observe(facets=False)`) that must show this object's owner tag. Optional capabilities
     refine that and more; each is a small protocol below, and a kind without one keeps the plain
     behaviour: `ReportsBusy`, `TagsOwner`, `FinishesCreate`, `Discards`, `KnowsCreatedAt`,
-    `MovesIdentifiers`, `AddsOwnTags`, `ExclusiveCreate`, `GlobalNames`. The engine asks
+    `MovesIdentifiers`, `AddsOwnTags`, `ExclusiveCreate`, `GlobalNames`, `ReadsTags`. The engine asks
     `isinstance(client, P)`, and reconcilers/kinds.py lists who has which so mypy checks the signatures.
     """
 
@@ -230,6 +236,14 @@ class KnowsCreatedAt(Protocol):
     resource created after the mark."""
 
     def created_at(self, target: Target[Any], observed: Any) -> float | None: ...
+
+
+@runtime_checkable
+class ReadsTags(Protocol):
+    """The resource's tags as observed (key -> value), so the engine can leave a tag that no layer
+    decides (a TagPolicy default skipped for a missing namespace label) as it is in AWS."""
+
+    def observed_tags(self, observed: Any) -> Mapping[str, str]: ...
 
 
 @runtime_checkable
@@ -469,7 +483,7 @@ class Engine:
                     followed,
                 )
             except Exception as exc:  # classified below; nothing escapes unclassified
-                outcome = self._failed(client, plan, exc, started, [])
+                outcome = dependency_missing(spec, plan, exc) or self._failed(client, plan, exc, started, [])
         if outcome.state is State.READY:  # AWS matches the spec with these resolutions: remember them
             record = reference_record(spec.references(), target.context.references)
             if record or context.applied_references:
@@ -509,11 +523,17 @@ class Engine:
         followed: list[str] | None = None,
     ) -> Outcome:
         spec = target.spec
+        problems = spec.reference_problems(target.context.references)
+        if problems:  # the referenced objects' specs say it cannot work: nothing is read or written
+            raise TerminalError(problems[0].reason, "; ".join(p.explain() for p in problems))
         waiting = unresolved(spec.references(), target.context.references, plan_only)
         if waiting:
             return self._waiting(plan, waiting)
         observe_only = spec.management_policy is ManagementPolicy.OBSERVE_ONLY
         observed = client.observe(target)
+
+        if observed is not None:
+            target = keep_undecided_tags(client, target, observed)
 
         if observed is None:
             if observe_only:
@@ -568,6 +588,8 @@ class Engine:
             if observed is None:
                 raise RecoverableError("CreateInProgress", f"{client.kind} {target.aws_name} vanished")
 
+        if not plan_only:
+            observed = self._await_young_untagged(client, target, observed, create_pending)
         adopting = self._check_owner(client, target, observed, create_pending)
         status = client.status(target, observed)
         changes = client.diff(target, observed)
@@ -733,6 +755,58 @@ class Engine:
             "CreateInProgress",
             f"{name} exists in this account without awsop's owner tag yet: another run is probably "
             "creating it; looking again shortly",
+        )
+
+    def _await_young_untagged(
+        self,
+        client: ResourceClient[S, ObservedT],
+        target: Target[S],
+        observed: ObservedT,
+        create_pending: float | None,
+    ) -> ObservedT:
+        """An untagged resource of the expected name that AWS created less than `create_window` seconds
+        ago is most likely another run's create whose ownership tags are not confirmed yet. It is read
+        again (never written to) a few times: once an owner tag shows, the ordinary ownership check
+        decides; while it stays young and untagged the outcome is recoverable `CreateInProgress`; once
+        it is older than the window, `_check_owner` decides (AlreadyExists, or adoption). Kinds that
+        cannot tell a creation time (`KnowsCreatedAt`) are decided at once, as before."""
+        window = self.config.create_window
+        if (
+            window <= 0
+            or client.owner_of(observed) is not None
+            or target.spec.management_policy is ManagementPolicy.OBSERVE_ONLY
+            or target.spec.adoption_policy is AdoptionPolicy.ADOPT  # taken over anyway: no conflict
+            or not isinstance(client, KnowsCreatedAt)
+        ):
+            return observed
+        if create_pending and self._created_since(client, target, observed, float(create_pending)):
+            return observed  # our own interrupted create: `_check_owner` claims it
+        created = client.created_at(target, observed)
+        if created is None or _now() - float(created) >= window:
+            return observed
+        name = f"{client.kind} {target.aws_name}"
+        for attempt in range(CONFIRM_ATTEMPTS):
+            left = float(created) + window - _now()
+            if left <= 0:
+                return observed  # old enough now: not a create in flight
+            time.sleep(min(left, 2.0, CONFIRM_DELAY * 2**attempt * random.uniform(0.5, 1.5)))
+            again = client.observe(target, facets=False)
+            if again is None:
+                raise RecoverableError(
+                    "CreateInProgress", f"{name} vanished while awaiting its owner tag; trying again"
+                )
+            if client.owner_of(again) is not None:
+                full = client.observe(target)
+                if full is None:
+                    raise RecoverableError("CreateInProgress", f"{name} vanished; trying again")
+                return full
+        if _now() - float(created) >= window:
+            return observed
+        raise RecoverableError(
+            "CreateInProgress",
+            f"{name} was created {max(0.0, _now() - float(created)):.0f}s ago and has no owner tag yet: "
+            f"probably another run creating it; nothing was written to it. Looking again shortly (still "
+            f"untagged {window:.0f}s after its creation, it is a conflict)",
         )
 
     def _created_since(
@@ -997,6 +1071,47 @@ class Engine:
             events=[Event("Warning", result.reason, result.message)],
             in_use=result.result is DeleteResult.IN_USE,
         )
+
+
+def _now() -> float:
+    """Wall-clock time, compared with AWS's creation times (a seam for tests)."""
+    return time.time()
+
+
+def keep_undecided_tags(client: object, target: Target[S], observed: Any) -> Target[S]:
+    """The target with the AWS value of each tag a TagPolicy defaults but no value was decided for (a
+    namespace label missing, conflicting defaults), so that tag is neither added nor removed. Keys
+    another layer sets, and ObserveOnly objects (they compare the spec's tags only), are unaffected."""
+    undecided = target.context.tag_policy.undecided
+    if not undecided or target.spec.management_policy is ManagementPolicy.OBSERVE_ONLY:
+        return target
+    if not isinstance(client, ReadsTags):
+        return target
+    actual = client.observed_tags(observed)
+    kept = {k: actual[k] for k in undecided if k in actual and k not in target.tags}
+    return replace(target, tags={**target.tags, **kept}) if kept else target
+
+
+def dependency_missing(spec: AwsObjectSpec, plan: Plan, exc: BaseException) -> Outcome | None:
+    """AWS said a resource the spec names by AWS name does not exist (yet): the object waits for it
+    (DependencyNotReady, retried; the CLI tries it again after the rest of its run), never an error
+    that stalls it. None when `exc` means something else."""
+    code = error_code(exc)
+    for dependency in spec.named_dependencies():
+        if code in dependency.missing_codes:
+            message = (
+                f"waiting for {dependency.kind} {dependency.aws_name} ({dependency.path}): "
+                f"{error_message(exc)}"
+            )
+            return Outcome(
+                State.WAITING,
+                "DependencyNotReady",
+                message,
+                plan,
+                events=[Event("Normal", "DependencyNotReady", message)],
+                error_class=ErrorClass.RECOVERABLE,
+            )
+    return None
 
 
 def _account_label(context: ReconcileContext, account_id: str) -> str:

@@ -25,6 +25,7 @@ from .engine import (
     GlobalNames,
     KnowsCreatedAt,
     MovesIdentifiers,
+    ReadsTags,
     ReportsBusy,
     TagsOwner,
 )
@@ -257,6 +258,13 @@ if TYPE_CHECKING:
     _discards: tuple[type[Discards], ...] = (BucketClient,)
     _created_at: tuple[type[KnowsCreatedAt], ...] = (BucketClient,)
     _moves: tuple[type[MovesIdentifiers], ...] = (LaunchTemplateClient,)
+    _reads_tags: tuple[type[ReadsTags], ...] = (
+        BucketClient,
+        QueueClient,
+        TableClient,
+        LaunchTemplateClient,
+        AutoScalingGroupClient,
+    )
     _exclusive: tuple[type[ExclusiveCreate], ...] = (TableClient, LaunchTemplateClient)
     _global: tuple[type[GlobalNames], ...] = (BucketClient,)
     _own_tags: tuple[type[AddsOwnTags], ...] = (AutoScalingGroupClient, TableClient)

@@ -452,6 +452,9 @@ class LaunchTemplateClient:
     def owner_of(self, observed: LaunchTemplateObserved) -> str | None:
         return observed.tags.get(OWNER_TAG)
 
+    def observed_tags(self, observed: LaunchTemplateObserved) -> dict[str, str]:
+        return dict(observed.tags)
+
     def diff(self, target: Target[LaunchTemplateSpec], observed: LaunchTemplateObserved) -> list[Change]:
         changes = []
         desired = desired_data(target.spec)

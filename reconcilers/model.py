@@ -7,6 +7,7 @@ they generate the CRD schemas. Field metadata that only the CRD needs travels in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -16,7 +17,7 @@ from .policies import AdoptionPolicy, DeletionPolicy, DriftPolicy, ManagementPol
 from .tags import validate_tags
 
 if TYPE_CHECKING:
-    from .refs import Reference
+    from .refs import NamedDependency, Reference, ReferenceProblem, Resolution
 
 IMMUTABLE: dict[str, Any] = {"x-awsop-immutable": True}
 REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$"
@@ -102,6 +103,19 @@ class AwsObjectSpec(Model):
     def references(self) -> list[Reference]:
         """The other awsop objects this spec refers to by name (kind, name, spec path); none by default.
         Kinds with `{ref: {name}}` fields override it; runners resolve them before the engine runs."""
+        return []
+
+    def reference_problems(self, resolved: Mapping[tuple[str, str], Resolution]) -> list[ReferenceProblem]:
+        """What does not fit between this spec and the specs of the objects it references
+        (`Resolution.spec`, when the runner knows it); none by default. The engine stalls the object on
+        any of them before its first AWS call, and the CLI refuses the manifest set before any write."""
+        return []
+
+    def named_dependencies(self) -> list[NamedDependency]:
+        """Other AWS resources this spec names by AWS name or id rather than by `ref` (kind, name, spec
+        path, and the AWS error codes that mean it does not exist yet); none by default. The CLI orders
+        an object of the same manifest set that has that name before this one, and the engine reports
+        one of those errors as DependencyNotReady (retried), not as a failure."""
         return []
 
 

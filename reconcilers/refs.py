@@ -78,7 +78,7 @@ class Resolution:
     (CLI plan): its identifiers are `KNOWN_AFTER_APPLY`. `values`: the target's identifiers (its status:
     arn, url, id, ...). `message`: why it is not ready, for the source's condition. `after_apply`: the
     identifiers a planned change of the target moves (a launch template's new default version): a plan
-    shows them as `KNOWN_AFTER_APPLY`, so the source's plan shows that it follows."""
+    shows them as `KNOWN_AFTER_APPLY`, so the source's plan shows that it follows. `spec`: see below."""
 
     kind: str
     name: str
@@ -87,12 +87,45 @@ class Resolution:
     planned: bool = False
     message: str = ""
     after_apply: frozenset[str] = frozenset()
+    spec: Any = None
+    """The target's parsed spec when the runner knows it (the CLI from the manifests, the operator from
+    the target object, Ready or not), for checks across objects (`AwsObjectSpec.reference_problems`)."""
 
     def value(self, key: str) -> Any:
         """An identifier of the target; `KNOWN_AFTER_APPLY` for a planned target or a planned change of it."""
         if self.planned or key in self.after_apply:
             return KNOWN_AFTER_APPLY
         return self.values.get(key)
+
+
+@dataclass(frozen=True)
+class ReferenceProblem:
+    """A reference whose target's spec does not fit the referrer (a standard queue's dead-letter queue
+    that is FIFO): only a spec change helps. `path` is the referrer's spec path, `reason` a CamelCase
+    condition reason."""
+
+    path: str
+    reason: str
+    message: str
+
+    def explain(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass(frozen=True)
+class NamedDependency:
+    """Another AWS resource a spec names by its AWS name or id instead of by `ref` (a bucket's logging
+    target, a group's launch template by name): `kind` is the awsop kind that would manage it, `aws_name`
+    the name (or id) as written, `path` the spec path. `missing_codes` are the AWS error codes (or awsop
+    reasons) that mean "it does not exist (yet)".
+
+    A runner that holds the other object's manifest orders it first (the CLI); the engine turns one of
+    `missing_codes` into DependencyNotReady (waiting, retried) instead of an error."""
+
+    kind: str
+    aws_name: str
+    path: str
+    missing_codes: frozenset[str] = frozenset()
 
 
 def missing(kind: str, name: str) -> Resolution:

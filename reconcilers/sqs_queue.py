@@ -19,7 +19,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,7 +33,7 @@ from .errors import ErrorClass, RecoverableError, TerminalError, classify, error
 from .model import IMMUTABLE, AwsObjectSpec, AwsObjectStatus, Model
 from .policies import DeletionPolicy
 from .policy_doc import check_policy_document, normalize_policy
-from .refs import KNOWN_AFTER_APPLY, Reference, ResourceRef
+from .refs import KNOWN_AFTER_APPLY, NamedDependency, Reference, ReferenceProblem, Resolution, ResourceRef
 from .tags import OWNER_TAG, SYSTEM_TAGS, is_reserved, tag_drift
 
 KIND = "Queue"
@@ -275,6 +275,36 @@ class QueueSpec(AwsObjectSpec):
                 if source.ref is not None:
                     out.append(Reference(KIND, source.ref.name, f"redriveAllowPolicy.sourceQueues[{index}]"))
         return out
+
+    def reference_problems(self, resolved: Mapping[tuple[str, str], Resolution]) -> list[ReferenceProblem]:
+        # AWS requires a dead-letter queue of the source's type; with the target's spec at hand this is
+        # known before anything is created (a DLQ by ARN is checked by the model and the CRD)
+        dlq = self.dead_letter_queue
+        if dlq is None or dlq.ref is None:
+            return []
+        found = resolved.get((KIND, dlq.ref.name))
+        other = found.spec if found is not None else None
+        if not isinstance(other, QueueSpec) or bool(other.fifo) == bool(self.fifo):
+            return []
+        return [
+            ReferenceProblem(
+                "deadLetterQueue",
+                "DeadLetterQueueTypeMismatch",
+                f"Queue {dlq.ref.name} is {_type(other.fifo)}, this queue is {_type(self.fifo)}; a "
+                "dead-letter queue must have the type of its source",
+            )
+        ]
+
+    def named_dependencies(self) -> list[NamedDependency]:
+        # a dead-letter queue by ARN: ordered first when its Queue is in the same manifest set (SQS has no
+        # error code that says only "does not exist", so nothing is waited for)
+        if self.dead_letter_queue is None or self.dead_letter_queue.arn is None:
+            return []
+        return [NamedDependency(KIND, self.dead_letter_queue.arn.rsplit(":", 1)[-1], "deadLetterQueue.arn")]
+
+
+def _type(fifo: bool | None) -> str:
+    return "FIFO" if fifo else "standard"
 
 
 class QueueStatus(AwsObjectStatus):
@@ -631,6 +661,9 @@ class QueueClient:
 
     def owner_of(self, observed: QueueObserved) -> str | None:
         return observed.tags.get(OWNER_TAG)
+
+    def observed_tags(self, observed: QueueObserved) -> dict[str, str]:
+        return dict(observed.tags)
 
     # -- diff (pure) --
 

@@ -344,6 +344,9 @@ class TagPolicyVerdict:
     violations: tuple[Violation, ...] = ()
     conflicts: tuple[DefaultConflict, ...] = ()
     skipped: tuple[str, ...] = ()  # defaults left out, with why (missing namespace label)
+    undecided: frozenset[str] = frozenset()
+    """Keys a matching policy defaults but no value was decided for (a namespace label missing, or
+    conflicting defaults): the tag is left as it is in AWS, neither added nor removed."""
 
     @property
     def denied(self) -> tuple[Violation, ...]:
@@ -365,6 +368,7 @@ class TagPolicyVerdict:
             tuple(sorted(self.defaults.items())),
             self.violations,
             tuple((c.key, tuple(sorted(c.values.items()))) for c in self.conflicts),
+            tuple(sorted(self.undecided)),
         )
 
 
@@ -424,6 +428,7 @@ def evaluate(
     spec_tags = {k: v for k, v in subject.tags.items() if not is_reserved(k) and k not in SYSTEM_TAGS}
     offered: dict[str, dict[str, str]] = {}
     skipped = []
+    skipped_keys = set()
     for policy in matching:
         for key, template in sorted(policy.spec.defaults.items()):
             if key in spec_tags:
@@ -431,6 +436,7 @@ def evaluate(
             value = expand(template, subject)
             if value is None:
                 skipped.append(f"default {key!r} of TagPolicy {policy.name}: namespace label missing")
+                skipped_keys.add(key)
                 continue
             offered.setdefault(key, {})[policy.name] = value
     defaults: dict[str, str] = {}
@@ -451,6 +457,7 @@ def evaluate(
         violations=tuple(violations),
         conflicts=tuple(conflicts),
         skipped=tuple(skipped),
+        undecided=frozenset((skipped_keys - defaults.keys()) | {c.key for c in conflicts}),
     )
 
 

@@ -181,6 +181,9 @@ class TableClient:
     def owner_of(self, observed: TableObserved) -> str | None:
         return observed.tags.get(OWNER_TAG)
 
+    def observed_tags(self, observed: TableObserved) -> dict[str, str]:
+        return dict(observed.tags)
+
     def busy(self, target: Target[TableSpec], observed: TableObserved) -> Busy | None:
         """Not usable yet: the table is not ACTIVE, or an index is being created, filled or deleted."""
         if observed.status != "ACTIVE":

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from awsop.reconcilers import engine as engine_module
 from awsop.reconcilers.aws import AwsClients
 from awsop.reconcilers.bucket import BucketClient, BucketSpec
 from awsop.reconcilers.engine import Engine, ObjectRef, State
@@ -195,8 +196,11 @@ def test_bucket_paused_makes_no_calls(engine: Engine, buckets: BucketClient) -> 
     assert outcome.state is State.PAUSED and outcome.calls == []
 
 
-def test_bucket_unowned_existing_is_terminal_conflict(engine: Engine, buckets: BucketClient, s3) -> None:  # type: ignore[no-untyped-def]
-    s3.create_bucket(Bucket=NAME)
+def test_bucket_unowned_existing_is_terminal_conflict(
+    engine: Engine, buckets: BucketClient, s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3.create_bucket(Bucket=NAME)  # someone else's, created longer ago than the create window
+    monkeypatch.setattr(engine_module, "_now", lambda: time.time() + engine.config.create_window)
     outcome = engine.reconcile(buckets, REF, spec(**BUDGET_SPEC))
     assert outcome.state is State.STALLED and outcome.error_class is ErrorClass.TERMINAL
     assert outcome.reason == "AlreadyExists" and "adoptionPolicy: Adopt" in outcome.message
@@ -205,6 +209,7 @@ def test_bucket_unowned_existing_is_terminal_conflict(engine: Engine, buckets: B
         "s3:GetBucketTagging",
         "s3:GetBucketVersioning",
         "s3:GetBucketEncryption",
+        "s3:ListBuckets",  # its creation time: older than the window, so not a create in flight
     ]
 
 

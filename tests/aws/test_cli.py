@@ -97,8 +97,9 @@ def test_apply_recognises_its_own_create_interrupted_before_tagging(
 
 
 def test_apply_without_a_journal_mark_refuses_an_untagged_bucket(
-    tmp_path: Path, s3: Any, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, s3: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("AWSOP_CREATE_WINDOW_SECONDS", "0")  # the bucket is older than any create in flight
     s3.create_bucket(Bucket="crash-data")
     path = manifest(tmp_path, ("data", "crash", "{}"))
     assert cli.main(["apply", "-f", path, "--journal", str(tmp_path / "other.json")]) == cli.EXIT_ERROR

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from awsop.operator import cli
@@ -67,3 +68,26 @@ def test_plan_shows_the_group_following_its_templates_new_version_as_an_update(
         ("AutoScalingGroup", "none"),
     ]
     assert objects[0]["calls"] == ["ec2:CreateTags"]
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+@pytest.mark.parametrize(
+    ("source", "dlq"), [("", "{fifo: true}"), ("fifo: true, ", "{}")], ids=["standard-fifo", "fifo-standard"]
+)
+def test_dead_letter_queue_of_the_other_type_exits_1_naming_the_field_before_any_write(
+    command: str, source: str, dlq: str, tmp_path: Path, aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "queues.yaml"
+    path.write_text(
+        "apiVersion: sqs.awsop.io/v1alpha1\nkind: Queue\nmetadata: {name: dlq, namespace: ns}\n"
+        f"spec: {dlq}\n---\n"
+        "apiVersion: sqs.awsop.io/v1alpha1\nkind: Queue\nmetadata: {name: orders, namespace: ns}\n"
+        f"spec: {{{source}deadLetterQueue: {{ref: {{name: dlq}}, maxReceiveCount: 3}}}}\n"
+    )
+    code = cli.main([command, "-f", str(path), "--cluster-id", "cli"])
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert code == cli.EXIT_ERROR
+    assert f"{path}#1: Queue ns/orders: deadLetterQueue: Queue dlq is" in err
+    assert "a dead-letter queue must have the type of its source" in err
+    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=aws.url)
+    assert sqs.list_queues().get("QueueUrls", []) == []

@@ -184,3 +184,64 @@ def test_bad_namespace_labels_flag(cli_env: Any, tmp_path: Path, capsys: pytest.
     code, _, err = run(capsys, "plan", "-f", str(tmp_path), "--namespace-labels", "shop")
     assert code == EXIT_ERROR
     assert "expected NAMESPACE=KEY=VALUE" in err
+
+
+def test_conflicting_defaults_refuse_apply_before_any_write(
+    cli_env: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every object is judged before the first write: a conflict on one object stops the whole run, so
+    no object (neither the conflicted one nor one that is fine) is created without the tag."""
+    (tmp_path / "a.yaml").write_text(
+        "apiVersion: awsop.io/v1alpha1\nkind: TagPolicy\nmetadata: {name: a}\nspec: {defaults: {env: a}}\n"
+    )
+    (tmp_path / "b.yaml").write_text(
+        "apiVersion: awsop.io/v1alpha1\nkind: TagPolicy\nmetadata: {name: b}\n"
+        "spec: {defaults: {env: b}, kinds: [Queue]}\n"
+    )
+    (tmp_path / "objects.yaml").write_text(
+        bucket("first", "{team: web}")
+        + "---\napiVersion: sqs.awsop.io/v1alpha1\nkind: Queue\nmetadata: {name: jobs, namespace: shop}\n"
+        "spec: {}\n"
+    )
+    code, out, err = run(capsys, "apply", "-f", str(tmp_path))
+    assert code == EXIT_ERROR, out + err
+    assert "Queue shop/jobs" in err and "conflicting defaults for tag 'env': 'a' from a, 'b' from b" in err
+    assert "Bucket shop/first" not in err, "only the conflicted object is named"
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=cli_env.url)
+    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=cli_env.url)
+    assert s3.list_buckets().get("Buckets", []) == [], "nothing was created"
+    assert sqs.list_queues().get("QueueUrls", []) == []
+
+
+def test_skipped_default_leaves_the_tag_an_earlier_run_wrote(
+    cli_env: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A `{namespaceLabel:x}` default skipped for lack of the label neither adds nor removes that tag:
+    a run without `--namespace-labels` after one with it plans nothing and writes nothing."""
+    (tmp_path / "policy.yaml").write_text(POLICY % "Deny")
+    (tmp_path / "objects.yaml").write_text(
+        bucket("kept", "{team: web, cost-center: cc-1}")
+        + "---\napiVersion: sqs.awsop.io/v1alpha1\nkind: Queue\nmetadata: {name: kept, namespace: shop}\n"
+        "spec: {tags: {team: web, cost-center: cc-1}}\n"
+    )
+    code, out, err = run(capsys, "apply", "-f", str(tmp_path), "--namespace-labels", "shop=environment=prod")
+    assert code == EXIT_OK, out + err
+    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=cli_env.url)
+    url = sqs.get_queue_url(QueueName="shop-kept")["QueueUrl"]
+    assert tags_of(cli_env, "shop-kept")["environment"] == "prod"
+    assert sqs.list_queue_tags(QueueUrl=url)["Tags"]["environment"] == "prod"
+
+    code, out, err = run(capsys, "plan", "-f", str(tmp_path))
+    assert code == EXIT_OK, out + err
+    assert "namespace label missing" in err
+    code, out, err = run(capsys, "apply", "-f", str(tmp_path), "-o", "json")
+    assert code == EXIT_OK, out + err
+    writes = [c for o in json.loads(out) for c in o["awsCalls"] if ":Get" not in c and ":List" not in c]
+    assert [c for c in writes if "Tag" in c] == [], writes
+    assert tags_of(cli_env, "shop-kept")["environment"] == "prod"
+    assert sqs.list_queue_tags(QueueUrl=url)["Tags"]["environment"] == "prod"
+
+    # with the label set to another value, the default is decided again and written
+    code, out, err = run(capsys, "apply", "-f", str(tmp_path), "--namespace-labels", "shop=environment=qa")
+    assert code == EXIT_OK, out + err
+    assert tags_of(cli_env, "shop-kept")["environment"] == "qa"

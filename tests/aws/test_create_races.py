@@ -3,6 +3,7 @@ clusters and between two runs of one owner, and the create-pending timestamp, ag
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -134,10 +135,11 @@ def test_create_pending_claims_an_untagged_bucket_created_after_the_mark(
 
 
 def test_create_pending_never_claims_a_bucket_older_than_the_mark(
-    engine: Engine, buckets: BucketClient, s3: Any
+    engine: Engine, buckets: BucketClient, s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     s3.create_bucket(Bucket=NAME)  # someone else's untagged bucket, there before our mark
     later = time.time() + 3600
+    monkeypatch.setattr(engine_module, "_now", lambda: later)  # and older than the create window
     outcome = engine.reconcile(buckets, REF, SPEC, create_pending=later)
     assert outcome.state is State.STALLED and outcome.reason == "AlreadyExists", outcome.message
     assert tags_of(s3, NAME) == {}
@@ -154,3 +156,96 @@ def test_default_tags_count_toward_the_tag_limit(clients: AwsClients, buckets: B
     assert outcome.state is State.STALLED and outcome.reason == "TooManyTags", outcome.message
     assert "51 tags" in outcome.message and outcome.calls == []
     assert NAME not in names(s3)
+
+
+# -- a young untagged bucket: another run's create whose tags are not confirmed yet -------------------
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1"])
+def test_young_untagged_bucket_of_another_run_is_awaited_never_taken_for_a_conflict(
+    s3: Any, region: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run two looks while run one's new bucket exists without its tags (an API that ignores tags at
+    create, as moto does): two re-reads it, writes nothing to it, and converges once one's owner tag
+    shows. Both end Ready with one bucket."""
+    monkeypatch.setattr(engine_module, "CONFIRM_DELAY", 0.1, raising=False)
+    one, two = new_engine("same"), new_engine("same")
+    spec = SPEC.model_copy(update={"region": region})
+    saw_it = threading.Event()
+    result: dict[str, Any] = {}
+
+    def seen(**_: Any) -> None:
+        saw_it.set()
+
+    def look_now(**_: Any) -> None:  # before one's tag write: two observes the untagged bucket
+        if "thread" not in result:
+            result["thread"] = threading.Thread(
+                target=lambda: result.setdefault("two", two.reconcile(BucketClient(two.clients), REF, spec))
+            )
+            result["thread"].start()
+            assert saw_it.wait(30), "run two never read the bucket's creation time"
+
+    for where in ("us-east-1", "eu-west-1"):
+        one.clients.client("s3", where).meta.events.register_first(
+            "before-call.s3.PutBucketTagging", look_now
+        )
+        two.clients.client("s3", where).meta.events.register("after-call.s3.ListBuckets", seen)
+    first = one.reconcile(BucketClient(one.clients), REF, spec)
+    result["thread"].join(60)
+    second = result["two"]
+    assert first.state is State.READY and first.reason == "Created", first.message
+    assert second.state is State.READY, f"{second.reason}: {second.message}"
+    before_owner = second.calls[: second.calls.index("s3:ListBuckets")]
+    assert not [c for c in before_owner if ":Put" in c or ":Delete" in c], second.calls
+    assert names(s3) == [NAME]
+    assert tags_of(s3, NAME)[OWNER_TAG] == "same/race/data"
+
+
+def test_young_untagged_bucket_is_create_in_progress_then_a_conflict_after_the_window(
+    clients: AwsClients, buckets: BucketClient, s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3.create_bucket(Bucket=NAME)  # untagged, and nobody is going to tag it
+    engine = Engine(clients, EngineConfig(cluster_id="c", create_window=30))
+    young = engine.reconcile(buckets, REF, SPEC)
+    assert young.state is State.ERROR and young.error_class is ErrorClass.RECOVERABLE, young.message
+    assert young.reason == "CreateInProgress" and "nothing was written to it" in young.message
+    assert not [c for c in young.calls if ":Put" in c or ":Delete" in c or ":Create" in c], young.calls
+    assert young.calls.count("s3:GetBucketTagging") == 1 + engine_module.CONFIRM_ATTEMPTS  # re-read
+    assert tags_of(s3, NAME) == {}
+
+    monkeypatch.setattr(engine_module, "_now", lambda: time.time() + 30)
+    old = engine.reconcile(buckets, REF, SPEC)
+    assert old.state is State.STALLED and old.reason == "AlreadyExists", old.message
+    assert tags_of(s3, NAME) == {}
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1"])
+def test_two_cli_applies_at_once_on_two_machines_both_exit_0(
+    aws: Any, s3: Any, region: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race as CI meets it (two jobs, same cluster id, no shared journal), a few trials."""
+    from awsop.operator import cli
+
+    monkeypatch.setenv("AWSOP_CLUSTER_ID", "ci")
+    monkeypatch.setenv("AWSOP_DEFAULT_TAGS", "{}")
+    for trial in range(4):
+        name = f"ci-race-{region}-{trial}"
+        path = tmp_path / f"{trial}.yaml"
+        path.write_text(
+            "apiVersion: s3.awsop.io/v1alpha1\nkind: Bucket\n"
+            f"metadata: {{name: b{trial}, namespace: race}}\nspec: {{name: {name}, region: {region}, "
+            "versioning: Enabled}\n"
+        )
+        codes: dict[str, int] = {}
+
+        def run(job: str, path: Any = path, codes: dict[str, int] = codes) -> None:
+            codes[job] = cli.main(["apply", "-f", str(path), "--journal", str(tmp_path / f"{job}.json")])
+
+        jobs = [threading.Thread(target=run, args=(job,)) for job in ("a", "b")]
+        for job in jobs:
+            job.start()
+        for job in jobs:
+            job.join(120)
+        assert codes == {"a": 0, "b": 0}, f"trial {trial}"
+        assert tags_of(s3, name)[OWNER_TAG] == "ci/race/b" + str(trial)
+    assert len([n for n in names(s3) if n.startswith("ci-race-")]) == 4

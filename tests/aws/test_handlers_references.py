@@ -537,3 +537,30 @@ def test_object_gone_without_its_delete_handler_is_forgotten_by_the_process(oper
     assert operator.rt.references.users_of(KINDS["LaunchTemplate"], template) == []
     assert "uid-AutoScalingGroup-web" not in metrics.CENSUS._by_uid
     check(5.0)  # nothing left to forget: returns without a lookup
+
+
+@pytest.mark.parametrize(
+    ("source", "dlq", "types"),
+    [
+        ({}, {"fifo": True}, "is FIFO, this queue is standard"),
+        ({"fifo": True}, {}, "is standard, this queue"),
+    ],
+    ids=["standard-to-fifo", "fifo-to-standard"],
+)
+def test_queue_whose_dead_letter_queue_has_the_other_type_stalls_before_any_aws_call(
+    operator: Operator, aws: EmbeddedAws, source: dict[str, Any], dlq: dict[str, Any], types: str
+) -> None:
+    """The referenced Queue's spec says its type: the source is Stalled naming deadLetterQueue at once,
+    even while the dead-letter queue is not Ready yet, and nothing is created for the source."""
+    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=aws.url)
+    operator.fake.objects[("Queue", "dlq")] = {"metadata": {"name": "dlq", "namespace": NS}, "spec": dlq}
+    with operator.clients.log.capture() as calls:
+        status = operator.reconcile(
+            "Queue", "orders", {**source, "deadLetterQueue": {"ref": {"name": "dlq"}, "maxReceiveCount": 3}}
+        )
+    assert calls == []
+    stalled = condition(status, "Stalled")
+    assert stalled[:2] == ("True", "DeadLetterQueueTypeMismatch"), stalled
+    assert stalled[2].startswith("deadLetterQueue: Queue dlq ") and types in stalled[2]
+    assert ("Warning", "DeadLetterQueueTypeMismatch", stalled[2]) in operator.events
+    assert sqs.list_queues().get("QueueUrls", []) == []

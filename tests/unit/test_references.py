@@ -115,3 +115,79 @@ def test_engine_waits_for_planned_targets_only_when_applying() -> None:
     assert unresolved([REF], planned, plan_only=True) == []
     assert [r for r, _ in unresolved([REF], planned, plan_only=False)] == [REF]
     assert [r for r, _ in unresolved([REF], {}, plan_only=True)] == [REF]
+
+
+NAMED = """\
+---
+apiVersion: autoscaling.awsop.io/v1alpha1
+kind: AutoScalingGroup
+metadata: {name: batch, namespace: ns}
+spec: {launchTemplate: {name: ns-tpl}, minSize: 0, maxSize: 1, availabilityZones: [us-east-1a]}
+---
+apiVersion: s3.awsop.io/v1alpha1
+kind: Bucket
+metadata: {name: site, namespace: ns}
+spec: {logging: {targetBucket: logs-bucket}}
+---
+apiVersion: s3.awsop.io/v1alpha1
+kind: Bucket
+metadata: {name: logs, namespace: other}
+spec: {name: logs-bucket}
+---
+apiVersion: ec2.awsop.io/v1alpha1
+kind: LaunchTemplate
+metadata: {name: tpl, namespace: ns}
+spec: {imageId: ami-12345678, instanceType: t3.micro}
+"""
+
+
+def test_cli_orders_resources_named_by_aws_name_like_references(tmp_path: Path) -> None:
+    """A bucket's logging target and a group's launch template named by AWS name come first when another
+    manifest of the set manages that name (in any namespace: AWS names are not namespaced)."""
+    found = manifests(tmp_path, NAMED)
+    names = {("ns", "AutoScalingGroup", "batch"): "ns-batch", ("ns", "Bucket", "site"): "ns-site"}
+    names |= {("other", "Bucket", "logs"): "logs-bucket", ("ns", "LaunchTemplate", "tpl"): "ns-tpl"}
+    assert [m.ref.name for m in order_manifests(found)] == ["batch", "site", "logs", "tpl"]
+    assert [m.ref.name for m in order_manifests(found, names)] == ["tpl", "batch", "logs", "site"]
+
+
+def test_engine_reports_a_missing_named_dependency_as_waiting_not_error() -> None:
+    """AWS's "does not exist" for a resource named by AWS name is DependencyNotReady (retried, never
+    Stalled), naming the spec path; any other error keeps its own reason."""
+    from botocore.exceptions import ClientError
+
+    from awsop.reconcilers.autoscaling_group import AutoScalingGroupSpec
+    from awsop.reconcilers.changes import Plan
+    from awsop.reconcilers.engine import State, dependency_missing
+    from awsop.reconcilers.errors import ErrorClass
+
+    spec = AutoScalingGroupSpec.model_validate(
+        {
+            "launchTemplate": {"name": "ns-tpl"},
+            "minSize": 0,
+            "maxSize": 1,
+            "availabilityZones": ["us-east-1a"],
+        }
+    )
+    plan = Plan("AutoScalingGroup", "ns", "batch", "ns-batch", "us-east-1", "create")
+
+    def error(code: str) -> ClientError:
+        return ClientError({"Error": {"Code": code, "Message": "nope"}}, "CreateAutoScalingGroup")
+
+    outcome = dependency_missing(spec, plan, error("InvalidLaunchTemplateName.NotFoundException"))
+    assert outcome is not None and outcome.state is State.WAITING
+    assert outcome.reason == "DependencyNotReady" and outcome.error_class is ErrorClass.RECOVERABLE
+    assert "LaunchTemplate ns-tpl (launchTemplate.name)" in outcome.message
+    assert dependency_missing(spec, plan, error("ValidationError")) is None
+
+
+def test_buckets_logging_into_each_other_are_ordered_without_a_cycle_error(tmp_path: Path) -> None:
+    text = "".join(
+        "---\napiVersion: s3.awsop.io/v1alpha1\nkind: Bucket\n"
+        f"metadata: {{name: {a}, namespace: ns}}\n"
+        f"spec: {{name: {a}-bucket, logging: {{targetBucket: {b}-bucket}}}}\n"
+        for a, b in (("one", "two"), ("two", "one"))
+    )
+    found = manifests(tmp_path, text)
+    names = {("ns", "Bucket", "one"): "one-bucket", ("ns", "Bucket", "two"): "two-bucket"}
+    assert [m.ref.name for m in order_manifests(found, names)] == ["two", "one"]

@@ -341,3 +341,19 @@ def test_crd_rejects_what_the_model_rejects(spec: dict[str, Any], error: str) ->
     except ValidationError:
         model_ok = False
     assert model_ok is (not error)
+
+
+def test_undecided_keys_are_those_no_policy_gave_a_value() -> None:
+    """Skipped (label missing) and conflicting defaults are left as they are in AWS; a key another
+    matching policy does decide is not undecided."""
+    skipped = evaluate([policy()], subject({"team": "web", "cost-center": "cc-1"}))
+    assert skipped.undecided == frozenset({"environment"})
+    conflict = evaluate(
+        [policy("a", defaults={"env": "dev"}), policy("b", defaults={"env": "prod"})], subject()
+    )
+    assert conflict.undecided == frozenset({"env"})
+    decided = evaluate(
+        [policy("a", defaults={"env": "{namespaceLabel:env}"}), policy("b", defaults={"env": "prod"})],
+        subject(),
+    )
+    assert decided.undecided == frozenset() and decided.defaults == {"env": "prod"}
