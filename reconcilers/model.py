@@ -267,6 +267,17 @@ class ResolvedReferenceStatus(Model):
     )
 
 
+class OutputStatus(Model):
+    """One ConfigMap or Secret this object's outputs were written to."""
+
+    kind: str = Field(description="ConfigMap or Secret.")
+    name: str = Field(description="Its name, in the object's namespace.")
+    keys: list[str] = Field(default_factory=list, description="The keys awsop wrote there for this object.")
+    created: bool = Field(
+        False, description="awsop created it for this object (ownerReference): deleted with the object."
+    )
+
+
 class AwsObjectStatus(Model):
     """Status every kind reports; kinds add their own identifiers."""
 
@@ -288,6 +299,9 @@ class AwsObjectStatus(Model):
     plan: PlanStatus | None = Field(None, description="Planned AWS calls (annotation awsop.io/plan-only).")
     progress: ProgressStatus | None = Field(
         None, description="A multi-step change or a resource not usable yet: what is done, what waits."
+    )
+    outputs: list[OutputStatus] | None = Field(
+        None, description="Where spec.outputs were written: each ConfigMap or Secret and its keys."
     )
     resolved_references: list[ResolvedReferenceStatus] | None = Field(
         None,
