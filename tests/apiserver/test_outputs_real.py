@@ -12,6 +12,7 @@ import base64
 import importlib.util
 import json
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -118,6 +119,24 @@ def test_example_targets_hold_the_values_once_ready_and_go_with_the_objects(
     assert entry["keys"] == ["JOBS_QUEUE_ARN", "JOBS_QUEUE_URL"]
     written = kube.condition("queue", "worker-jobs", NS, "OutputsWritten")
     assert written is not None and written["status"] == "True", written
+
+    # steady state (after the first check turned Ready's reason from Created to UpToDate): drift checks,
+    # every 2 s here, read the ConfigMap but write neither it nor the status
+    eventually(
+        lambda: (kube.condition("queue", "worker-jobs", NS, "Ready") or {}).get("reason") == "UpToDate"
+    )
+    queue = kube.get("queue", "worker-jobs", "-n", NS)
+    versions = (
+        config_map(kube, "worker-aws")["metadata"]["resourceVersion"],
+        queue["metadata"]["resourceVersion"],
+    )  # type: ignore[index]
+    time.sleep(7)
+    queue = kube.get("queue", "worker-jobs", "-n", NS)
+    now = (
+        config_map(kube, "worker-aws")["metadata"]["resourceVersion"],
+        queue["metadata"]["resourceVersion"],
+    )  # type: ignore[index]
+    assert now == versions
 
     # the queue goes first: its keys leave, the table's stay (the ConfigMap is shared)
     kube.run("delete", "queue", "worker-jobs", "-n", NS, "--timeout=60s")
