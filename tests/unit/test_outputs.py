@@ -134,3 +134,12 @@ def test_field_manager_is_per_object_and_within_the_api_servers_limit() -> None:
     assert field_manager("Queue", "orders") == "awsop/queue/orders"
     long_a, long_b = field_manager("Queue", "a" * 200 + "x"), field_manager("Queue", "a" * 200 + "y")
     assert len(long_a) == 128 and long_a != long_b
+
+
+def test_docs_list_every_output_and_default_key() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "outputs.md").read_text()
+    for kind in KINDS:
+        for name in outputs.output_names(kind):
+            assert f"`{name}` (`{outputs.default_key(kind, name)}`)" in text, (kind, name)
