@@ -26,7 +26,7 @@ from typing import Any
 import kopf
 
 from awsop.reconcilers.engine import Outcome, State, now_rfc3339
-from awsop.reconcilers.kinds import KindInfo
+from awsop.reconcilers.kinds import KINDS, KindInfo
 from awsop.reconcilers.model import AwsObjectSpec, Output
 from awsop.reconcilers.outputs import values_of
 
@@ -38,6 +38,7 @@ CONDITION = "OutputsWritten"
 APPLY = "application/apply-patch+yaml"
 JSON_PATCH = "application/json-patch+json"
 MAX_MANAGER = 128  # the API server's limit on fieldManager
+AWSOP_GROUPS = frozenset(info.group for info in KINDS.values())
 
 
 def field_manager(kind: str, name: str) -> str:
@@ -168,6 +169,15 @@ def _ours(obj: dict[str, Any] | None, uid: str) -> bool:
     return any(ref.get("uid") == uid for ref in refs)
 
 
+def _made_by_awsop(obj: dict[str, Any] | None) -> bool:
+    """Whether awsop created the target (for any object): it has owners, and all are awsop objects. Every
+    object that writes into such a target becomes an owner too, so the target lives exactly as long as
+    the objects writing it (the garbage collector deletes it when the last owner is gone, and so does
+    awsop itself)."""
+    refs = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
+    return bool(refs) and all(str(ref.get("apiVersion", "")).split("/")[0] in AWSOP_GROUPS for ref in refs)
+
+
 def _others_own(obj: dict[str, Any], key: str, manager: str) -> bool:
     """Whether a manager other than ours owns `key` of the target's data (managedFields)."""
     for entry in (obj.get("metadata") or {}).get("managedFields") or []:
@@ -225,12 +235,13 @@ def _export_one(
     report.missing += [key for key, value in wanted.items() if value is None]
     values = {key: value for key, value in wanted.items() if value is not None}
     current = api.get(kind, me.namespace, name)
-    owned = current is None or _ours(current, me.uid)
+    owned = current is None or _ours(current, me.uid) or _made_by_awsop(current)
     if current is None and not values:
         return  # nothing to say yet: no empty target
     data = _data(current, kind)
     stale = {key for key in before - set(values) if key in data}
-    if current is None or stale or any(data.get(k) != v for k, v in values.items()):
+    joins = owned and current is not None and not _ours(current, me.uid)  # an awsop-made target: co-own it
+    if current is None or stale or joins or any(data.get(k) != v for k, v in values.items()):
         current = api.apply(kind, me.namespace, name, _apply_body(me, kind, name, values, owned), me.manager)
         report.wrote.append(f"{kind} {name}")
         if stale:
@@ -253,6 +264,17 @@ def _withdraw(api: Targets, me: ObjectIdentity, kind: str, name: str, keys: set[
     # server without field ownership leaves is removed explicitly
     after = api.apply(kind, me.namespace, name, _apply_body(me, kind, name, {}, False), me.manager)
     _remove_left(api, me, kind, name, after, keys, drop_owner=True)
+    if _made_by_awsop(current):
+        # its other writers may have left at the same moment (one `kubectl delete` of both objects): the
+        # one that finds it empty and ownerless deletes it
+        final = api.get(kind, me.namespace, name)
+        final_meta = (final or {}).get("metadata") or {}
+        if (
+            final
+            and not (final.get("data") or final.get("binaryData"))
+            and not final_meta.get("ownerReferences")
+        ):
+            api.delete(kind, me.namespace, name, final_meta["uid"], final_meta["resourceVersion"])
     return True
 
 

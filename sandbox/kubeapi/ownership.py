@@ -4,8 +4,10 @@ The real server records in ``metadata.managedFields`` which manager set which fi
 ConfigMap's or Secret's ``data`` (and ``binaryData``) the sandbox does the same, because operators share
 such objects key by key: an apply that changes a key another manager owns fails with 409 Conflict unless
 forced, an apply that leaves out a key its manager applied before removes it (when no other manager owns
-it), and every other write (create, update, patch) makes its manager the owner of the keys it set. Other
-fields and other kinds keep the simplified merge semantics of :func:`patches.apply_patch`.
+it), and every other write (create, update, patch) makes its manager the owner of the keys it set.
+``metadata.ownerReferences`` is a list keyed by uid, as on the real server: an apply adds or replaces its
+entries and drops only the ones its manager applied before. Other fields and other kinds keep the
+simplified merge semantics of :func:`patches.apply_patch`.
 """
 
 from __future__ import annotations
@@ -53,9 +55,38 @@ def conflict_error(kind: str, plural: str, name: str, found: list[str]) -> ApiEr
     )
 
 
+def _ref_uids(entry: dict[str, Any]) -> set[str]:
+    fields = ((entry.get("fieldsV1") or {}).get("f:metadata") or {}).get("f:ownerReferences") or {}
+    return {k[len('k:{"uid":"') : -2] for k in fields if k.startswith('k:{"uid":"')}
+
+
+def _ref_fields(uids: set[str]) -> dict[str, Any]:
+    return {"f:ownerReferences": {f'k:{{"uid":"{uid}"}}': {} for uid in sorted(uids)}}
+
+
+def _refs(obj: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return list(((obj or {}).get("metadata") or {}).get("ownerReferences") or [])
+
+
 def prune(current: dict[str, Any], patched: dict[str, Any], applied: dict[str, Any], manager: str) -> None:
     """Remove from `patched` the keys `manager` applied before and leaves out now, unless another manager
-    owns them too."""
+    owns them too; merge the owner references by uid."""
+    mine_refs: set[str] = set()
+    others_refs: set[str] = set()
+    for entry in _owners(current):
+        if entry.get("manager") == manager and entry.get("operation") == "Apply":
+            mine_refs |= _ref_uids(entry)
+        elif entry.get("manager") != manager:
+            others_refs |= _ref_uids(entry)
+    given = {r.get("uid"): r for r in _refs(applied)}
+    merged = [given.pop(r.get("uid"), r) for r in _refs(current)] + list(given.values())
+    dropped = mine_refs - {r.get("uid") for r in _refs(applied)} - others_refs
+    merged = [r for r in merged if r.get("uid") not in dropped]
+    meta = patched.setdefault("metadata", {})
+    if merged:
+        meta["ownerReferences"] = merged
+    else:
+        meta.pop("ownerReferences", None)
     for section in SECTIONS:
         mine: set[str] = set()
         others: set[str] = set()
@@ -104,6 +135,23 @@ def record(
             entry.setdefault("fieldsV1", {})[f"f:{section}"] = {f"f:{k}": {} for k in sorted(keep)}
         if taken:
             fields[f"f:{section}"] = {f"f:{k}": {} for k in sorted(taken)}
+    after_refs = {str(r.get("uid")) for r in _refs(new)}
+    added_refs = after_refs - {str(r.get("uid")) for r in _refs(old)}
+    if applied is not None:
+        taken_refs = {str(r.get("uid")) for r in _refs(applied)} & after_refs
+    else:
+        mine = next(
+            (e for e in entries if e.get("manager") == manager and e.get("operation") == "Update"), {}
+        )
+        taken_refs = (_ref_uids(mine) & after_refs) | added_refs
+    for entry in entries:
+        keep_refs = _ref_uids(entry) & after_refs
+        if keep_refs:
+            entry.setdefault("fieldsV1", {})["f:metadata"] = _ref_fields(keep_refs)
+        else:
+            entry.get("fieldsV1", {}).pop("f:metadata", None)
+    if taken_refs:
+        fields["f:metadata"] = _ref_fields(taken_refs)
     entries = [e for e in entries if not (e.get("manager") == manager and e.get("operation") == operation)]
     if fields:
         entries.append(
