@@ -21,7 +21,7 @@ import pytest
 import yaml
 from realserver import REPO, RealApiServer
 
-sys.path.insert(0, str(REPO / "tests" / "e2e"))
+sys.path.append(str(REPO / "tests" / "e2e"))  # e2elib, and what the e2e conftest imports
 from e2elib import Kubectl, Operator, eventually, operator_env
 
 from awsop.operator.embedded import free_port
