@@ -134,3 +134,22 @@ def test_a_target_awsop_created_is_owned_by_its_writers_and_deleted_with_the_las
     # the last owner goes: nothing else is in it, so awsop deletes it
     _withdraw(server, second, "Secret", "creds", {"B"})
     assert server.get("Secret", ns, "creds") is None
+
+
+def test_a_target_in_a_terminating_namespace_is_forbidden_with_a_reason(
+    server: Targets, request: pytest.FixtureRequest
+) -> None:
+    ns = request.node.namespace
+    # an object with a finalizer keeps the namespace Terminating (on a cluster and on the sandbox, whose
+    # namespace controller would otherwise finish the deletion at once; the test kube-apiserver has none)
+    held = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "held", "finalizers": ["example.com/hold"]},
+    }
+    kube._api("core").create_namespaced_config_map(ns, held)
+    kube._api("core").delete_namespace(ns)
+    with pytest.raises(TargetError) as info:
+        _export_one(server, me(ns), output({"configMap": "late"}, {"Q_URL": "url"}), STATUS, set(), Report())
+    assert info.value.reason == "OutputForbidden"
+    assert "being terminated" in info.value.message

@@ -167,3 +167,20 @@ def test_a_target_dropped_from_the_spec_is_withdrawn() -> None:
     outputs.export(FakeRuntime(), QUEUE, {}, META, spec(), outcome(State.READY), previous, patch, api)  # type: ignore[arg-type]
     assert "apply ConfigMap old awsop/queue/orders" in api.calls and "json_patch" in api.calls
     assert patch.status["outputs"] is None
+
+
+def test_a_new_url_after_recreation_is_written_in_the_same_reconcile() -> None:
+    api = FakeTargets(
+        objects={
+            ("ConfigMap", "c"): {
+                "metadata": {"name": "c", "resourceVersion": "1", "ownerReferences": [{"uid": "u-1"}]},
+                "data": {"URL": "https://old"},
+            }
+        }
+    )
+    patch = FakePatch()
+    previous = {"outputs": [{"kind": "ConfigMap", "name": "c", "keys": ["URL"], "created": True}]}
+    model = spec({"to": {"configMap": "c"}, "values": {"URL": "url"}})
+    outputs.export(FakeRuntime(), QUEUE, {}, META, model, outcome(State.READY), previous, patch, api)  # type: ignore[arg-type]
+    assert api.calls == ["get ConfigMap c", "apply ConfigMap c awsop/queue/orders"]
+    assert api.objects[("ConfigMap", "c")]["data"] == {"URL": "https://q"}
