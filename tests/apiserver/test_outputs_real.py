@@ -289,3 +289,36 @@ spec:
     assert cm is not None and cm["data"]["TEMPLATE_VERSION"] == "2"
     kube.run("delete", "launchtemplate", "web", "-n", NS, "--timeout=60s")
     assert config_map(kube, "web-template") is None
+
+
+@pytest.mark.parametrize("kind", ["Bucket", "Queue", "Table", "LaunchTemplate", "AutoScalingGroup"])
+def test_kubectl_explain_documents_every_output(kube: Kubectl, kind: str) -> None:
+    from awsop.reconcilers.kinds import KINDS
+    from awsop.reconcilers.outputs import default_key, output_names
+
+    info = KINDS[kind]
+    text = " ".join(kube.run("explain", f"{info.plural}.{info.group}.spec.outputs").stdout.split())
+    for name in output_names(kind):
+        assert f"{name}: " in text and default_key(kind, name) in text, (name, text)
+
+
+@pytest.mark.parametrize(
+    ("outputs", "message"),
+    [
+        (
+            "[{to: {configMap: c}, values: {URL: urll}}]",
+            'spec.outputs[0].values.URL: Unsupported value: "urll"',
+        ),
+        ("[{to: {configMap: c}, values: {'BAD KEY': url}}]", "keys follow the ConfigMap key rules"),
+        ("[{to: {configMap: c, secret: s}}]", "set exactly one of configMap or secret"),
+        ("[{to: {configMap: c}}, {to: {configMap: c}}]", "each target may be listed only once"),
+    ],
+    ids=["unknown-output", "bad-key", "two-targets", "twice"],
+)
+def test_real_server_refuses_bad_outputs_naming_the_field(kube: Kubectl, outputs: str, message: str) -> None:
+    manifest = (
+        f"apiVersion: sqs.awsop.io/v1alpha1\nkind: Queue\nmetadata: {{name: bad, namespace: {NS}}}\n"
+        f"spec:\n  outputs: {outputs}\n"
+    )
+    proc = kube.run("apply", "--dry-run=server", "-f", "-", stdin=manifest, check=False)
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr
