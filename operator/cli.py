@@ -397,6 +397,8 @@ def _null() -> Iterator[None]:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    if args.output == "env":
+        raise ManifestError("plan -o env: use `awsop outputs -f ...` (values of existing resources)")
     results, code = _run(args, plan_only=True)
     if args.output == "json":
         doc = {
@@ -469,8 +471,44 @@ def _table(results: list[tuple[Manifest, Outcome]]) -> Table:
     return table
 
 
+def _print_env(results: list[tuple[Manifest, Outcome]], code: int) -> int:
+    """spec.outputs as KEY=value lines, the values the operator writes into ConfigMaps and Secrets."""
+    from awsop.reconcilers.outputs import ObjectOutputs, env_lines
+
+    declared = [
+        ObjectOutputs(
+            f"{m.source} {m.info.kind} {m.ref.namespace}/{m.ref.name}",
+            m.info.kind,
+            tuple(o.values for o in m.spec.outputs or ()),
+            o.status,
+        )
+        for m, o in results
+        if m.spec.outputs
+    ]
+    if not declared:
+        err.print("[red]error:[/red] no object in the manifests declares spec.outputs")
+        return EXIT_ERROR
+    lines, problems = env_lines(declared)
+    sys.stdout.write("".join(f"{line}\n" for line in lines))
+    for problem in problems:
+        err.print(f"[red]error:[/red] {escape(problem)}")
+    for m, o in results:
+        if not o.ok:
+            what = f"{m.info.kind} {m.ref.namespace}/{m.ref.name}"
+            err.print(f"[red]{what}: {escape(o.reason)}: {escape(o.message)}[/red]")
+    return EXIT_ERROR if problems or code == EXIT_ERROR else EXIT_OK
+
+
+def cmd_outputs(args: argparse.Namespace) -> int:
+    """Reads only: the outputs of resources that exist, from AWS (exit 1 when one has no value)."""
+    results, code = _run(args, plan_only=True)
+    return _print_env(results, code)
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     results, code = _run(args, plan_only=False)
+    if args.output == "env":
+        return _print_env(results, code)
     if args.output == "json":
         print(
             json.dumps(
@@ -544,7 +582,13 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="PATH",
                 help="manifest file or folder (repeatable; multi-document YAML)",
             )
-            p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+            p.add_argument(
+                "-o",
+                "--output",
+                choices=("table", "json", "env"),
+                default="table",
+                help="env: the objects' spec.outputs as KEY=value lines (apply and outputs)",
+            )
             p.add_argument(
                 "--tag-policy",
                 action="append",
@@ -604,6 +648,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long --wait waits per object (90s, 5m; default 10m)",
     )
     apply.set_defaults(func=cmd_apply)
+    outputs = sub.add_parser(
+        "outputs", help="print the objects' spec.outputs from AWS as KEY=value lines (reads only)"
+    )
+    common(outputs)
+    outputs.set_defaults(func=cmd_outputs, output="env")
     crds = sub.add_parser("crds", help="print the CustomResourceDefinitions")
     crds.set_defaults(func=cmd_crds)
     iam = sub.add_parser("iam-policy", help="print the least-privilege IAM policy for the kinds")
@@ -629,7 +678,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        with _aws(args) if args.command in ("plan", "apply") else _null():
+        with _aws(args) if args.command in ("plan", "apply", "outputs") else _null():
             return int(args.func(args))
     except (ManifestError, JournalError) as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from awsop.reconcilers import outputs as output_catalogue
 from awsop.reconcilers.kinds import CONFIG_KINDS, KINDS, VERSION, ConfigKindInfo, KindInfo
 
 DROP_KEYS = frozenset({"title", "default", "$defs", "x-awsop-immutable"})
@@ -123,6 +124,8 @@ def crd(info: KindInfo | ConfigKindInfo) -> dict[str, Any]:
     """The CRD for one kind (an AWS kind, or a configuration kind such as AWSAccount)."""
     spec = model_schema(info.spec_model, "spec")
     spec["description"] = (info.spec_model.__doc__ or "").strip()
+    if isinstance(info, KindInfo) and "outputs" in spec.get("properties", {}):
+        _outputs_schema(info.kind, spec["properties"]["outputs"])
     status = model_schema(info.status_model, "status")
     status["description"] = "Observed state, written by awsop only."
     condition = CONDITION
@@ -189,6 +192,16 @@ def crd(info: KindInfo | ConfigKindInfo) -> dict[str, Any]:
             ],
         },
     }
+
+
+def _outputs_schema(kind: str, outputs: dict[str, Any]) -> None:
+    """The kind's own output names in the shared `outputs` schema: an enum for `values` (the API server
+    names the field of an unknown output) and the list of outputs in the descriptions (`kubectl explain`)."""
+    listed = output_catalogue.describe(kind)
+    outputs["description"] += f" Outputs of a {kind}: {listed}."
+    values = outputs["items"]["properties"]["values"]
+    values["additionalProperties"]["enum"] = output_catalogue.output_names(kind)
+    values["description"] += f" Output names: {', '.join(output_catalogue.output_names(kind))}."
 
 
 def render(info: KindInfo | ConfigKindInfo) -> str:

@@ -198,6 +198,15 @@ class Demo:
         )
         if orders.get("deadLetterQueueArn") != dlq.get("arn"):
             raise DemoError("the source queue does not use its dead-letter queue's ARN")
+        outputs = json.loads(self.kubectl("get", "configmap", "worker-aws", "-o", "json", show=False))["data"]
+        console.print(
+            "Deployment worker reads ConfigMap worker-aws with envFrom; awsop filled it from the "
+            "spec.outputs of Queue worker-jobs and Table worker-state (examples/worker-outputs.yaml):\n"
+            + "".join(f"  {key}={value}\n" for key, value in sorted(outputs.items())),
+            markup=False,
+        )
+        if outputs.get("JOBS_QUEUE_URL") != self.queue_status("worker-jobs").get("url"):
+            raise DemoError("ConfigMap worker-aws does not hold the queue's URL")
         self.kubectl("wait", "--for=condition=Ready", "awsaccount/payments-dev", "--timeout=30s", show=False)
         ledger = json.loads(self.kubectl("get", "bucket", "ledger", "-o", "json", show=False))["status"]
         console.print(

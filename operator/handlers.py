@@ -28,7 +28,7 @@ from awsop.reconcilers.kinds import CONFIG_KINDS, KINDS, VERSION, KindInfo, refe
 from awsop.reconcilers.model import AwsObjectSpec
 from awsop.reconcilers.refs import REFERENCE_VALUES, Reference
 
-from . import kube, metrics, webhook
+from . import kube, metrics, outputs, webhook
 from .manifests import format_validation_error
 from .references import resolution_from_body
 from .runtime import (  # noqa: F401 (ObjectRegistry, ReferenceIndex, Writer: this module's API too)
@@ -237,6 +237,7 @@ def _reconcile_locked(
         state.stalled_by_write = any(_is_write(call) for call in outcome.calls)
     state.not_found = state.not_found + 1 if outcome.state is State.NOT_FOUND else 0
     _write(patch, previous, outcome, generation, plan_only)
+    outputs.export(rt, info, body, meta, model, outcome, previous, patch)  # never raises
     if (
         (pending is not None or attempted)
         and outcome.ok
@@ -694,6 +695,7 @@ def delete(
         _log(info, ref, outcome, quiet=False)
         log.debug("delete %s/%s calls: %s", ref.namespace, ref.name, ", ".join(outcome.calls))
         if outcome.state is State.DELETED:
+            outputs.withdraw_all(rt, info, body, meta, _previous_status(state, status))  # never raises
             forget(info, rt, ref, uid)
             return
         state.observed += 1

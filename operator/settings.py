@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     webhook_failure_policy: Literal["Ignore", "Fail"] = Field(
         "Ignore", description="failurePolicy of the managed ValidatingWebhookConfiguration."
     )
+    output_secrets: bool = Field(
+        True,
+        description="Allow spec.outputs to write Secrets; false where the operator may not touch Secrets "
+        "(the chart then grants no Secret access and such outputs report SecretsDisabled).",
+    )
     peering: str = Field(
         "", description="kopf peering name for high availability (one active replica); empty = standalone."
     )

@@ -200,6 +200,7 @@ _OWNED = frozenset(
         "plan",
         "progress",
         "resolvedReferences",
+        "outputs",  # written by operator/outputs.py after the engine's status
     }
 )
 

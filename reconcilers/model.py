@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from . import outputs as catalogue
 from .policies import AdoptionPolicy, DeletionPolicy, DriftPolicy, ManagementPolicy
 from .tags import validate_tags
 
@@ -39,6 +40,85 @@ class AccountRef(Model):
         pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
         max_length=253,
     )
+
+
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+OUTPUT_TARGET_RULES: list[JsonValue] = [
+    {"rule": "has(self.configMap) != has(self.secret)", "message": "set exactly one of configMap or secret"},
+]
+OUTPUT_KEY_RULES: list[JsonValue] = [
+    {
+        "rule": "self.all(k, k.matches('^[-._a-zA-Z0-9]+$') && k != '.' && !k.startsWith('..'))",
+        "message": "keys follow the ConfigMap key rules: letters, digits, '-', '_' and '.' only, at most 253 "
+        "characters, neither '.' nor '..' nor a '..' prefix",
+    },
+    {"rule": "self.all(k, size(k) <= 253)", "message": "a key has at most 253 characters"},
+]
+OUTPUTS_RULES: list[JsonValue] = [
+    {
+        "rule": "self.all(o, self.exists_one(p, p.to == o.to))",
+        "message": "each target may be listed only once",
+    },
+]
+
+
+class OutputTarget(Model):
+    """Where outputs go: a ConfigMap or a Secret in the object's namespace."""
+
+    model_config = {
+        **Model.model_config,
+        "json_schema_extra": {"x-kubernetes-validations": OUTPUT_TARGET_RULES},
+    }
+
+    config_map: str | None = Field(
+        None,
+        description="Name of a ConfigMap in the object's namespace; created when missing (then owned by this "
+        "object), else only awsop's keys are added to it.",
+        max_length=253,
+        pattern=DNS_SUBDOMAIN,
+    )
+    secret: str | None = Field(
+        None,
+        description="Name of a Secret in the object's namespace; created when missing (then owned by this "
+        "object), else only awsop's keys are added to it. The installation may disable Secret outputs.",
+        max_length=253,
+        pattern=DNS_SUBDOMAIN,
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> OutputTarget:
+        if (self.config_map is None) == (self.secret is None):
+            raise ValueError("set exactly one of configMap or secret")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "ConfigMap" if self.config_map is not None else "Secret"
+
+    @property
+    def name(self) -> str:
+        return self.config_map if self.config_map is not None else str(self.secret)
+
+
+class Output(Model):
+    """Values of this object written into one ConfigMap or Secret."""
+
+    to: OutputTarget = Field(description="The ConfigMap or Secret (same namespace) the values go to.")
+    values: dict[str, str] | None = Field(
+        None,
+        description="Key in the target -> output name of this kind. Omitted: every output of the kind under "
+        "its default key (see outputs).",
+        max_length=catalogue.MAX_VALUES,
+        json_schema_extra={"x-kubernetes-validations": OUTPUT_KEY_RULES},
+    )
+
+    @field_validator("values")
+    @classmethod
+    def _check_keys(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for key in value or {}:
+            if (problem := catalogue.key_problem(key)) is not None:
+                raise ValueError(problem)
+        return value
 
 
 class AwsObjectSpec(Model):
@@ -90,6 +170,35 @@ class AwsObjectSpec(Model):
         "granted by the account. Immutable: moving a resource to another account means a new resource.",
         json_schema_extra=IMMUTABLE,
     )
+
+    outputs: list[Output] | None = Field(
+        None,
+        description="Values applications need (URL, ARN, name, ...) written into ConfigMaps or Secrets in "
+        "this namespace by server-side apply, under a field manager per object: awsop owns only its keys. "
+        "Written once the resource is Ready and whenever a value changes; removed when the object is deleted "
+        "or the key leaves this list.",
+        max_length=catalogue.MAX_OUTPUTS,
+        json_schema_extra={"x-kubernetes-validations": OUTPUTS_RULES},
+    )
+
+    @model_validator(mode="after")
+    def _check_outputs(self) -> AwsObjectSpec:
+        """Output names this kind has, each target once."""
+        kind = catalogue.kind_of_spec(type(self))
+        known = catalogue.output_names(kind)
+        seen: set[tuple[str, str]] = set()
+        for i, output in enumerate(self.outputs or []):
+            where = (output.to.kind, output.to.name)
+            if where in seen:
+                raise ValueError(f"outputs[{i}].to: {output.to.kind} {output.to.name} is listed twice")
+            seen.add(where)
+            for key, name in (output.values or {}).items():
+                if name not in known:
+                    raise ValueError(
+                        f"outputs[{i}].values.{key}: {kind} has no output {name!r} "
+                        f"(one of: {', '.join(known)})"
+                    )
+        return self
 
     @field_validator("tags")
     @classmethod
@@ -172,6 +281,17 @@ class ResolvedReferenceStatus(Model):
     )
 
 
+class OutputStatus(Model):
+    """One ConfigMap or Secret this object's outputs were written to."""
+
+    kind: str = Field(description="ConfigMap or Secret.")
+    name: str = Field(description="Its name, in the object's namespace.")
+    keys: list[str] = Field(default_factory=list, description="The keys awsop wrote there for this object.")
+    created: bool = Field(
+        False, description="awsop created it for this object (ownerReference): deleted with the object."
+    )
+
+
 class AwsObjectStatus(Model):
     """Status every kind reports; kinds add their own identifiers."""
 
@@ -193,6 +313,9 @@ class AwsObjectStatus(Model):
     plan: PlanStatus | None = Field(None, description="Planned AWS calls (annotation awsop.io/plan-only).")
     progress: ProgressStatus | None = Field(
         None, description="A multi-step change or a resource not usable yet: what is done, what waits."
+    )
+    outputs: list[OutputStatus] | None = Field(
+        None, description="Where spec.outputs were written: each ConfigMap or Secret and its keys."
     )
     resolved_references: list[ResolvedReferenceStatus] | None = Field(
         None,

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import admission, patches, validation
+from . import admission, ownership, patches, validation
 from .errors import (
     ApiError,
     Cause,
@@ -59,6 +59,9 @@ class WriteOptions:
     field_validation: str = "Warn"  # Strict / Warn / Ignore
     warnings: list[str] = field(default_factory=list)
     preset: dict[str, Any] | None = None  # name/uid/creationTimestamp the admission chain already saw
+    field_manager: str = ""  # who writes (managedFields of ConfigMap and Secret keys)
+    force: bool = False  # server-side apply: take over keys other managers own
+    applied: dict[str, Any] | None = None  # the applied configuration of a server-side apply
 
 
 def _spec_part(obj: dict[str, Any], custom: bool) -> Any:
@@ -176,6 +179,10 @@ class Api:
         obj["apiVersion"] = rt.api_version(rt.storage_version)
         if opts.dry_run:
             return self.present(rt, version, obj)
+        if rt.key in ownership.TRACKED:
+            ownership.record(
+                None, obj, opts.field_manager or "unknown", opts.applied, rt.api_version(version)
+            )
         stored = self.store.write(rt, obj, "ADDED", None)
         if rt.kind == "CustomResourceDefinition":
             self._serve_crd(stored)
@@ -261,6 +268,10 @@ class Api:
         new["apiVersion"] = rt.api_version(rt.storage_version)
         if rt.tracks_generation and _spec_part(new, rt.custom) != _spec_part(current, rt.custom):
             new["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
+        if rt.key in ownership.TRACKED and not subresource:
+            ownership.record(
+                current, new, opts.field_manager or "unknown", opts.applied, rt.api_version(version)
+            )
         if _same(new, current) or opts.dry_run:
             return self.present(rt, version, new if opts.dry_run else current)
         stored = self.store.write(rt, new, "MODIFIED", current)
@@ -282,6 +293,9 @@ class Api:
         subresource: str = "",
     ) -> dict[str, Any]:
         current = self.store.find(rt, namespace, name)
+        tracked = content_type == patches.APPLY_PATCH and rt.key in ownership.TRACKED and not subresource
+        if tracked and isinstance(patch_body, dict):
+            opts.applied = patch_body
         if content_type == patches.APPLY_PATCH and current is None and not subresource:
             return self.create(rt, version, namespace, patch_body, opts)
         if current is None:
@@ -295,6 +309,12 @@ class Api:
             patched = patches.strategic_merge_patch(base, patch_body)
         else:
             patched = patches.apply_patch(base, patch_body)
+            if opts.applied is not None and isinstance(patched, dict):
+                manager = opts.field_manager or "unknown"
+                found = ownership.conflicts(current, opts.applied, manager)
+                if found and not opts.force:
+                    raise ownership.conflict_error(rt.kind, rt.plural, name, found)
+                ownership.prune(current, patched, opts.applied, manager)
         if not isinstance(patched, dict):
             raise bad_request("the patch must produce an object")
         patched.setdefault("metadata", {})

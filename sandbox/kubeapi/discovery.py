@@ -199,6 +199,10 @@ _BUILTIN_SCHEMAS: dict[str, dict[str, Any]] = {
         "involvedObject": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
         "source": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
     },
+    "Deployment": {
+        "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+    },
     "CustomResourceDefinition": {
         "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
         "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},

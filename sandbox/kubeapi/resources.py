@@ -117,6 +117,18 @@ def builtin_types() -> list[ResourceType]:
         versions=[VersionInfo("v1", storage=True)],
         categories=["api-extensions"],
     )
+    # Deployments are stored, never run (no controllers): the examples hold workloads that read awsop's
+    # outputs, and `kubectl apply -f examples/` must work on the sandbox as on a cluster.
+    deployments = ResourceType(
+        group="apps",
+        plural="deployments",
+        singular="deployment",
+        kind="Deployment",
+        namespaced=True,
+        versions=[VersionInfo("v1", storage=True, status_subresource=True)],
+        short_names=["deploy"],
+        categories=["all"],
+    )
     return [
         _core("namespaces", "namespace", "Namespace", False, ["ns"], status=True),
         _core("configmaps", "configmap", "ConfigMap", True, ["cm"]),
@@ -124,6 +136,7 @@ def builtin_types() -> list[ResourceType]:
         _core("events", "event", "Event", True, ["ev"]),
         crd,
         webhooks,
+        deployments,
     ]
 
 

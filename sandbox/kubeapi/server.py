@@ -259,7 +259,12 @@ class App:
         for _ in range(5):
             current = self.store.find(rt, ns, name) if name else None
             seen_rv = current["metadata"]["resourceVersion"] if current else None
-            probe = WriteOptions(dry_run=True, field_validation=opts.field_validation)
+            probe = WriteOptions(
+                dry_run=True,
+                field_validation=opts.field_validation,
+                field_manager=opts.field_manager,
+                force=opts.force,
+            )
             would_be = write(probe)
             obj = None if operation == "DELETE" else would_be
             old = self.api.present(rt, route.version, current) if current is not None else None
@@ -303,7 +308,13 @@ class App:
         validation = request.query.get("fieldValidation") or "Warn"
         if validation not in ("Strict", "Warn", "Ignore"):
             raise bad_request(f"fieldValidation parameter unsupported: {validation}")
-        return WriteOptions(dry_run=parse_dry_run(request.query.get("dryRun")), field_validation=validation)
+        manager = request.query.get("fieldManager") or request.headers.get("User-Agent", "").split("/")[0]
+        return WriteOptions(
+            dry_run=parse_dry_run(request.query.get("dryRun")),
+            field_validation=validation,
+            field_manager=manager,
+            force=request.query.get("force", "").lower() == "true",
+        )
 
     async def _body(self, request: web.Request, *, optional: bool = False) -> Any:
         raw = await request.read()

@@ -61,6 +61,11 @@ CASES: dict[str, dict[str, Any]] = {
         "metrics": {"port": 9090, "service": {"port": 9090}},
         "rbac": {"readSecrets": False},
     },
+    "outputs without Secrets": {"outputs": {"secrets": False}},
+    "namespace-scoped outputs without Secrets": {
+        "watchNamespaces": ["team-a"],
+        "outputs": {"secrets": False},
+    },
     "webhook with cert-manager": {"webhook": {"certManager": {"enabled": True}}},
     "webhook Fail, own issuer": {
         "webhook": {
@@ -245,12 +250,20 @@ def test_rbac_grants_exactly_the_enabled_kinds(case: tuple[str, dict[str, Any]])
         assert grants[(ns, "events.k8s.io", "events")] == {"create"}
     if namespaces:
         assert (None, "", "events") not in cluster
-    # Secrets: only `get`, only in the operator's namespace.
+    # spec.outputs: ConfigMaps (and Secrets unless disabled) where the objects are, cluster-wide or per
+    # watched namespace; nothing more than get, create, patch, delete.
+    output_verbs = {"get", "create", "patch", "delete"}
+    output_scopes: list[str | None] = list(namespaces) or [None]
+    configmaps = {k: v for k, v in {**cluster, **roles}.items() if k[2] == "configmaps"}
+    assert configmaps == {(ns, "", "configmaps"): output_verbs for ns in output_scopes}
+    # Secrets: `get` in the operator's namespace (AWSAccount credentials), and the outputs' verbs.
     secrets = {k: v for k, v in {**cluster, **roles}.items() if k[2] == "secrets"}
+    expected_secrets: dict[tuple[str | None, str, str], set[str]] = {}
+    if values.get("outputs", {}).get("secrets", True):
+        expected_secrets = {(ns, "", "secrets"): set(output_verbs) for ns in output_scopes}
     if values.get("rbac", {}).get("readSecrets", True):
-        assert secrets == {(NAMESPACE, "", "secrets"): {"get"}}
-    else:
-        assert secrets == {}
+        expected_secrets.setdefault((NAMESPACE, "", "secrets"), set()).add("get")
+    assert secrets == expected_secrets
     # Peering: only with HA, cluster-wide or per namespace.
     peer = {k: v for k, v in {**cluster, **roles}.items() if k[1] == "kopf.dev"}
     if not peering:
@@ -264,7 +277,12 @@ def test_rbac_grants_exactly_the_enabled_kinds(case: tuple[str, dict[str, Any]])
     # Nothing else is granted.
     allowed = {"", "apiextensions.k8s.io", "events.k8s.io", "kopf.dev"} | {g for g, _, _ in KINDS.values()}
     assert {k[1] for k in {**cluster, **roles}} <= allowed
-    assert {k[2] for k in {**cluster, **roles} if k[1] == ""} <= {"events", "namespaces", "secrets"}
+    assert {k[2] for k in {**cluster, **roles} if k[1] == ""} <= {
+        "events",
+        "namespaces",
+        "secrets",
+        "configmaps",
+    }
 
 
 def test_bindings_point_at_the_service_account(case: tuple[str, dict[str, Any]]) -> None:

@@ -115,6 +115,16 @@ Call with (dict "root" $ "namespaced" true|false).
 {{/*
 Rules for the operator's Events: a repeat of an Event is a patch of its count (operator/events.py).
 */}}
+{{/*
+spec.outputs: the ConfigMaps (and, unless outputs.secrets is false, Secrets) awsop writes for the objects
+in a namespace: read, created, server-side applied, deleted (those it created, with their object).
+*/}}
+{{- define "awsop.outputRules" -}}
+- apiGroups: [""]
+  resources: [{{ ternary "\"configmaps\", \"secrets\"" "\"configmaps\"" .Values.outputs.secrets }}]
+  verbs: ["get", "create", "patch", "delete"]
+{{- end }}
+
 {{- define "awsop.eventRules" -}}
 - apiGroups: [""]
   resources: ["events"]
