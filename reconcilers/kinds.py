@@ -111,6 +111,7 @@ KINDS: dict[str, KindInfo] = {
         make_client=BucketClient,
         description="An S3 bucket managed by awsop.",
         iam_actions=BUCKET_IAM_ACTIONS,
+        refers_to=("Queue",),
     ),
     "Queue": KindInfo(
         kind="Queue",

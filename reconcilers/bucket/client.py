@@ -36,11 +36,13 @@ from ..errors import (
 from ..model import IMMUTABLE, AwsObjectSpec
 from ..policies import DeletionPolicy
 from ..policy_doc import check_policy_document
+from ..refs import Reference
 from ..tags import OWNER_TAG, SYSTEM_TAGS, tag_drift, tags_to_write
 from .access import OBJECT_OWNERSHIP, POLICY, PUBLIC_ACCESS_BLOCK, ObjectOwnership, PublicAccessBlock
 from .access_logging import LOGGING, Logging
 from .facet import S3, UNSET, Facet, missing
 from .lifecycle import LIFECYCLE, LifecycleRule
+from .notifications import NOTIFICATIONS, Notifications
 from .protection import ENCRYPTION, VERSIONING, Encryption
 from .web import CORS, CorsRule
 
@@ -75,6 +77,7 @@ FACETS: tuple[Facet, ...] = (
     CORS,
     LOGGING,
     POLICY,
+    NOTIFICATIONS,
 )
 # Every S3 operation the kind calls, and the IAM actions AWS authorizes it with. The shipped policy is
 # generated from this table (awsop iam-policy), and a test fails if an operation is called that is not here.
@@ -170,6 +173,11 @@ class BucketSpec(AwsObjectSpec):
         max_length=20480,
     )
     logging: Logging | None = Field(None, description="Server access logging.")
+    notifications: Notifications | None = Field(
+        None,
+        description="Event notifications to SQS queues (by reference or ARN) and EventBridge. Left out: "
+        "the bucket's notification configuration is neither read nor changed.",
+    )
     empty_on_delete: bool = Field(
         False,
         description="With deletionPolicy Delete, remove every object version and delete marker before "
@@ -187,6 +195,9 @@ class BucketSpec(AwsObjectSpec):
     @classmethod
     def _policy_json(cls, value: str | None) -> str | None:
         return check_policy_document(value)
+
+    def references(self) -> list[Reference]:
+        return self.notifications.references() if self.notifications is not None else []
 
     @model_validator(mode="after")
     def _logging_target(self) -> BucketSpec:
@@ -317,13 +328,24 @@ class BucketClient:
 
     def finish_create(self, target: Target[BucketSpec], observed: BucketObserved) -> BucketObserved:
         s3 = self._s3(target.region)
+        writes = []
         for facet in FACETS:
             desired = facet.desired(target)
             if desired is UNSET or (desired in (None, []) and facet.delete_call):
                 continue
-            facet.write(s3, target.aws_name, desired)
+            writes.append((facet, desired))
+        self._check_preconditions(target, writes)
+        for facet, desired in writes:
+            facet.write(s3, target.aws_name, facet.carry(desired, None))
             observed.facets[facet.path] = desired
         return observed
+
+    def _check_preconditions(self, target: Target[BucketSpec], writes: list[tuple[Facet, Any]]) -> None:
+        """Every facet precondition (a notification queue's policy) before the first write: one that
+        fails holds back all of this reconcile's writes, so the bucket changes in one piece."""
+        for facet, desired in writes:
+            if facet.check is not None:
+                facet.check(self.clients, target, desired)
 
     def discard(self, target: Target[BucketSpec], observed: BucketObserved) -> None:
         """Delete the bucket this reconcile just created and could not tag. Never empties it: a bucket
@@ -341,12 +363,16 @@ class BucketClient:
     def apply(self, target: Target[BucketSpec], observed: BucketObserved, changes: list[Change]) -> None:
         s3 = self._s3(target.region)
         by_path = {facet.path: facet for facet in FACETS}
+        self._check_preconditions(
+            target, [(by_path[c.path], c.desired) for c in changes if c.path in by_path]
+        )
         for change in changes:
             if change.path == "tags":
                 tags = tags_to_write(target.tags, observed.tags, target.spec.tags is not None)
                 _put_tags(s3, target.aws_name, tags)
             else:
-                by_path[change.path].write(s3, target.aws_name, change.desired)
+                facet = by_path[change.path]
+                facet.write(s3, target.aws_name, facet.carry(change.desired, observed.facets.get(facet.path)))
 
     def release(self, target: Target[BucketSpec], observed: BucketObserved) -> None:
         remaining = {

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..aws import RetryingClient
+from ..aws import AwsClients, RetryingClient
 from ..engine import Target
 from ..errors import error_code
 
@@ -35,6 +35,10 @@ def equal(desired: Any, actual: Any) -> bool:
     return bool(desired == actual)
 
 
+def desired_only(desired: Any, actual: Any) -> Any:
+    return desired
+
+
 @dataclass(frozen=True)
 class Facet:
     """One independently readable and writable part of a bucket's configuration.
@@ -42,7 +46,10 @@ class Facet:
     `desired` returns the normalised desired value for a target (its spec and resolved references), or
     `UNSET` when the spec leaves the facet out. `matches(desired, actual)` is the comparison after
     normalisation (AWS defaults in `actual` that the spec does not set are not drift). `iam` names the
-    IAM actions of every S3 operation the facet calls. Facets are listed in the order they must be
+    IAM actions of every operation the facet calls. `carry(desired, actual)` is what a write sends (parts
+    of the AWS value the spec does not manage, carried over); `check(clients, target, desired)` runs
+    before any write of the reconcile and raises to hold every write back (a precondition outside the
+    bucket). Facets are listed in the order they must be
     applied (ownership before policy, versioning before anything that depends on it).
     """
 
@@ -55,6 +62,8 @@ class Facet:
     delete_call: str = ""
     iam: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     matches: Callable[[Any, Any], bool] = equal
+    carry: Callable[[Any, Any], Any] = desired_only
+    check: Callable[[AwsClients, Target[Any], Any], None] | None = None
 
     def calls_for(self, value: Any) -> tuple[str, ...]:
         empty = value is None or value == []

@@ -102,3 +102,44 @@ def test_launch_template_user_data_limited_in_bytes(installed: RealApiServer) ->
     out = kubectl(installed, "apply", "-f", "-", stdin=manifest("é" * 16384), check=False)
     assert "spec.userData" in out and "at most 16384 bytes in UTF-8" in out, out
     kubectl(installed, "apply", "-f", "-", stdin=manifest("é" * 8192))
+
+
+@pytest.mark.parametrize(
+    ("second", "refused"),
+    [
+        pytest.param(
+            {"events": ["s3:ObjectCreated:Put"], "prefix": "images/"}, True, id="wildcard-and-prefix"
+        ),
+        pytest.param(
+            {"events": ["s3:ObjectCreated:*"], "prefix": "images/", "suffix": ".jpg"}, True, id="same"
+        ),
+        pytest.param({"events": ["s3:ObjectCreated:*"], "prefix": "videos/"}, False, id="other-prefix"),
+        pytest.param({"events": ["s3:ObjectCreated:*"], "suffix": ".png"}, False, id="other-suffix"),
+        pytest.param({"events": ["s3:ObjectRemoved:*"]}, False, id="other-event"),
+    ],
+)
+def test_bucket_overlapping_notifications_refused_at_admission(
+    installed: RealApiServer, second: dict[str, object], refused: bool
+) -> None:
+    """AWS refuses two queue configurations for one event type whose prefixes and suffixes overlap: so
+    does the CRD's CEL rule, before anything reaches AWS."""
+    kubectl(installed, "create", "namespace", "crd-notify", check=False)
+    first = {
+        "queue": {"ref": {"name": "q"}},
+        "events": ["s3:ObjectCreated:*"],
+        "prefix": "images/",
+        "suffix": ".jpg",
+    }
+    manifest = json.dumps(
+        {
+            "apiVersion": "s3.awsop.io/v1alpha1",
+            "kind": "Bucket",
+            "metadata": {"name": "notify", "namespace": "crd-notify"},
+            "spec": {"notifications": {"queues": [first, {"queue": {"ref": {"name": "q"}}, **second}]}},
+        }
+    )
+    out = kubectl(installed, "apply", "--dry-run=server", "-f", "-", stdin=manifest, check=False)
+    if refused:
+        assert "spec.notifications.queues" in out and "overlap" in out, out
+    else:
+        assert "created" in out or "configured" in out, out

@@ -193,6 +193,27 @@ def run_table_scenarios(engine: Engine, client: TableClient) -> list[tuple[str, 
     ]
 
 
+def _notifying(engine: Engine, client: BucketClient) -> list[tuple[str, Outcome]]:
+    """examples/bucket-notifications.yaml: the queue, then the bucket that notifies it (policy check)."""
+    docs = {
+        d["kind"]: d
+        for d in yaml.safe_load_all((REPO / "examples" / "bucket-notifications.yaml").read_text())
+    }
+    queue = docs["Queue"]
+    queue_ref = ObjectRef("Queue", queue["metadata"]["namespace"], queue["metadata"]["name"], 1)
+    made = engine.reconcile(QueueClient(engine.clients), queue_ref, QueueSpec.model_validate(queue["spec"]))
+    found = Resolution("Queue", queue_ref.name, ready=made.ok, values=made.status)
+    context = ReconcileContext(references={("Queue", queue_ref.name): found})
+    bucket = docs["Bucket"]
+    ref = ObjectRef("Bucket", bucket["metadata"]["namespace"], bucket["metadata"]["name"], 1)
+    spec = BucketSpec.model_validate(bucket["spec"])
+    return [
+        ("create uploads queue", made),
+        ("create uploads", engine.reconcile(client, ref, spec, context=context)),
+        ("check uploads", engine.reconcile(client, ref, spec, spec_changed=False, context=context)),
+    ]
+
+
 def run_scenarios(engine: Engine, client: BucketClient, admin: Any) -> list[tuple[str, Outcome]]:
     """Every path of every kind, in order; each step runs even if an earlier one failed."""
     logs_ref, logs = _spec("bucket-logs.yaml")
@@ -216,6 +237,7 @@ def run_scenarios(engine: Engine, client: BucketClient, admin: Any) -> list[tupl
         ("create app", engine.reconcile(client, app_ref, app)),
         ("check web", engine.reconcile(client, web_ref, web, spec_changed=False)),
         ("remove web facets", engine.reconcile(client, web_ref, stripped)),
+        *_notifying(engine, client),
     ]
     try:
         for body in (b"1", b"2"):

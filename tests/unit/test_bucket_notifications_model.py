@@ -1,0 +1,105 @@
+"""Bucket notification models and the queue policy precondition: pure, no AWS calls."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from awsop.reconcilers.bucket import BucketSpec
+from awsop.reconcilers.bucket.notifications import policy_allows, required_statement
+from awsop.reconcilers.refs import Reference
+
+QUEUE = "arn:aws:sqs:us-east-1:123456789012:events"
+BUCKET = "team-a-uploads"
+
+
+def queue_config(**fields: Any) -> dict[str, Any]:
+    return {"queue": {"ref": {"name": "events"}}, "events": ["s3:ObjectCreated:*"], **fields}
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "overlap"),
+    [
+        pytest.param({}, {}, True, id="identical"),
+        pytest.param({"prefix": "a/"}, {"prefix": "a/b/"}, True, id="nested-prefixes"),
+        pytest.param({"prefix": "a/"}, {"prefix": "b/"}, False, id="disjoint-prefixes"),
+        pytest.param({"suffix": ".jpg"}, {"suffix": ".png"}, False, id="disjoint-suffixes"),
+        pytest.param({"suffix": ".jpg"}, {}, True, id="empty-suffix-overlaps-all"),
+        pytest.param({"events": ["s3:ObjectCreated:Put"]}, {}, True, id="wildcard-covers-put"),
+        pytest.param({"events": ["s3:ObjectRemoved:*"]}, {}, False, id="other-event-family"),
+    ],
+)
+def test_overlapping_queue_configurations_refused_by_model(
+    first: dict[str, Any], second: dict[str, Any], overlap: bool
+) -> None:
+    spec = {"notifications": {"queues": [queue_config(**first), queue_config(**second)]}}
+    if overlap:
+        with pytest.raises(
+            ValidationError, match=r"notifications.queues\[0\] and notifications.queues\[1\] overlap"
+        ):
+            BucketSpec.model_validate(spec)
+    else:
+        BucketSpec.model_validate(spec)
+
+
+def test_queue_reference_is_a_reference_of_the_bucket() -> None:
+    spec = BucketSpec.model_validate(
+        {
+            "notifications": {
+                "queues": [queue_config(), {"queue": {"arn": QUEUE}, "events": ["s3:ObjectRemoved:*"]}]
+            }
+        }
+    )
+    assert spec.references() == [Reference("Queue", "events", "notifications.queues[0].queue")]
+
+
+def test_unknown_event_type_refused() -> None:
+    with pytest.raises(ValidationError, match="events"):
+        BucketSpec.model_validate({"notifications": {"queues": [queue_config(events=["s3:ObjectCreatd:*"])]}})
+
+
+def policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+STATEMENT = required_statement(BUCKET, QUEUE)
+
+
+@pytest.mark.parametrize(
+    ("doc", "allowed"),
+    [
+        pytest.param(None, False, id="no-policy"),
+        pytest.param(policy(STATEMENT), True, id="the-statement-awsop-names"),
+        pytest.param(policy({**STATEMENT, "Action": ["sqs:*"]}), True, id="action-wildcard"),
+        pytest.param(
+            policy({**STATEMENT, "Resource": "arn:aws:sqs:*:123456789012:*"}), True, id="resource-wildcard"
+        ),
+        pytest.param(
+            policy({**STATEMENT, "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:s3:::team-a-*"}}}),
+            True,
+            id="source-arn-like",
+        ),
+        pytest.param(
+            policy({k: v for k, v in STATEMENT.items() if k != "Condition"}), True, id="no-condition"
+        ),
+        pytest.param(
+            policy({**STATEMENT, "Condition": {"ArnEquals": {"aws:SourceArn": "arn:aws:s3:::other"}}}),
+            False,
+            id="another-bucket",
+        ),
+        pytest.param(policy({**STATEMENT, "Effect": "Deny"}), False, id="deny"),
+        pytest.param(policy({**STATEMENT, "Principal": {"Service": "sns.amazonaws.com"}}), False, id="sns"),
+        pytest.param(policy({**STATEMENT, "Action": "sqs:ReceiveMessage"}), False, id="other-action"),
+        pytest.param(
+            policy({**STATEMENT, "Resource": "arn:aws:sqs:us-east-1:123456789012:other"}),
+            False,
+            id="other-queue",
+        ),
+        pytest.param("not json", False, id="unparsable"),
+    ],
+)
+def test_queue_policy_allows_s3_from_this_bucket(doc: str | None, allowed: bool) -> None:
+    assert policy_allows(doc, BUCKET, QUEUE) is allowed
