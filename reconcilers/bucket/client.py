@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import Field, JsonValue, field_validator, model_validator
+from pydantic import ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from ..aws import AwsClients
 from ..changes import Action, Change
@@ -33,7 +33,7 @@ from ..errors import (
     classify,
     error_code,
 )
-from ..model import IMMUTABLE, AwsObjectSpec
+from ..model import IMMUTABLE, AwsObjectSpec, Model
 from ..policies import DeletionPolicy
 from ..policy_doc import check_policy_document
 from ..refs import Reference
@@ -44,7 +44,8 @@ from .facet import S3, UNSET, Facet, missing
 from .lifecycle import LIFECYCLE, LifecycleRule
 from .notifications import NOTIFICATIONS, Notifications
 from .protection import ENCRYPTION, VERSIONING, Encryption
-from .web import CORS, CorsRule
+from .transfer import ACCELERATE, REQUEST_PAYER, Accelerate, RequestPayer
+from .web import CORS, WEBSITE, CorsRule, Website
 
 KIND = "Bucket"
 
@@ -75,9 +76,12 @@ FACETS: tuple[Facet, ...] = (
     ENCRYPTION,
     LIFECYCLE,
     CORS,
+    WEBSITE,
     LOGGING,
     POLICY,
     NOTIFICATIONS,
+    ACCELERATE,
+    REQUEST_PAYER,
 )
 # Every S3 operation the kind calls, and the IAM actions AWS authorizes it with. The shipped policy is
 # generated from this table (awsop iam-policy), and a test fails if an operation is called that is not here.
@@ -140,8 +144,22 @@ def bucket_name_problem(name: str) -> str | None:
     return None
 
 
+SPEC_RULES: list[JsonValue] = [
+    {
+        "rule": "!has(self.accelerate) || self.accelerate != 'Enabled' || !has(self.name) "
+        "|| !self.name.contains('.')",
+        "message": "accelerate: Enabled needs a bucket name without dots (S3 refuses to accelerate it)",
+        "fieldPath": ".accelerate",
+    },
+]
+
+
 class BucketSpec(AwsObjectSpec):
     """Desired state of an S3 bucket. Facets left out are neither read nor written."""
+
+    model_config = ConfigDict(
+        **Model.model_config, json_schema_extra={"x-kubernetes-validations": SPEC_RULES}
+    )
 
     name: str | None = Field(
         None,
@@ -178,6 +196,14 @@ class BucketSpec(AwsObjectSpec):
         description="Event notifications to SQS queues (by reference or ARN) and EventBridge. Left out: "
         "the bucket's notification configuration is neither read nor changed.",
     )
+    website: Website | None = Field(None, description="Static website hosting (HTTP only).")
+    accelerate: Accelerate | None = Field(
+        None,
+        description="Transfer Acceleration: Enabled or Suspended (names with dots cannot be accelerated).",
+    )
+    request_payer: RequestPayer | None = Field(
+        None, description="Who pays for requests and downloads: BucketOwner (the AWS default) or Requester."
+    )
     empty_on_delete: bool = Field(
         False,
         description="With deletionPolicy Delete, remove every object version and delete marker before "
@@ -201,6 +227,10 @@ class BucketSpec(AwsObjectSpec):
 
     @model_validator(mode="after")
     def _logging_target(self) -> BucketSpec:
+        if self.accelerate == "Enabled" and self.name and "." in self.name:
+            raise ValueError(
+                "accelerate: Enabled needs a bucket name without dots (S3 refuses to accelerate it)"
+            )
         if self.lifecycle_rules is not None:
             ids = [rule.id for rule in self.lifecycle_rules]
             if len(ids) != len(set(ids)):

@@ -58,3 +58,16 @@ def test_bucket_notifications_example_without_the_queue_statement_waits(
     found = s3.get_bucket_notification_configuration(Bucket="awsop-example-uploads")
     assert "QueueConfigurations" not in found
     json.loads(out)  # still a well-formed report
+
+
+def test_bucket_static_site_example_applies_then_plans_clean_within_budget(
+    aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example = str(EXAMPLES / "bucket-static-site.yaml")
+    assert cli.main(["apply", "-f", example]) == cli.EXIT_OK, capsys.readouterr().out
+    capsys.readouterr()
+    assert cli.main(["plan", "-f", example]) == cli.EXIT_OK
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=aws.url)
+    site = s3.get_bucket_website(Bucket="awsop-example-static-site")
+    assert site["IndexDocument"] == {"Suffix": "index.html"} and len(site["RoutingRules"]) == 2
+    assert s3.get_bucket_accelerate_configuration(Bucket="awsop-example-static-site")["Status"] == "Enabled"

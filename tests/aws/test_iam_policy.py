@@ -59,9 +59,17 @@ MOTO_ACTIONS: dict[str, tuple[str, ...]] = {
 IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     op: a for info in KINDS.values() for op, a in info.iam_actions.items()
 }
-# Actions of operations moto 5.2.5 does not implement (Contributor Insights): no scenario can call them
-# here, so they are in the policy on the strength of the kind's IAM table alone.
-UNPROVABLE = frozenset({"dynamodb:DescribeContributorInsights", "dynamodb:UpdateContributorInsights"})
+# Actions of operations moto 5.2.5 does not implement (Contributor Insights, Requester Pays): no scenario
+# can call them here, so they are in the policy on the strength of the kind's IAM table alone (their
+# calls are tested with botocore's Stubber in test_bucket_facets_stubbed.py).
+UNPROVABLE = frozenset(
+    {
+        "dynamodb:DescribeContributorInsights",
+        "dynamodb:UpdateContributorInsights",
+        "s3:GetBucketRequestPayment",
+        "s3:PutBucketRequestPayment",
+    }
+)
 
 
 def policy_actions() -> list[str]:
@@ -207,10 +215,13 @@ def _notifying(engine: Engine, client: BucketClient) -> list[tuple[str, Outcome]
     bucket = docs["Bucket"]
     ref = ObjectRef("Bucket", bucket["metadata"]["namespace"], bucket["metadata"]["name"], 1)
     spec = BucketSpec.model_validate(bucket["spec"])
+    site_ref, site = _spec("bucket-static-site.yaml")
     return [
         ("create uploads queue", made),
         ("create uploads", engine.reconcile(client, ref, spec, context=context)),
         ("check uploads", engine.reconcile(client, ref, spec, spec_changed=False, context=context)),
+        ("create static site", engine.reconcile(client, site_ref, site)),
+        ("check static site", engine.reconcile(client, site_ref, site, spec_changed=False)),
     ]
 
 

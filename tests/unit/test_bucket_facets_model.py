@@ -1,4 +1,4 @@
-"""Bucket notification models and the queue policy precondition: pure, no AWS calls."""
+"""Bucket facet models (notifications, website, accelerate) and the queue policy precondition: pure."""
 
 from __future__ import annotations
 
@@ -103,3 +103,43 @@ STATEMENT = required_statement(BUCKET, QUEUE)
 )
 def test_queue_policy_allows_s3_from_this_bucket(doc: str | None, allowed: bool) -> None:
     assert policy_allows(doc, BUCKET, QUEUE) is allowed
+
+
+@pytest.mark.parametrize(
+    ("website", "error"),
+    [
+        pytest.param({"indexDocument": "index.html"}, None, id="index-only"),
+        pytest.param({"redirectAllRequestsTo": {"hostName": "example.com"}}, None, id="redirect-all"),
+        pytest.param({}, "exactly one of indexDocument or redirectAllRequestsTo", id="neither"),
+        pytest.param(
+            {"indexDocument": "i.html", "redirectAllRequestsTo": {"hostName": "e.com"}},
+            "exactly one",
+            id="both",
+        ),
+        pytest.param(
+            {"redirectAllRequestsTo": {"hostName": "e.com"}, "errorDocument": "e.html"},
+            "excludes errorDocument",
+            id="redirect-with-error-document",
+        ),
+        pytest.param(
+            {
+                "indexDocument": "i.html",
+                "routingRules": [{"redirect": {"replaceKeyWith": "a", "replaceKeyPrefixWith": "b"}}],
+            },
+            "exclude each other",
+            id="two-replacements",
+        ),
+    ],
+)
+def test_website_shape_validated(website: dict[str, Any], error: str | None) -> None:
+    if error is None:
+        BucketSpec.model_validate({"website": website})
+    else:
+        with pytest.raises(ValidationError, match=error):
+            BucketSpec.model_validate({"website": website})
+
+
+def test_accelerate_refused_for_dotted_names() -> None:
+    with pytest.raises(ValidationError, match="without dots"):
+        BucketSpec.model_validate({"name": "my.bucket.name", "accelerate": "Enabled"})
+    BucketSpec.model_validate({"name": "my.bucket.name", "accelerate": "Suspended"})
