@@ -43,7 +43,7 @@ from .access_logging import LOGGING, Logging
 from .facet import S3, UNSET, Facet, missing
 from .lifecycle import LIFECYCLE, LifecycleRule
 from .notifications import NOTIFICATIONS, Notifications
-from .protection import ENCRYPTION, VERSIONING, Encryption
+from .protection import ENCRYPTION, OBJECT_LOCK, VERSIONING, Encryption, ObjectLock
 from .transfer import ACCELERATE, REQUEST_PAYER, Accelerate, RequestPayer
 from .web import CORS, WEBSITE, CorsRule, Website
 
@@ -73,6 +73,7 @@ FACETS: tuple[Facet, ...] = (
     OBJECT_OWNERSHIP,
     PUBLIC_ACCESS_BLOCK,
     VERSIONING,
+    OBJECT_LOCK,
     ENCRYPTION,
     LIFECYCLE,
     CORS,
@@ -88,7 +89,13 @@ FACETS: tuple[Facet, ...] = (
 BASE_IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     "HeadBucket": ("s3:ListBucket",),
     # tags given to CreateBucket (CreateBucketConfiguration.Tags) are authorized by s3:TagResource
-    "CreateBucket": ("s3:CreateBucket", "s3:TagResource"),
+    # with ObjectLockEnabledForBucket also by s3:PutBucketObjectLockConfiguration and s3:PutBucketVersioning
+    "CreateBucket": (
+        "s3:CreateBucket",
+        "s3:TagResource",
+        "s3:PutBucketObjectLockConfiguration",
+        "s3:PutBucketVersioning",
+    ),
     "ListBuckets": ("s3:ListAllMyBuckets",),
     "DeleteBucket": ("s3:DeleteBucket",),
     "GetBucketTagging": ("s3:GetBucketTagging",),
@@ -146,6 +153,17 @@ def bucket_name_problem(name: str) -> str | None:
 
 SPEC_RULES: list[JsonValue] = [
     {
+        "rule": "!has(self.objectLock) || has(oldSelf.objectLock)",
+        "message": "objectLock is enabled when the bucket is created: it cannot be added to an existing "
+        "Bucket",
+        "fieldPath": ".objectLock",
+    },
+    {
+        "rule": "!has(self.objectLock) || !has(self.versioning) || self.versioning == 'Enabled'",
+        "message": "objectLock needs versioning Enabled (S3 keeps it enabled on a locked bucket)",
+        "fieldPath": ".versioning",
+    },
+    {
         "rule": "!has(self.accelerate) || self.accelerate != 'Enabled' || !has(self.name) "
         "|| !self.name.contains('.')",
         "message": "accelerate: Enabled needs a bucket name without dots (S3 refuses to accelerate it)",
@@ -196,6 +214,11 @@ class BucketSpec(AwsObjectSpec):
         description="Event notifications to SQS queues (by reference or ARN) and EventBridge. Left out: "
         "the bucket's notification configuration is neither read nor changed.",
     )
+    object_lock: ObjectLock | None = Field(
+        None,
+        description="S3 Object Lock, enabled when awsop creates the bucket (only then: it cannot be added "
+        "to an existing Bucket object, and a bucket found without it is Stalled). Needs versioning Enabled.",
+    )
     website: Website | None = Field(None, description="Static website hosting (HTTP only).")
     accelerate: Accelerate | None = Field(
         None,
@@ -227,6 +250,8 @@ class BucketSpec(AwsObjectSpec):
 
     @model_validator(mode="after")
     def _logging_target(self) -> BucketSpec:
+        if self.object_lock is not None and self.versioning not in (None, "Enabled"):
+            raise ValueError("objectLock needs versioning Enabled (S3 keeps it enabled on a locked bucket)")
         if self.accelerate == "Enabled" and self.name and "." in self.name:
             raise ValueError(
                 "accelerate: Enabled needs a bucket name without dots (S3 refuses to accelerate it)"
@@ -312,6 +337,8 @@ class BucketClient:
             if desired is UNSET:
                 continue
             actual = observed.facets.get(facet.path)
+            if facet.problem is not None and (problem := facet.problem(desired, actual)):
+                raise TerminalError(f"{facet.path[0].upper()}{facet.path[1:]}NotInAws", problem)
             if not facet.matches(desired, actual):
                 changes.append(Change(facet.path, actual, desired, Action.UPDATE, facet.calls_for(desired)))
         authoritative = target.spec.tags is not None
@@ -323,13 +350,14 @@ class BucketClient:
         return changes
 
     def plan_create(self, target: Target[BucketSpec]) -> list[Change]:
-        changes = [Change("", None, target.aws_name, Action.CREATE, ("s3:CreateBucket",))]
+        created = target.aws_name + (" (Object Lock enabled)" if target.spec.object_lock else "")
+        changes = [Change("", None, created, Action.CREATE, ("s3:CreateBucket",))]
         # the tags travel with CreateBucket; PutBucketTagging only follows where they were ignored
         changes.append(Change("tags", None, target.tags, Action.CREATE))
         for facet in FACETS:
             desired = facet.desired(target)
-            if desired is UNSET or (desired in (None, []) and facet.delete_call):
-                continue  # nothing to remove on a new bucket
+            if not _written_at_create(facet, desired):
+                continue  # nothing to remove on a new bucket, or CreateBucket made it
             changes.append(Change(facet.path, None, desired, Action.CREATE, facet.calls_for(desired)))
         return changes
 
@@ -340,8 +368,9 @@ class BucketClient:
         config: dict[str, Any] = {"Tags": _tagging(target.tags)["TagSet"]}
         if target.region != "us-east-1":
             config["LocationConstraint"] = target.region
+        lock = {"ObjectLockEnabledForBucket": True} if target.spec.object_lock is not None else {}
         try:
-            s3.create_bucket(Bucket=target.aws_name, CreateBucketConfiguration=config)
+            s3.create_bucket(Bucket=target.aws_name, CreateBucketConfiguration=config, **lock)
         except ClientError as exc:
             if error_code(exc) == "BucketAlreadyOwnedByYou":
                 raise AlreadyCreatedError(
@@ -361,7 +390,7 @@ class BucketClient:
         writes = []
         for facet in FACETS:
             desired = facet.desired(target)
-            if desired is UNSET or (desired in (None, []) and facet.delete_call):
+            if not _written_at_create(facet, desired):
                 continue
             writes.append((facet, desired))
         self._check_preconditions(target, writes)
@@ -447,6 +476,14 @@ class BucketClient:
 
     def classify(self, exc: BaseException) -> ErrorClass:
         return classify(exc, TERMINAL_CODES)
+
+
+def _written_at_create(facet: Facet, desired: Any) -> bool:
+    """Whether a new bucket needs a write for this facet: not for an undeclared facet, an empty value
+    that only removes, or a value CreateBucket already made."""
+    if desired is UNSET or (desired in (None, []) and facet.delete_call):
+        return False
+    return facet.written_at_create(desired)
 
 
 def _region_header(head: dict[str, Any]) -> str | None:

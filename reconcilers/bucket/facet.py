@@ -64,6 +64,10 @@ class Facet:
     matches: Callable[[Any, Any], bool] = equal
     carry: Callable[[Any, Any], Any] = desired_only
     check: Callable[[AwsClients, Target[Any], Any], None] | None = None
+    problem: Callable[[Any, Any], str | None] | None = None
+    """A difference no write can fix (a lock AWS does not show): its message makes the object Stalled."""
+    written_at_create: Callable[[Any], bool] = lambda desired: True
+    """False when CreateBucket itself already made the desired value (Object Lock without retention)."""
 
     def calls_for(self, value: Any) -> tuple[str, ...]:
         empty = value is None or value == []

@@ -1,7 +1,8 @@
-"""Data protection facets: versioning and default encryption.
+"""Data protection facets: versioning, default encryption and Object Lock.
 
 Never treats SSE-S3 (the AWS default since 2023) as drift when the spec asks for it and AWS reports no
-configuration.
+configuration. Object Lock is enabled by CreateBucket only (awsop never turns it on for an existing
+bucket); a declared lock that AWS does not show is a terminal problem, never Ready.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import Field, model_validator
+from pydantic import Field, JsonValue, model_validator
 
 from ..model import Model
 from .facet import S3, Facet, missing, opt
 
 MISSING_CODES = frozenset({"ServerSideEncryptionConfigurationNotFoundError"})
+LOCK_MISSING_CODES = frozenset({"ObjectLockConfigurationNotFoundError"})
 
 
 class Encryption(Model):
@@ -111,4 +113,110 @@ ENCRYPTION = Facet(
         "PutBucketEncryption": ("s3:PutEncryptionConfiguration",),
     },
     matches=_encryption_matches,
+)
+
+
+# -- Object Lock ----------------------------------------------------------------------------------------
+
+RETENTION_RULES: list[JsonValue] = [
+    {"rule": "has(self.days) != has(self.years)", "message": "set exactly one of days or years"}
+]
+
+
+class DefaultRetention(Model):
+    """The retention every new object version gets unless it sets its own."""
+
+    model_config = {**Model.model_config, "json_schema_extra": {"x-kubernetes-validations": RETENTION_RULES}}
+
+    mode: Literal["GOVERNANCE", "COMPLIANCE"] = Field(
+        description="GOVERNANCE (users with s3:BypassGovernanceRetention may shorten it) or COMPLIANCE "
+        "(nobody can, not even the root user)."
+    )
+    days: int | None = Field(None, ge=1, le=36500, description="Retention in days (or years).")
+    years: int | None = Field(None, ge=1, le=100, description="Retention in years (or days).")
+
+    @model_validator(mode="after")
+    def _one_period(self) -> DefaultRetention:
+        if (self.days is None) == (self.years is None):
+            raise ValueError("objectLock.defaultRetention: set exactly one of days or years")
+        return self
+
+
+class ObjectLock(Model):
+    """S3 Object Lock (WORM). Enabled when the bucket is created, never afterwards by awsop; it cannot be
+    turned off. Removing this field stops managing the default retention and leaves the lock as it is."""
+
+    default_retention: DefaultRetention | None = Field(
+        None, description="Default retention of new object versions; omitted = not managed."
+    )
+
+
+def _lock_desired(lock: ObjectLock) -> dict[str, Any]:
+    out: dict[str, Any] = {"enabled": True}
+    if lock.default_retention is not None:
+        retention = lock.default_retention
+        out["defaultRetention"] = {"mode": retention.mode, "days": retention.days, "years": retention.years}
+    return out
+
+
+def _read_lock(s3: S3, bucket: str) -> Any:
+    try:
+        config = s3.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration", {})
+    except ClientError as exc:
+        if missing(exc, LOCK_MISSING_CODES):
+            return {"enabled": False, "defaultRetention": None}
+        raise
+    retention = (config.get("Rule") or {}).get("DefaultRetention")
+    return {
+        "enabled": config.get("ObjectLockEnabled") == "Enabled",
+        "defaultRetention": None
+        if not retention
+        else {
+            "mode": retention.get("Mode"),
+            "days": retention.get("Days") or None,  # an unset period may come back as 0
+            "years": retention.get("Years") or None,
+        },
+    }
+
+
+def _write_lock(s3: S3, bucket: str, value: Any) -> None:
+    config: dict[str, Any] = {"ObjectLockEnabled": "Enabled"}
+    retention = value.get("defaultRetention")
+    if retention:
+        period = {"Days": retention["days"]} if retention["days"] else {"Years": retention["years"]}
+        config["Rule"] = {"DefaultRetention": {"Mode": retention["mode"], **period}}
+    s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration=config)
+
+
+def _lock_matches(desired: Any, actual: Any) -> bool:
+    """The default retention counts only where the spec declares it."""
+    if not isinstance(actual, dict) or actual.get("enabled") != desired["enabled"]:
+        return False
+    return "defaultRetention" not in desired or desired["defaultRetention"] == actual.get("defaultRetention")
+
+
+def _lock_problem(desired: Any, actual: Any) -> str | None:
+    if isinstance(actual, dict) and not actual.get("enabled"):
+        return (
+            "the spec declares objectLock but AWS shows Object Lock disabled on this bucket (it was created "
+            "without it). awsop enables Object Lock only when it creates a bucket: remove objectLock from "
+            "the spec, or enable it on the bucket outside awsop (PutObjectLockConfiguration, versioning on)"
+        )
+    return None
+
+
+OBJECT_LOCK = Facet(
+    "objectLock",
+    lambda t: opt(t.spec.object_lock, _lock_desired),
+    _read_lock,
+    _write_lock,
+    "GetObjectLockConfiguration",
+    "PutObjectLockConfiguration",
+    iam={
+        "GetObjectLockConfiguration": ("s3:GetBucketObjectLockConfiguration",),
+        "PutObjectLockConfiguration": ("s3:PutBucketObjectLockConfiguration",),
+    },
+    matches=_lock_matches,
+    problem=_lock_problem,
+    written_at_create=lambda desired: "defaultRetention" in desired,
 )

@@ -143,3 +143,38 @@ def test_bucket_overlapping_notifications_refused_at_admission(
         assert "spec.notifications.queues" in out and "overlap" in out, out
     else:
         assert "created" in out or "configured" in out, out
+
+
+def test_bucket_object_lock_cannot_be_added_to_an_existing_bucket(installed: RealApiServer) -> None:
+    """Object Lock is enabled by CreateBucket only: admission refuses adding it later, and refuses
+    versioning other than Enabled beside it."""
+    kubectl(installed, "create", "namespace", "crd-lock", check=False)
+
+    def manifest(spec: dict[str, object]) -> str:
+        doc = {
+            "apiVersion": "s3.awsop.io/v1alpha1",
+            "kind": "Bucket",
+            "metadata": {"name": "lock", "namespace": "crd-lock"},
+            "spec": spec,
+        }
+        return json.dumps(doc)
+
+    out = kubectl(
+        installed,
+        "apply",
+        "-f",
+        "-",
+        stdin=manifest({"objectLock": {}, "versioning": "Suspended"}),
+        check=False,
+    )
+    assert "spec.versioning" in out and "objectLock needs versioning Enabled" in out, out
+    kubectl(installed, "apply", "-f", "-", stdin=manifest({"versioning": "Enabled"}))
+    out = kubectl(
+        installed,
+        "apply",
+        "-f",
+        "-",
+        stdin=manifest({"versioning": "Enabled", "objectLock": {}}),
+        check=False,
+    )
+    assert "spec.objectLock" in out and "cannot be added to an existing" in out, out

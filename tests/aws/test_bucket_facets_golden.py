@@ -65,7 +65,32 @@ WEBSITE = {
     ],
 }
 
+
+def _lock_unknown(parsed: dict[str, Any]) -> None:
+    config = parsed.setdefault("ObjectLockConfiguration", {})
+    config["NewLockField"] = "x"
+    config.get("Rule", {}).get("DefaultRetention", {})["NewRetentionField"] = 7
+
+
+def _lock(s3: Any) -> Any:
+    return s3.get_object_lock_configuration(Bucket=NAME)["ObjectLockConfiguration"]
+
+
 CASES: dict[str, Case] = {
+    "objectLock": Case(
+        {"objectLock": {"defaultRetention": {"mode": "GOVERNANCE", "days": 30}}},
+        "s3:GetObjectLockConfiguration",
+        "s3:PutObjectLockConfiguration",
+        lambda s3: s3.put_object_lock_configuration(
+            Bucket=NAME,
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}},
+            },
+        ),
+        _lock,
+        _lock_unknown,
+    ),
     "website": Case(
         {"website": WEBSITE},
         "s3:GetBucketWebsite",
@@ -144,3 +169,37 @@ def test_bucket_facet_unknown_answer_fields_make_no_write(
     check = engine.reconcile(buckets, REF, spec(**case.fields), spec_changed=False)
     assert check.reason == "UpToDate", check.message
     assert check.calls == [*CHECK, case.read]
+
+
+def test_bucket_object_lock_without_retention_is_made_by_create_bucket(
+    engine: Engine, buckets: BucketClient, s3: Any
+) -> None:
+    """CreateBucket enables the lock: no configuration write; a retention set outside is not managed."""
+    created = engine.reconcile(buckets, REF, spec(objectLock={}))
+    assert created.state is State.READY and created.calls == CREATE, created.message
+    assert _lock(s3)["ObjectLockEnabled"] == "Enabled"
+    assert s3.get_bucket_versioning(Bucket=NAME)["Status"] == "Enabled"
+    s3.put_object_lock_configuration(
+        Bucket=NAME,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Years": 1}},
+        },
+    )
+    check = engine.reconcile(buckets, REF, spec(objectLock={}), spec_changed=False)
+    assert check.reason == "UpToDate" and check.calls == [*CHECK, "s3:GetObjectLockConfiguration"]
+
+
+def test_bucket_adopted_without_object_lock_is_stalled_never_synced(
+    engine: Engine, buckets: BucketClient, s3: Any
+) -> None:
+    """ACK community#2965: an adopted bucket with Object Lock off was reported Synced. Here it is
+    Stalled (terminal) with the reason, and nothing is written."""
+    s3.create_bucket(Bucket=NAME)
+    declared = spec(
+        adoptionPolicy="Adopt", objectLock={"defaultRetention": {"mode": "COMPLIANCE", "years": 1}}
+    )
+    outcome = engine.reconcile(buckets, REF, declared)
+    assert outcome.state is State.STALLED and outcome.reason == "ObjectLockNotInAws", outcome.message
+    assert "Object Lock disabled" in outcome.message
+    assert [c for c in outcome.calls if ":Put" in c] == []

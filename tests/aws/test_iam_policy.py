@@ -54,6 +54,8 @@ MOTO_ACTIONS: dict[str, tuple[str, ...]] = {
     "s3:PutBucketOwnershipControls": ("s3:CreateBucket",),
     "s3:DeleteObjectVersion": (),  # moto authorizes DeleteObjects with s3:DeleteObject alone
     "s3:TagResource": (),  # moto ignores the tags given to CreateBucket and authorizes it without them
+    "s3:GetBucketObjectLockConfiguration": ("s3:ListBucket",),
+    "s3:PutBucketObjectLockConfiguration": ("s3:CreateBucket",),
 }
 # Operation -> IAM actions, for every kind (operation names are unique across the kinds' services).
 IAM_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -201,6 +203,12 @@ def run_table_scenarios(engine: Engine, client: TableClient) -> list[tuple[str, 
     ]
 
 
+LOCKED_REF = ObjectRef("Bucket", "iam", "locked", 1)
+LOCKED = BucketSpec.model_validate(
+    {"name": "awsop-iam-locked", "objectLock": {"defaultRetention": {"mode": "GOVERNANCE", "days": 1}}}
+)
+
+
 def _notifying(engine: Engine, client: BucketClient) -> list[tuple[str, Outcome]]:
     """examples/bucket-notifications.yaml: the queue, then the bucket that notifies it (policy check)."""
     docs = {
@@ -222,6 +230,8 @@ def _notifying(engine: Engine, client: BucketClient) -> list[tuple[str, Outcome]
         ("check uploads", engine.reconcile(client, ref, spec, spec_changed=False, context=context)),
         ("create static site", engine.reconcile(client, site_ref, site)),
         ("check static site", engine.reconcile(client, site_ref, site, spec_changed=False)),
+        ("create locked", engine.reconcile(client, LOCKED_REF, LOCKED)),
+        ("check locked", engine.reconcile(client, LOCKED_REF, LOCKED, spec_changed=False)),
     ]
 
 

@@ -143,3 +143,33 @@ def test_accelerate_refused_for_dotted_names() -> None:
     with pytest.raises(ValidationError, match="without dots"):
         BucketSpec.model_validate({"name": "my.bucket.name", "accelerate": "Enabled"})
     BucketSpec.model_validate({"name": "my.bucket.name", "accelerate": "Suspended"})
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        pytest.param({"objectLock": {}}, None, id="lock-only"),
+        pytest.param(
+            {"objectLock": {"defaultRetention": {"mode": "GOVERNANCE", "days": 7}}}, None, id="days"
+        ),
+        pytest.param(
+            {"objectLock": {"defaultRetention": {"mode": "COMPLIANCE"}}},
+            "exactly one of days or years",
+            id="no-period",
+        ),
+        pytest.param(
+            {"objectLock": {"defaultRetention": {"mode": "COMPLIANCE", "days": 1, "years": 1}}},
+            "exactly one of days or years",
+            id="two-periods",
+        ),
+        pytest.param(
+            {"objectLock": {}, "versioning": "Suspended"}, "needs versioning Enabled", id="suspended"
+        ),
+    ],
+)
+def test_object_lock_shape_validated(fields: dict[str, Any], error: str | None) -> None:
+    if error is None:
+        BucketSpec.model_validate(fields)
+    else:
+        with pytest.raises(ValidationError, match=error):
+            BucketSpec.model_validate(fields)
