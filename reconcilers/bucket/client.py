@@ -44,6 +44,8 @@ from .facet import S3, UNSET, Facet, missing
 from .lifecycle import LIFECYCLE, LifecycleRule
 from .notifications import NOTIFICATIONS, Notifications
 from .protection import ENCRYPTION, OBJECT_LOCK, VERSIONING, Encryption, ObjectLock
+from .replication import REPLICATION, Replication
+from .tiering import INTELLIGENT_TIERING, TieringConfiguration
 from .transfer import ACCELERATE, REQUEST_PAYER, Accelerate, RequestPayer
 from .web import CORS, WEBSITE, CorsRule, Website
 
@@ -76,11 +78,13 @@ FACETS: tuple[Facet, ...] = (
     OBJECT_LOCK,
     ENCRYPTION,
     LIFECYCLE,
+    INTELLIGENT_TIERING,
     CORS,
     WEBSITE,
     LOGGING,
     POLICY,
     NOTIFICATIONS,
+    REPLICATION,
     ACCELERATE,
     REQUEST_PAYER,
 )
@@ -164,6 +168,11 @@ SPEC_RULES: list[JsonValue] = [
         "fieldPath": ".versioning",
     },
     {
+        "rule": "!has(self.replication) || (has(self.versioning) && self.versioning == 'Enabled')",
+        "message": "replication needs versioning: Enabled on this bucket (and on every destination)",
+        "fieldPath": ".versioning",
+    },
+    {
         "rule": "!has(self.accelerate) || self.accelerate != 'Enabled' || !has(self.name) "
         "|| !self.name.contains('.')",
         "message": "accelerate: Enabled needs a bucket name without dots (S3 refuses to accelerate it)",
@@ -219,7 +228,17 @@ class BucketSpec(AwsObjectSpec):
         description="S3 Object Lock, enabled when awsop creates the bucket (only then: it cannot be added "
         "to an existing Bucket object, and a bucket found without it is Stalled). Needs versioning Enabled.",
     )
+    replication: Replication | None = Field(
+        None,
+        description="Replication to other buckets (by reference or ARN). Needs versioning Enabled here and "
+        "on every destination; the bucket waits for its destinations.",
+    )
     website: Website | None = Field(None, description="Static website hosting (HTTP only).")
+    intelligent_tiering: list[TieringConfiguration] | None = Field(
+        None,
+        max_length=1000,
+        description="S3 Intelligent-Tiering archive configurations (unique ids); an empty list removes them.",
+    )
     accelerate: Accelerate | None = Field(
         None,
         description="Transfer Acceleration: Enabled or Suspended (names with dots cannot be accelerated).",
@@ -246,16 +265,25 @@ class BucketSpec(AwsObjectSpec):
         return check_policy_document(value)
 
     def references(self) -> list[Reference]:
-        return self.notifications.references() if self.notifications is not None else []
+        out = self.notifications.references() if self.notifications is not None else []
+        return out + (self.replication.references() if self.replication is not None else [])
 
     @model_validator(mode="after")
     def _logging_target(self) -> BucketSpec:
         if self.object_lock is not None and self.versioning not in (None, "Enabled"):
             raise ValueError("objectLock needs versioning Enabled (S3 keeps it enabled on a locked bucket)")
+        if self.replication is not None and self.versioning != "Enabled":
+            raise ValueError(
+                "versioning: replication needs versioning: Enabled on this bucket (and on every destination)"
+            )
         if self.accelerate == "Enabled" and self.name and "." in self.name:
             raise ValueError(
                 "accelerate: Enabled needs a bucket name without dots (S3 refuses to accelerate it)"
             )
+        if self.intelligent_tiering is not None:
+            ids = [config.id for config in self.intelligent_tiering]
+            if len(ids) != len(set(ids)):
+                raise ValueError("intelligentTiering ids must be unique")
         if self.lifecycle_rules is not None:
             ids = [rule.id for rule in self.lifecycle_rules]
             if len(ids) != len(set(ids)):
@@ -470,6 +498,8 @@ class BucketClient:
 
     def status(self, target: Target[BucketSpec], observed: BucketObserved | None) -> dict[str, Any]:
         out: dict[str, Any] = {"awsName": target.aws_name, "region": target.region}
+        if target.spec.versioning is not None:  # what referrers (replication sources) check at plan time
+            out["versioning"] = target.spec.versioning
         if observed is not None:
             out["arn"] = f"arn:aws:s3:::{target.aws_name}"
         return out

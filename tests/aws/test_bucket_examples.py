@@ -71,3 +71,45 @@ def test_bucket_static_site_example_applies_then_plans_clean_within_budget(
     site = s3.get_bucket_website(Bucket="awsop-example-static-site")
     assert site["IndexDocument"] == {"Suffix": "index.html"} and len(site["RoutingRules"]) == 2
     assert s3.get_bucket_accelerate_configuration(Bucket="awsop-example-static-site")["Status"] == "Enabled"
+
+
+@pytest.mark.parametrize("order", ["as-written", "reversed"])
+def test_bucket_replicated_pair_example_applies_then_plans_clean(
+    aws: Any, tmp_path: Path, order: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example = str(EXAMPLES / "bucket-replicated.yaml")
+    if order == "reversed":
+        example = reversed_copy(tmp_path, "bucket-replicated.yaml")
+    assert cli.main(["apply", "-f", example]) == cli.EXIT_OK, capsys.readouterr().out
+    capsys.readouterr()
+    assert cli.main(["plan", "-f", example]) == cli.EXIT_OK, capsys.readouterr().out
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=aws.url)
+    [rule] = s3.get_bucket_replication(Bucket="awsop-example-reports")["ReplicationConfiguration"]["Rules"]
+    assert rule["Destination"]["Bucket"] == "arn:aws:s3:::awsop-example-reports-replica"
+
+
+def test_bucket_replication_to_a_destination_declaring_suspended_versioning_fails_the_plan(
+    aws: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = [d for d in yaml.safe_load_all((EXAMPLES / "bucket-replicated.yaml").read_text()) if d]
+    docs[1]["spec"]["versioning"] = "Suspended"
+    path = tmp_path / "suspended.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    assert cli.main(["apply", "-f", str(path), "--wait=false"]) != cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert "replication.rules[0].destination.bucket" in out and "versioning Suspended" in out, out
+    assert cli.main(["plan", "-f", str(path)]) != cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert "replication.rules[0].destination.bucket" in out, out
+
+
+def test_bucket_replication_without_source_versioning_refused_by_plan(
+    aws: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = [d for d in yaml.safe_load_all((EXAMPLES / "bucket-replicated.yaml").read_text()) if d]
+    del docs[0]["spec"]["versioning"]
+    path = tmp_path / "unversioned.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    assert cli.main(["plan", "-f", str(path)]) != cli.EXIT_OK
+    captured = capsys.readouterr()
+    assert "versioning" in captured.out + captured.err and "replication" in captured.out + captured.err

@@ -203,3 +203,76 @@ def test_bucket_adopted_without_object_lock_is_stalled_never_synced(
     assert outcome.state is State.STALLED and outcome.reason == "ObjectLockNotInAws", outcome.message
     assert "Object Lock disabled" in outcome.message
     assert [c for c in outcome.calls if ":Put" in c] == []
+
+
+REPLICA = "team-a-facets-replica"
+REPLICATED = {
+    "versioning": "Enabled",
+    "replication": {
+        "role": "arn:aws:iam::123456789012:role/replication",
+        "rules": [
+            {"id": "all", "priority": 1, "destination": {"bucket": {"arn": f"arn:aws:s3:::{REPLICA}"}}}
+        ],
+    },
+}
+
+
+def _replication(s3: Any) -> Any:
+    return s3.get_bucket_replication(Bucket=NAME)["ReplicationConfiguration"]
+
+
+def test_bucket_replication_create_check_drift_removal(
+    engine: Engine, buckets: BucketClient, s3: Any
+) -> None:
+    s3.create_bucket(Bucket=REPLICA)
+    s3.put_bucket_versioning(Bucket=REPLICA, VersioningConfiguration={"Status": "Enabled"})
+    created = engine.reconcile(buckets, REF, spec(**REPLICATED))
+    assert created.state is State.READY, created.message
+    # the destination's versioning is read before the first write
+    assert created.calls == [
+        *CREATE,
+        "s3:GetBucketVersioning",
+        "s3:PutBucketVersioning",
+        "s3:PutBucketReplication",
+    ]
+    declared = _replication(s3)
+    assert declared["Rules"][0]["Destination"]["Bucket"] == f"arn:aws:s3:::{REPLICA}"
+
+    reads = [*CHECK, "s3:GetBucketVersioning", "s3:GetBucketReplication"]
+    check = engine.reconcile(buckets, REF, spec(**REPLICATED), spec_changed=False)
+    assert check.reason == "UpToDate" and check.calls == reads, check.message
+
+    s3.delete_bucket_replication(Bucket=NAME)
+    corrected = engine.reconcile(buckets, REF, spec(**REPLICATED), spec_changed=False)
+    assert corrected.reason == "DriftCorrected", corrected.message
+    assert corrected.calls == [*reads, "s3:GetBucketVersioning", "s3:PutBucketReplication"]
+    assert _replication(s3)["Rules"] == declared["Rules"]
+
+    removed = engine.reconcile(buckets, REF, spec(versioning="Enabled"))
+    assert removed.calls == [*CHECK, "s3:GetBucketVersioning"]
+    assert _replication(s3)["Rules"] == declared["Rules"]  # left as it is in AWS
+
+    def inject(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["ReplicationConfiguration"]["NewConfigField"] = 1
+        for rule in parsed["ReplicationConfiguration"]["Rules"]:
+            rule["SourceSelectionCriteria"] = {"ReplicaModifications": {"Status": "Enabled"}}
+            rule["Destination"]["StorageClass"] = "STANDARD"  # the spec leaves the class to AWS
+            rule["NewRuleField"] = "x"
+
+    buckets.clients.client("s3").meta.events.register("after-call.s3.GetBucketReplication", inject)
+    check = engine.reconcile(buckets, REF, spec(**REPLICATED), spec_changed=False)
+    assert check.reason == "UpToDate" and check.calls == reads, check.message
+
+
+def test_bucket_replication_waits_for_an_unversioned_destination(
+    engine: Engine, buckets: BucketClient, s3: Any
+) -> None:
+    s3.create_bucket(Bucket=REPLICA)
+    outcome = engine.reconcile(buckets, REF, spec(**REPLICATED))
+    assert outcome.reason == "ReplicationDestinationNotVersioned", outcome.message
+    assert REPLICA in outcome.message
+    assert [c for c in outcome.calls if c.startswith("s3:Put") and c != "s3:PutBucketTagging"] == []
+    s3.put_bucket_versioning(Bucket=REPLICA, VersioningConfiguration={"Status": "Enabled"})
+    converged = engine.reconcile(buckets, REF, spec(**REPLICATED))
+    assert converged.state is State.READY, converged.message
+    assert _replication(s3)["Rules"][0]["ID"] == "all"

@@ -56,20 +56,25 @@ MOTO_ACTIONS: dict[str, tuple[str, ...]] = {
     "s3:TagResource": (),  # moto ignores the tags given to CreateBucket and authorizes it without them
     "s3:GetBucketObjectLockConfiguration": ("s3:ListBucket",),
     "s3:PutBucketObjectLockConfiguration": ("s3:CreateBucket",),
+    "s3:GetReplicationConfiguration": ("s3:ListBucket",),
+    "s3:PutReplicationConfiguration": ("s3:CreateBucket",),
+    "iam:PassRole": (),  # moto's S3 does not check that the caller may pass the replication role
 }
 # Operation -> IAM actions, for every kind (operation names are unique across the kinds' services).
 IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     op: a for info in KINDS.values() for op, a in info.iam_actions.items()
 }
-# Actions of operations moto 5.2.5 does not implement (Contributor Insights, Requester Pays): no scenario
-# can call them here, so they are in the policy on the strength of the kind's IAM table alone (their
-# calls are tested with botocore's Stubber in test_bucket_facets_stubbed.py).
+# Actions of operations moto 5.2.5 does not implement (Contributor Insights, Requester Pays, Intelligent-
+# Tiering): no scenario can call them here, so they are in the policy on the strength of the kind's IAM
+# table alone (the S3 ones are tested with botocore's Stubber in test_bucket_facets_stubbed.py).
 UNPROVABLE = frozenset(
     {
         "dynamodb:DescribeContributorInsights",
         "dynamodb:UpdateContributorInsights",
         "s3:GetBucketRequestPayment",
         "s3:PutBucketRequestPayment",
+        "s3:GetIntelligentTieringConfiguration",
+        "s3:PutIntelligentTieringConfiguration",
     }
 )
 
@@ -232,6 +237,30 @@ def _notifying(engine: Engine, client: BucketClient) -> list[tuple[str, Outcome]
         ("check static site", engine.reconcile(client, site_ref, site, spec_changed=False)),
         ("create locked", engine.reconcile(client, LOCKED_REF, LOCKED)),
         ("check locked", engine.reconcile(client, LOCKED_REF, LOCKED, spec_changed=False)),
+        *_replicated(engine, client),
+    ]
+
+
+def _replicated(engine: Engine, client: BucketClient) -> list[tuple[str, Outcome]]:
+    """examples/bucket-replicated.yaml: the replica, then the source that replicates into it."""
+    docs = {
+        d["metadata"]["name"]: d
+        for d in yaml.safe_load_all((REPO / "examples" / "bucket-replicated.yaml").read_text())
+    }
+    replica = docs["reports-replica"]
+    replica_ref = ObjectRef("Bucket", "default", "reports-replica", 1)
+    made = engine.reconcile(client, replica_ref, BucketSpec.model_validate(replica["spec"]))
+    found = Resolution("Bucket", "reports-replica", ready=made.ok, values=made.status)
+    context = ReconcileContext(references={("Bucket", "reports-replica"): found})
+    source_ref = ObjectRef("Bucket", "default", "reports", 1)
+    source = BucketSpec.model_validate(docs["reports"]["spec"])
+    return [
+        ("create replica", made),
+        ("create replicated", engine.reconcile(client, source_ref, source, context=context)),
+        (
+            "check replicated",
+            engine.reconcile(client, source_ref, source, spec_changed=False, context=context),
+        ),
     ]
 
 

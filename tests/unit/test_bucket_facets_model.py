@@ -173,3 +173,46 @@ def test_object_lock_shape_validated(fields: dict[str, Any], error: str | None) 
     else:
         with pytest.raises(ValidationError, match=error):
             BucketSpec.model_validate(fields)
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        pytest.param({"versioning": "Enabled", "replication": None}, None, id="no-replication"),
+        pytest.param(
+            {"replication": "REPL"}, "versioning: replication needs versioning", id="source-unversioned"
+        ),
+        pytest.param({"versioning": "Enabled", "replication": "REPL"}, None, id="versioned"),
+        pytest.param(
+            {
+                "intelligentTiering": [
+                    {"id": "a", "archiveAccessDays": 90},
+                    {"id": "a", "deepArchiveAccessDays": 180},
+                ]
+            },
+            "ids must be unique",
+            id="tiering-duplicate-ids",
+        ),
+        pytest.param(
+            {"intelligentTiering": [{"id": "a", "archiveAccessDays": 200, "deepArchiveAccessDays": 180}]},
+            "must exceed",
+            id="tiering-deep-before-archive",
+        ),
+        pytest.param({"intelligentTiering": [{"id": "a"}]}, "set archiveAccessDays", id="tiering-no-tier"),
+    ],
+)
+def test_replication_and_tiering_shape_validated(fields: dict[str, Any], error: str | None) -> None:
+    replication = {
+        "role": "arn:aws:iam::123456789012:role/r",
+        "rules": [{"id": "r", "priority": 1, "destination": {"bucket": {"ref": {"name": "replica"}}}}],
+    }
+    fields = {k: replication if v == "REPL" else v for k, v in fields.items()}
+    if error is None:
+        spec = BucketSpec.model_validate(fields)
+        if spec.replication is not None:
+            assert spec.references() == [
+                Reference("Bucket", "replica", "replication.rules[0].destination.bucket")
+            ]
+    else:
+        with pytest.raises(ValidationError, match=error):
+            BucketSpec.model_validate(fields)
