@@ -113,3 +113,42 @@ def test_bucket_replication_without_source_versioning_refused_by_plan(
     assert cli.main(["plan", "-f", str(path)]) != cli.EXIT_OK
     captured = capsys.readouterr()
     assert "versioning" in captured.out + captured.err and "replication" in captured.out + captured.err
+
+
+def test_example_buckets_noop_check_within_one_plus_declared_facets(
+    aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The three S3 completeness examples applied together, then applied again (nothing to do): each
+    bucket's check costs HeadBucket + its ownership tags + one read per declared facet, and nothing else
+    (no precondition reads either: those come only before a write)."""
+    from awsop.reconcilers.bucket import FACETS
+
+    names = ["bucket-notifications.yaml", "bucket-replicated.yaml", "bucket-static-site.yaml"]
+    files = [str(EXAMPLES / name) for name in names]
+    args = [arg for path in files for arg in ("-f", path)]
+    assert cli.main(["apply", *args]) == cli.EXIT_OK, capsys.readouterr().out
+    capsys.readouterr()
+    assert cli.main(["plan", *args]) == cli.EXIT_OK
+    capsys.readouterr()
+    assert cli.main(["apply", *args, "-o", "json"]) == cli.EXIT_OK
+    planned = json.loads(capsys.readouterr().out)
+    declared = {
+        d["metadata"]["name"]: d["spec"]
+        for name in names
+        for d in yaml.safe_load_all((EXAMPLES / name).read_text())
+        if d and d["kind"] == "Bucket"
+    }
+    facet_paths = [facet.path for facet in FACETS]
+    checked = 0
+    for entry in planned:
+        calls = entry["awsCalls"]
+        if entry["kind"] != "Bucket":
+            continue
+        assert entry["action"] == "none", entry
+        spec = next(s for s in declared.values() if s["name"] == entry["awsName"])
+        facets = [p for p in facet_paths if p in spec]
+        assert calls[:2] == ["s3:HeadBucket", "s3:GetBucketTagging"], entry
+        assert len(calls) == 2 + len(facets), (facets, calls)
+        assert not any(":Put" in c or ":Delete" in c for c in calls)
+        checked += 1
+    assert checked == len(declared) == 4
