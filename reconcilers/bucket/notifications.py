@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, JsonValue, model_validator
 
@@ -75,10 +75,17 @@ def rules_overlap(a: QueueNotification, b: QueueNotification) -> bool:
     return prefixes and suffixes
 
 
+# A wildcard event (`s3:ObjectCreated:*`) covers its family: spelled out per family, so the rule keeps to
+# standard CEL (no string extension library, which not every evaluator has) and to a cost the API server
+# accepts (a regular expression per pair of events does not fit).
+WILDCARDS = tuple(event for event in get_args(S3Event) if event.endswith("*"))
+_COVERS_CEL = " || ".join(f"(x == '{w}' && y.startsWith('{w[:-1]}'))" for w in WILDCARDS)
 _EVENTS_OVERLAP_CEL = (
-    "a.events.exists(e, b.events.exists(f, e == f"
-    " || (e.endsWith('*') && f.startsWith(e.substring(0, size(e) - 1)))"
-    " || (f.endsWith('*') && e.startsWith(f.substring(0, size(f) - 1)))))"
+    "a.events.exists(e, b.events.exists(f, e == f || "
+    + _COVERS_CEL.replace("x ==", "e ==").replace("y.", "f.")
+    + " || "
+    + _COVERS_CEL.replace("x ==", "f ==").replace("y.", "e.")
+    + "))"
 )
 _PREFIX = "(has({x}.prefix) ? {x}.prefix : '')"
 _SUFFIX = "(has({x}.suffix) ? {x}.suffix : '')"
