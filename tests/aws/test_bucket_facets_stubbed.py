@@ -24,16 +24,24 @@ def run_stubbed(
     engine: Engine, buckets: BucketClient, fields: dict[str, Any], reads: list[tuple[str, dict[str, Any]]]
 ) -> Outcome:
     """One drift check whose every S3 answer is recorded: HeadBucket, the ownership tags, then `reads`
-    (operation, AWS-shaped answer) in FACETS order. Any further call fails the stubber."""
+    (operation, AWS-shaped answer) in FACETS order, each with a field AWS might add (injected after
+    parsing, where the Stubber's shape check no longer applies). Any further call fails the stubber."""
     spec = BucketSpec.model_validate(fields)
     target = engine.target(buckets, REF, spec)
     s3 = buckets.clients.client("s3", "us-east-1")
+
+    def add_field(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["NewAwsField"] = {"Status": "Enabled"}
+
+    for operation, _ in reads:
+        name = s3.raw.meta.method_to_api_mapping[operation]  # type: ignore[attr-defined]
+        s3.meta.events.register(f"after-call.s3.{name}", add_field)
     with Stubber(s3.raw) as stub:  # type: ignore[attr-defined]
         stub.add_response("head_bucket", {"BucketRegion": "us-east-1"}, {"Bucket": NAME})
         tag_set = [{"Key": k, "Value": v} for k, v in sorted(target.tags.items())]
         stub.add_response("get_bucket_tagging", {"TagSet": tag_set}, {"Bucket": NAME})
         for operation, answer in reads:
-            stub.add_response(operation, answer, {"Bucket": NAME})
+            stub.add_response(operation, copy.deepcopy(answer), {"Bucket": NAME})
         outcome = engine.reconcile(buckets, REF, spec, spec_changed=False)
         stub.assert_no_pending_responses()
     return outcome
