@@ -207,6 +207,20 @@ class Demo:
         )
         if outputs.get("JOBS_QUEUE_URL") != self.queue_status("worker-jobs").get("url"):
             raise DemoError("ConfigMap worker-aws does not hold the queue's URL")
+        notified = self.s3.get_bucket_notification_configuration(Bucket="awsop-example-uploads")
+        replication = self.s3.get_bucket_replication(Bucket="awsop-example-reports")
+        rules = replication["ReplicationConfiguration"]["Rules"]
+        site = self.s3.get_bucket_website(Bucket="awsop-example-static-site")
+        console.print(
+            "S3 facets by reference: bucket uploads notifies queue upload-events (its policy allows it) ->\n"
+            f"  {[c['QueueArn'] for c in notified.get('QueueConfigurations', [])]}\n"
+            f"bucket reports replicates to {[r['Destination']['Bucket'] for r in rules]}; "
+            f"static-site serves {site['IndexDocument']['Suffix']} with {len(site.get('RoutingRules', []))} "
+            "routing rules",
+            markup=False,
+        )
+        if not notified.get("QueueConfigurations") or not rules:
+            raise DemoError("the notification or the replication did not reach AWS")
         self.kubectl("wait", "--for=condition=Ready", "awsaccount/payments-dev", "--timeout=30s", show=False)
         ledger = json.loads(self.kubectl("get", "bucket", "ledger", "-o", "json", show=False))["status"]
         console.print(

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import Field
+
 from .account import AWSAccountSpec, AWSAccountStatus
 from .autoscaling_group import IAM_ACTIONS as ASG_IAM_ACTIONS
 from .autoscaling_group import NAMES_PER_CALL as ASG_NAMES_PER_CALL
@@ -105,6 +107,10 @@ class ConfigKindInfo:
 class BucketStatus(AwsObjectStatus):
     """Status of a Bucket."""
 
+    versioning: str | None = Field(
+        None, description="The versioning the spec declares (replication sources check it at plan time)."
+    )
+
 
 KINDS: dict[str, KindInfo] = {
     "Bucket": KindInfo(
@@ -118,6 +124,7 @@ KINDS: dict[str, KindInfo] = {
         make_client=BucketClient,
         description="An S3 bucket managed by awsop.",
         iam_actions=BUCKET_IAM_ACTIONS,
+        refers_to=("Queue", "Bucket"),
     ),
     "Queue": KindInfo(
         kind="Queue",

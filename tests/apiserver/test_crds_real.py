@@ -136,3 +136,79 @@ def test_table_facet_rules_enforced_by_real_server(installed: RealApiServer) -> 
     for example in sorted((REPO / "examples").glob("table-*.yaml")):
         out = kubectl(installed, "apply", "--dry-run=server", "-f", str(example), check=False)
         assert "created (server dry run)" in out or "configured (server dry run)" in out, out
+
+
+@pytest.mark.parametrize(
+    ("second", "refused"),
+    [
+        pytest.param(
+            {"events": ["s3:ObjectCreated:Put"], "prefix": "images/"}, True, id="wildcard-and-prefix"
+        ),
+        pytest.param(
+            {"events": ["s3:ObjectCreated:*"], "prefix": "images/", "suffix": ".jpg"}, True, id="same"
+        ),
+        pytest.param({"events": ["s3:ObjectCreated:*"], "prefix": "videos/"}, False, id="other-prefix"),
+        pytest.param({"events": ["s3:ObjectCreated:*"], "suffix": ".png"}, False, id="other-suffix"),
+        pytest.param({"events": ["s3:ObjectRemoved:*"]}, False, id="other-event"),
+    ],
+)
+def test_bucket_overlapping_notifications_refused_at_admission(
+    installed: RealApiServer, second: dict[str, object], refused: bool
+) -> None:
+    """AWS refuses two queue configurations for one event type whose prefixes and suffixes overlap: so
+    does the CRD's CEL rule, before anything reaches AWS."""
+    kubectl(installed, "create", "namespace", "crd-notify", check=False)
+    first = {
+        "queue": {"ref": {"name": "q"}},
+        "events": ["s3:ObjectCreated:*"],
+        "prefix": "images/",
+        "suffix": ".jpg",
+    }
+    manifest = json.dumps(
+        {
+            "apiVersion": "s3.awsop.io/v1alpha1",
+            "kind": "Bucket",
+            "metadata": {"name": "notify", "namespace": "crd-notify"},
+            "spec": {"notifications": {"queues": [first, {"queue": {"ref": {"name": "q"}}, **second}]}},
+        }
+    )
+    out = kubectl(installed, "apply", "--dry-run=server", "-f", "-", stdin=manifest, check=False)
+    if refused:
+        assert "spec.notifications.queues" in out and "overlap" in out, out
+    else:
+        assert "created" in out or "configured" in out, out
+
+
+def test_bucket_object_lock_cannot_be_added_to_an_existing_bucket(installed: RealApiServer) -> None:
+    """Object Lock is enabled by CreateBucket only: admission refuses adding it later, and refuses
+    versioning other than Enabled beside it."""
+    kubectl(installed, "create", "namespace", "crd-lock", check=False)
+
+    def manifest(spec: dict[str, object]) -> str:
+        doc = {
+            "apiVersion": "s3.awsop.io/v1alpha1",
+            "kind": "Bucket",
+            "metadata": {"name": "lock", "namespace": "crd-lock"},
+            "spec": spec,
+        }
+        return json.dumps(doc)
+
+    out = kubectl(
+        installed,
+        "apply",
+        "-f",
+        "-",
+        stdin=manifest({"objectLock": {}, "versioning": "Suspended"}),
+        check=False,
+    )
+    assert "spec.versioning" in out and "objectLock needs versioning Enabled" in out, out
+    kubectl(installed, "apply", "-f", "-", stdin=manifest({"versioning": "Enabled"}))
+    out = kubectl(
+        installed,
+        "apply",
+        "-f",
+        "-",
+        stdin=manifest({"versioning": "Enabled", "objectLock": {}}),
+        check=False,
+    )
+    assert "spec.objectLock" in out and "cannot be added to an existing" in out, out

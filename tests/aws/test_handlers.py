@@ -67,6 +67,9 @@ def runtime(clients: AwsClients, monkeypatch: pytest.MonkeyPatch) -> list[tuple[
         lambda body, *, reason, message="": record(body, type="Warning", reason=reason, message=message),
     )
     monkeypatch.setattr(kube, "annotate", lambda *a, **k: None)
+    # a Bucket may be another Bucket's replication destination: its deletion lists the namespace's
+    # Buckets for users first (none here)
+    monkeypatch.setattr(kube, "list_objects", lambda info, namespace: [])
     return events
 
 

@@ -217,7 +217,7 @@ def test_lifecycle_and_cors_in_another_order_in_spec(engine: Engine, client: Buc
     target = make_target(engine, client, lifecycleRules=rules, cors=[])
     desired = make_target(engine, client, lifecycleRules=list(reversed(rules)))
     facet = next(f for f in FACETS if f.path == "lifecycleRules")
-    aws_rules = facet.desired(desired.spec)
+    aws_rules = facet.desired(desired)
     assert client.diff(target, observed(lifecycleRules=aws_rules, cors=[])) == []
 
 
@@ -295,7 +295,7 @@ def test_target_makes_no_aws_calls(engine: Engine, client: BucketClient) -> None
 def test_lifecycle_transitions_in_another_order_than_aws_returns_are_not_drift(
     engine: Engine, client: BucketClient, field: str, aws_key: str, day_key: str
 ) -> None:
-    from awsop.reconcilers.bucket import _lifecycle_from_aws
+    from awsop.reconcilers.bucket.lifecycle import _lifecycle_from_aws
 
     spec_key = "days" if day_key == "Days" else "noncurrentDays"
     listed = [{spec_key: 365, "storageClass": "DEEP_ARCHIVE"}, {spec_key: 30, "storageClass": "STANDARD_IA"}]
