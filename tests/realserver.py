@@ -77,6 +77,8 @@ def real_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealApi
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
+    if item.get_closest_marker(MARKER):
+        report.user_properties.append((MARKER, True))  # counted by the summary (also across xdist workers)
     if report.skipped and item.get_closest_marker(MARKER) and ci() and kit_present():
         report.outcome = "failed"
         report.longrepr = (
@@ -89,7 +91,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     ran = skipped = 0
     for key in ("passed", "failed", "skipped"):
         for report in terminalreporter.stats.get(key, []):
-            if getattr(report, "when", "") not in ("call", "setup") or MARKER not in report.keywords:
+            marked = any(name == MARKER for name, _ in getattr(report, "user_properties", ()))
+            if getattr(report, "when", "") not in ("call", "setup") or not marked:
                 continue
             if report.when == "setup" and not report.skipped:
                 continue
