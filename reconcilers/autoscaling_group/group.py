@@ -1,6 +1,7 @@
-"""The AutoScalingGroup kind: one EC2 Auto Scaling group, autoscaling.awsop.io/v1alpha1.
+"""The AutoScalingGroup client: one EC2 Auto Scaling group, autoscaling.awsop.io/v1alpha1.
 
-Reading this module tells the whole story of a group: its spec model, how it is observed (one
+Reading this module tells the story of a group (its spec is in `spec.py`; each sub-resource family,
+lifecycle hooks, instance refresh, ..., in its own module): how it is observed (one
 DescribeAutoScalingGroups answer holds everything but lifecycle hooks, and periodic checks of many groups
 share that call through `batch.BatchReader`), how it differs (subnets, target groups and suspended
 processes as sets, tags with their PropagateAtLaunch flag, a mixed instances policy with AWS's documented
@@ -26,32 +27,33 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import ConfigDict, Field, JsonValue, model_validator
 
-from .aws import AwsClients, RetryingClient
-from .batch import BatchReader
-from .changes import Action, Change
-from .engine import Busy, DeleteOutcome, DeleteResult, ObjectRef, Target
-from .errors import AlreadyCreatedError, ErrorClass, RecoverableError, classify, error_code, error_message
-from .launch_template import describe_templates, tag_updates
-from .model import IMMUTABLE, AwsObjectSpec, AwsObjectStatus, Model
-from .policies import DeletionPolicy
-from .refs import KNOWN_AFTER_APPLY, LocalName, Reference
-from .tags import OWNER_TAG, SYSTEM_TAGS, is_reserved
+from ..aws import AwsClients, RetryingClient
+from ..batch import BatchReader
+from ..changes import Action, Change
+from ..engine import Busy, DeleteOutcome, DeleteResult, ObjectRef, Target
+from ..errors import AlreadyCreatedError, ErrorClass, RecoverableError, classify, error_code, error_message
+from ..launch_template import describe_templates, tag_updates
+from ..policies import DeletionPolicy
+from ..refs import KNOWN_AFTER_APPLY
+from ..tags import OWNER_TAG, SYSTEM_TAGS, is_reserved
+from . import hooks, refresh
+from .refresh import ALIASES, FOLLOW_TAG
+from .spec import (
+    DISTRIBUTION_AWS,
+    DISTRIBUTION_DEFAULTS,
+    AutoScalingGroupSpec,
+    MixedInstancesPolicy,
+)
 
 KIND = "AutoScalingGroup"
 NAMES_PER_CALL = 100  # DescribeAutoScalingGroups: 50 names by default, up to 100 with MaxRecords=100
 TEMPLATES_PER_CALL = 100  # launch template ids or names per DescribeLaunchTemplates of the version reader
 SUBNET_CACHE_SECONDS = 300.0
 DELETING = "Delete in progress"
-RUNNING_REFRESH = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
-ALIASES = frozenset({"$Latest", "$Default"})
-# The version number a $Latest/$Default group last rolled out (instance refresh), kept on the group itself
-# so a new version is noticed after restarts and by the CLI alike; read with the group, never propagated.
-FOLLOW_TAG = "awsop.io/launch-template-version"
 
 
 # Auto Scaling error codes only a manifest change can fix. ValidationError is terminal except for the
@@ -97,473 +99,15 @@ IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     "DeleteAutoScalingGroup": ("autoscaling:DeleteAutoScalingGroup",),
     "CreateOrUpdateTags": ("autoscaling:CreateOrUpdateTags",),
     "DeleteTags": ("autoscaling:DeleteTags",),
-    "DescribeLifecycleHooks": ("autoscaling:DescribeLifecycleHooks",),
-    "PutLifecycleHook": ("autoscaling:PutLifecycleHook", "iam:PassRole"),
-    "DeleteLifecycleHook": ("autoscaling:DeleteLifecycleHook",),
     "SuspendProcesses": ("autoscaling:SuspendProcesses",),
     "ResumeProcesses": ("autoscaling:ResumeProcesses",),
     "AttachLoadBalancerTargetGroups": ("autoscaling:AttachLoadBalancerTargetGroups",),
     "DetachLoadBalancerTargetGroups": ("autoscaling:DetachLoadBalancerTargetGroups",),
     "DescribeSubnets": ("ec2:DescribeSubnets",),
     "DescribeLaunchTemplates": ("ec2:DescribeLaunchTemplates",),
-    "DescribeInstanceRefreshes": ("autoscaling:DescribeInstanceRefreshes",),
-    "StartInstanceRefresh": ("autoscaling:StartInstanceRefresh",),
+    **hooks.IAM_ACTIONS,
+    **refresh.IAM_ACTIONS,
 }
-
-# -- spec ------------------------------------------------------------------------------------------
-
-PROCESSES = Literal[
-    "Launch",
-    "Terminate",
-    "AddToLoadBalancer",
-    "AlarmNotification",
-    "AZRebalance",
-    "HealthCheck",
-    "InstanceRefresh",
-    "ReplaceUnhealthy",
-    "ScheduledActions",
-]
-TERMINATION_POLICIES = Literal[
-    "Default",
-    "AllocationStrategy",
-    "OldestLaunchTemplate",
-    "OldestLaunchConfiguration",
-    "ClosestToNextInstanceHour",
-    "NewestInstance",
-    "OldestInstance",
-]
-VERSION_PATTERN = r"^(\$Latest|\$Default|[0-9]+)$"
-
-
-class LaunchTemplateChoice(Model):
-    """Which launch template the group launches from: exactly one of ref, id and name."""
-
-    ref: LocalName | None = Field(
-        None,
-        description="A LaunchTemplate object in this namespace; the group follows its default version.",
-    )
-    id: str | None = Field(None, pattern=r"^lt-[0-9a-f]+$", description="Launch template id (lt-...).")
-    name: str | None = Field(None, min_length=3, max_length=128, description="Launch template name.")
-    version: str | None = Field(
-        None,
-        pattern=VERSION_PATTERN,
-        description="Version number, $Latest or $Default (the default). With ref: the template's default "
-        "version number, resolved by awsop, unless set.",
-    )
-
-    @model_validator(mode="after")
-    def _one(self) -> LaunchTemplateChoice:
-        if sum(x is not None for x in (self.ref, self.id, self.name)) != 1:
-            raise ValueError("launchTemplate: set exactly one of ref, id and name")
-        return self
-
-
-LAUNCH_TEMPLATE_RULES: list[JsonValue] = [
-    {
-        "rule": "(has(self.ref) ? 1 : 0) + (has(self.id) ? 1 : 0) + (has(self.name) ? 1 : 0) == 1",
-        "message": "launchTemplate: set exactly one of ref, id and name",
-    }
-]
-
-
-ON_DEMAND_STRATEGIES = Literal["prioritized", "lowest-price"]
-SPOT_STRATEGIES = Literal[
-    "lowest-price", "capacity-optimized", "capacity-optimized-prioritized", "price-capacity-optimized"
-]
-# What DescribeAutoScalingGroups reports for an InstancesDistribution field the group was created or
-# updated without (AWS API reference, InstancesDistribution; no InstanceRequirements in awsop's overrides,
-# so the on-demand default is "prioritized"). A field the spec leaves out is compared with its default.
-DISTRIBUTION_DEFAULTS: dict[str, Any] = {
-    "onDemandAllocationStrategy": "prioritized",
-    "onDemandBaseCapacity": 0,
-    "onDemandPercentageAboveBaseCapacity": 100,
-    "spotAllocationStrategy": "lowest-price",
-    "spotInstancePools": 2,  # only meaningful (and only reported) with spotAllocationStrategy lowest-price
-    "spotMaxPrice": None,  # no maximum: AWS pays the current Spot price (sending "" clears a maximum)
-}
-DISTRIBUTION_AWS = {
-    "onDemandAllocationStrategy": "OnDemandAllocationStrategy",
-    "onDemandBaseCapacity": "OnDemandBaseCapacity",
-    "onDemandPercentageAboveBaseCapacity": "OnDemandPercentageAboveBaseCapacity",
-    "spotAllocationStrategy": "SpotAllocationStrategy",
-    "spotInstancePools": "SpotInstancePools",
-    "spotMaxPrice": "SpotMaxPrice",
-}
-LIFETIME_MIN = 86400  # MaxInstanceLifetime: 0 (none) or at least one day (AWS API reference)
-
-
-class InstanceTypeOverride(Model):
-    """One instance type the group may launch, in priority order."""
-
-    instance_type: str = Field(
-        min_length=1,
-        max_length=255,
-        pattern=r"^[a-z0-9-]+\.[a-z0-9-]+$",
-        description="EC2 instance type, e.g. m5.large (overrides the launch template's instance type).",
-    )
-    weighted_capacity: int | None = Field(
-        None,
-        ge=1,
-        le=999,
-        description="Capacity units one instance of this type counts for (1-999). Set it on every "
-        "override or on none; with weights, minSize, maxSize and desiredCapacity are in these units.",
-    )
-
-
-OVERRIDE_RULES: list[JsonValue] = [
-    {
-        "rule": "self.all(o, has(o.weightedCapacity)) || self.all(o, !has(o.weightedCapacity))",
-        "message": "mixedInstancesPolicy.overrides: set weightedCapacity on every override or on none",
-    },
-    {
-        "rule": "self.all(o, self.exists_one(p, p.instanceType == o.instanceType))",
-        "message": "mixedInstancesPolicy.overrides: instance types must be unique",
-    },
-]
-
-
-class InstancesDistribution(Model):
-    """How capacity is split between On-Demand and Spot instances. A field left out is AWS's default
-    (compared as such: an out-of-band change to it is drift)."""
-
-    on_demand_allocation_strategy: ON_DEMAND_STRATEGIES | None = Field(
-        None, description="prioritized (the overrides' order; AWS default) or lowest-price."
-    )
-    on_demand_base_capacity: int | None = Field(
-        None, ge=0, le=20000, description="Capacity always filled by On-Demand instances (AWS default 0)."
-    )
-    on_demand_percentage_above_base_capacity: int | None = Field(
-        None,
-        ge=0,
-        le=100,
-        description="Percentage of the capacity above the base that is On-Demand; the rest is Spot "
-        "(AWS default 100: no Spot).",
-    )
-    spot_allocation_strategy: SPOT_STRATEGIES | None = Field(
-        None,
-        description="lowest-price (AWS default), capacity-optimized, capacity-optimized-prioritized or "
-        "price-capacity-optimized (AWS's recommendation).",
-    )
-    spot_instance_pools: int | None = Field(
-        None,
-        ge=1,
-        le=20,
-        description="Spot pools to spread across; only with spotAllocationStrategy lowest-price (AWS "
-        "default 2).",
-    )
-    spot_max_price: str | None = Field(
-        None,
-        max_length=255,
-        pattern=r"^[0-9]*\.?[0-9]+$",
-        description='Maximum price per instance hour for Spot instances, e.g. "0.05" (AWS default: none, '
-        "pay the current Spot price; AWS recommends leaving it out).",
-    )
-
-    @model_validator(mode="after")
-    def _pools(self) -> InstancesDistribution:
-        if self.spot_instance_pools is not None and self.spot_allocation_strategy not in (
-            None,
-            "lowest-price",
-        ):
-            raise ValueError(
-                "mixedInstancesPolicy.instancesDistribution.spotInstancePools: only valid with "
-                "spotAllocationStrategy lowest-price"
-            )
-        return self
-
-
-DISTRIBUTION_RULES: list[JsonValue] = [
-    {
-        "rule": "!has(self.spotInstancePools) || !has(self.spotAllocationStrategy) || "
-        "self.spotAllocationStrategy == 'lowest-price'",
-        "message": "mixedInstancesPolicy.instancesDistribution.spotInstancePools: only valid with "
-        "spotAllocationStrategy lowest-price",
-    }
-]
-
-
-class MixedInstancesPolicy(Model):
-    """Several instance types and a mix of On-Demand and Spot, instead of a plain launch template."""
-
-    launch_template: LaunchTemplateChoice = Field(
-        description="The launch template the overrides apply to: ref, id or name, and version (as for "
-        "spec.launchTemplate).",
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {**rule, "message": f"mixedInstancesPolicy.{rule['message']}"}
-                for rule in LAUNCH_TEMPLATE_RULES
-                if isinstance(rule, dict)
-            ]
-        },
-    )
-    overrides: list[InstanceTypeOverride] = Field(
-        min_length=1,
-        max_length=40,
-        description="Instance types, highest priority first (AWS allows up to 40). Compared in order.",
-        json_schema_extra={"x-kubernetes-validations": OVERRIDE_RULES},
-    )
-    instances_distribution: InstancesDistribution | None = Field(
-        None,
-        description="On-Demand base and percentage, allocation strategies. Omitted: AWS's defaults "
-        "(all On-Demand, prioritized).",
-        json_schema_extra={"x-kubernetes-validations": DISTRIBUTION_RULES},
-    )
-
-    @model_validator(mode="after")
-    def _overrides(self) -> MixedInstancesPolicy:
-        weighted = [o.weighted_capacity is not None for o in self.overrides]
-        if any(weighted) and not all(weighted):
-            raise ValueError(
-                "mixedInstancesPolicy.overrides: set weightedCapacity on every override or on none"
-            )
-        types = [o.instance_type for o in self.overrides]
-        if len(types) != len(set(types)):
-            raise ValueError("mixedInstancesPolicy.overrides: instance types must be unique")
-        return self
-
-
-class SubnetSelector(Model):
-    """Subnets chosen by tags (DescribeSubnets); the resolved ids are reported in status.subnets."""
-
-    tags: dict[str, str] = Field(min_length=1, description="Every tag must match (key: value).")
-
-
-class LifecycleHook(Model):
-    """A lifecycle hook, kept in sync by name (hooks not listed are removed when the list is set)."""
-
-    name: str = Field(min_length=1, max_length=255, description="Hook name, unique in the group.")
-    transition: Literal["autoscaling:EC2_INSTANCE_LAUNCHING", "autoscaling:EC2_INSTANCE_TERMINATING"] = Field(
-        description="When the hook runs."
-    )
-    heartbeat_timeout_seconds: int = Field(
-        3600, ge=30, le=7200, description="Seconds an instance waits in the hook (AWS default 3600)."
-    )
-    default_result: Literal["CONTINUE", "ABANDON"] = Field(
-        "ABANDON", description="What happens when the timeout elapses (AWS default ABANDON)."
-    )
-    notification_target_arn: str | None = Field(
-        None, max_length=1600, description="SQS queue or SNS topic ARN notified when the hook runs."
-    )
-    role_arn: str | None = Field(
-        None, max_length=1600, description="Role Auto Scaling assumes to publish to the target."
-    )
-    notification_metadata: str | None = Field(
-        None, max_length=1023, description="Text sent with each notification."
-    )
-
-
-SPEC_RULES: list[JsonValue] = [
-    {"rule": "self.minSize <= self.maxSize", "message": "minSize must not exceed maxSize"},
-    {
-        "rule": "!has(self.desiredCapacity) || (self.minSize <= self.desiredCapacity && "
-        "self.desiredCapacity <= self.maxSize)",
-        "message": "desiredCapacity must be between minSize and maxSize",
-    },
-    {
-        "rule": "(has(self.subnets) ? 1 : 0) + (has(self.subnetSelector) ? 1 : 0) + "
-        "(has(self.availabilityZones) ? 1 : 0) == 1",
-        "message": "set exactly one of subnets, subnetSelector and availabilityZones",
-    },
-    {
-        "rule": "has(self.launchTemplate) != has(self.mixedInstancesPolicy)",
-        "message": "set exactly one of launchTemplate and mixedInstancesPolicy (the policy names its own "
-        "launch template)",
-    },
-]
-
-
-class InstanceRefresh(Model):
-    """Replace instances when the launch template version the group uses changes."""
-
-    min_healthy_percentage: int = Field(
-        90, ge=0, le=100, description="Share of capacity kept in service during the refresh (AWS default 90)."
-    )
-    instance_warmup_seconds: int | None = Field(
-        None, ge=0, le=3600, description="Seconds a new instance warms up before it counts as healthy."
-    )
-    skip_matching: bool = Field(
-        True, description="Skip instances that already run the new launch template version."
-    )
-    auto_rollback: bool = Field(False, description="Roll back to the previous configuration on failure.")
-
-
-class AutoScalingGroupSpec(AwsObjectSpec):
-    """Desired state of an EC2 Auto Scaling group. Facets left out are neither read nor written."""
-
-    model_config = ConfigDict(
-        **Model.model_config, json_schema_extra={"x-kubernetes-validations": SPEC_RULES}
-    )
-
-    name: str | None = Field(
-        None,
-        description="Auto Scaling group name (1-255 characters). Defaults to <namespace>-<metadata.name>. "
-        "Immutable.",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[^:]+$",
-        json_schema_extra=IMMUTABLE,
-    )
-    launch_template: LaunchTemplateChoice | None = Field(
-        None,
-        description="The launch template instances are launched from. Exactly one of launchTemplate and "
-        "mixedInstancesPolicy.",
-        json_schema_extra={"x-kubernetes-validations": LAUNCH_TEMPLATE_RULES},
-    )
-    mixed_instances_policy: MixedInstancesPolicy | None = Field(
-        None,
-        description="Several instance types and On-Demand/Spot purchase options, with the policy's own "
-        "launch template. Exactly one of launchTemplate and mixedInstancesPolicy.",
-    )
-    min_size: int = Field(ge=0, le=10000, description="Minimum number of instances (always owned by awsop).")
-    max_size: int = Field(ge=0, le=10000, description="Maximum number of instances (always owned by awsop).")
-    desired_capacity: int | None = Field(
-        None,
-        ge=0,
-        le=10000,
-        description="Desired number of instances. Omit it to leave capacity to an autoscaler: the group "
-        "is created at minSize and awsop never writes, compares or reports desired capacity again.",
-    )
-    subnets: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]+$")]] | None = Field(
-        None,
-        min_length=1,
-        description="Subnet ids (compared as a set). One of subnets, subnetSelector, availabilityZones.",
-    )
-    subnet_selector: SubnetSelector | None = Field(None, description="Subnets chosen by their tags.")
-    availability_zones: list[Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9][a-z]$")]] | None = (
-        Field(None, min_length=1, description="Availability zones (default VPC), compared as a set.")
-    )
-    health_check_type: Literal["EC2", "ELB"] | None = Field(None, description="EC2 or ELB health checks.")
-    health_check_grace_period_seconds: int | None = Field(
-        None, ge=0, le=7200, description="Seconds before a new instance's health is checked."
-    )
-    default_cooldown_seconds: int | None = Field(
-        None, ge=0, le=86400, description="Seconds between simple scaling activities."
-    )
-    termination_policies: list[TERMINATION_POLICIES] | None = Field(
-        None, min_length=1, description="Termination policies, in order."
-    )
-    target_group_arns: list[str] | None = Field(
-        None, description="ELB target group ARNs (compared as a set); an empty list detaches all."
-    )
-    max_instance_lifetime_seconds: int | None = Field(
-        None,
-        ge=0,
-        description="Seconds an instance may be in service before AWS replaces it: 0 (no limit) or at "
-        "least 86400 (one day).",
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": f"self == 0 || self >= {LIFETIME_MIN}",
-                    "message": f"maxInstanceLifetimeSeconds must be 0 or at least {LIFETIME_MIN} (one day)",
-                }
-            ]
-        },
-    )
-    capacity_rebalance: bool | None = Field(None, description="Replace Spot instances at rebalance risk.")
-    new_instances_protected_from_scale_in: bool | None = Field(
-        None, description="Protect new instances from scale-in."
-    )
-    suspended_processes: list[PROCESSES] | None = Field(
-        None, description="Scaling processes to suspend (compared as a set); an empty list resumes all."
-    )
-    lifecycle_hooks: list[LifecycleHook] | None = Field(
-        None, description="Lifecycle hooks, kept in sync (an empty list removes all)."
-    )
-    propagate_at_launch: bool = Field(
-        True, description="Whether the group's tags are copied to the instances it launches (default true)."
-    )
-    tag_propagation: dict[str, bool] | None = Field(
-        None, description="Per tag key: override propagateAtLaunch for that tag."
-    )
-    instance_refresh: InstanceRefresh | None = Field(
-        None,
-        description="Start one instance refresh when the launch template version the group uses changes "
-        "(with ref: the LaunchTemplate's new default version). Never two at a time; progress in status.",
-    )
-
-    @property
-    def template_path(self) -> str:
-        """Where the group's launch template choice is in the spec."""
-        return "launchTemplate" if self.launch_template is not None else "mixedInstancesPolicy.launchTemplate"
-
-    @property
-    def template_choice(self) -> LaunchTemplateChoice:
-        """The launch template the group launches from: spec.launchTemplate or the mixed policy's."""
-        if self.launch_template is not None:
-            return self.launch_template
-        assert self.mixed_instances_policy is not None  # the model rule: exactly one of them
-        return self.mixed_instances_policy.launch_template
-
-    def references(self) -> list[Reference]:
-        ref = self.template_choice.ref
-        return [Reference("LaunchTemplate", ref.name, f"{self.template_path}.ref")] if ref is not None else []
-
-    @model_validator(mode="after")
-    def _rules(self) -> AutoScalingGroupSpec:
-        if self.min_size > self.max_size:
-            raise ValueError(f"minSize ({self.min_size}) must not exceed maxSize ({self.max_size})")
-        if self.desired_capacity is not None and not (
-            self.min_size <= self.desired_capacity <= self.max_size
-        ):
-            raise ValueError(
-                f"desiredCapacity ({self.desired_capacity}) must be between minSize ({self.min_size}) "
-                f"and maxSize ({self.max_size})"
-            )
-        if (self.launch_template is None) == (self.mixed_instances_policy is None):
-            raise ValueError(
-                "set exactly one of launchTemplate and mixedInstancesPolicy (the policy names its own "
-                "launch template)"
-            )
-        lifetime = self.max_instance_lifetime_seconds
-        if lifetime is not None and 0 < lifetime < LIFETIME_MIN:
-            raise ValueError(
-                f"maxInstanceLifetimeSeconds ({lifetime}) must be 0 or at least {LIFETIME_MIN} (one day)"
-            )
-        sources = [self.subnets, self.subnet_selector, self.availability_zones]
-        if sum(s is not None for s in sources) != 1:
-            raise ValueError("set exactly one of subnets, subnetSelector and availabilityZones")
-        names = [hook.name for hook in self.lifecycle_hooks or []]
-        if len(names) != len(set(names)):
-            raise ValueError("lifecycleHooks: names must be unique")
-        return self
-
-
-class LaunchTemplateInUse(Model):
-    id: str | None = Field(None, description="Launch template id.")
-    name: str | None = Field(None, description="Launch template name.")
-    version: str | None = Field(None, description="Version the group launches from.")
-    resolves_to: int | None = Field(
-        None,
-        description="With version $Latest or $Default and instanceRefresh: the version number it resolves "
-        "to now (a change starts one instance refresh).",
-    )
-
-
-class RefreshStatus(Model):
-    id: str | None = Field(None, description="Instance refresh id.")
-    status: str | None = Field(
-        None, description="Pending, InProgress, Successful, Failed, Cancelling, Cancelled, ..."
-    )
-    percentage_complete: int | None = Field(None, description="Share of instances replaced so far.")
-    status_reason: str | None = Field(None, description="AWS's reason, e.g. why a refresh failed.")
-
-
-class AutoScalingGroupStatus(AwsObjectStatus):
-    """Status of an AutoScalingGroup. Never the instance list (it churns); counts instead."""
-
-    instances: dict[str, int] | None = Field(
-        None, description="Number of instances by lifecycle state (InService, Pending, ...)."
-    )
-    desired_capacity: int | None = Field(
-        None, description="Current desired capacity; only reported when the spec owns it."
-    )
-    launch_template: LaunchTemplateInUse | None = Field(
-        None, description="The launch template and version the group uses."
-    )
-    subnets: list[str] | None = Field(None, description="Subnet ids the subnetSelector resolved to.")
-    aws_status: str | None = Field(None, description="AWS's status of the group (e.g. Delete in progress).")
-    instance_refresh: RefreshStatus | None = Field(None, description="The latest instance refresh.")
-
 
 # -- observation -------------------------------------------------------------------------------------
 
@@ -767,38 +311,6 @@ def _aws_template(template: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def _hook_desired(hook: LifecycleHook) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "transition": hook.transition,
-        "heartbeatTimeoutSeconds": hook.heartbeat_timeout_seconds,
-        "defaultResult": hook.default_result,
-    }
-    for attr, key in (
-        ("notification_target_arn", "notificationTargetArn"),
-        ("role_arn", "roleArn"),
-        ("notification_metadata", "notificationMetadata"),
-    ):
-        if getattr(hook, attr) is not None:
-            out[key] = getattr(hook, attr)
-    return out
-
-
-def _hook_from_aws(hook: dict[str, Any], declared: dict[str, Any] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "transition": hook.get("LifecycleTransition"),
-        "heartbeatTimeoutSeconds": hook.get("HeartbeatTimeout"),
-        "defaultResult": hook.get("DefaultResult"),
-    }
-    for aws, key in (
-        ("NotificationTargetARN", "notificationTargetArn"),
-        ("RoleARN", "roleArn"),
-        ("NotificationMetadata", "notificationMetadata"),
-    ):
-        if declared is not None and key in declared:  # only compared when the spec declares it
-            out[key] = hook.get(aws)
-    return out
-
-
 # -- the client -------------------------------------------------------------------------------------
 
 
@@ -842,7 +354,9 @@ class AutoScalingGroupClient:
             return None
         observed = observed_from(group)
         if facets and target.spec.lifecycle_hooks is not None and observed.status != DELETING:
-            observed.hooks = self._read_hooks(target)
+            observed.hooks = hooks.read_hooks(
+                self._autoscaling(target.region), target.aws_name, target.spec.lifecycle_hooks
+            )
         if facets and target.spec.subnet_selector is not None:
             observed.selected_subnets = self._select_subnets(target, periodic)
         if facets and target.spec.instance_refresh is not None and observed.status != DELETING:
@@ -903,11 +417,7 @@ class AutoScalingGroupClient:
         return versions[template["version"]]
 
     def _latest_refresh(self, target: Target[AutoScalingGroupSpec]) -> dict[str, Any] | None:
-        """The most recent instance refresh of the group (AWS lists them newest first)."""
-        refreshes = self._autoscaling(target.region).describe_instance_refreshes(
-            AutoScalingGroupName=target.aws_name, MaxRecords=1
-        )["InstanceRefreshes"]
-        return dict(refreshes[0]) if refreshes else None
+        return refresh.latest_refresh(self._autoscaling(target.region), target.aws_name)
 
     def own_tags(self, spec: AutoScalingGroupSpec) -> frozenset[str]:
         """FOLLOW_TAG on a group that follows $Latest/$Default with instanceRefresh: it counts toward the
@@ -924,23 +434,7 @@ class AutoScalingGroupClient:
         """A group being deleted, or one whose instance refresh is running, takes no writes."""
         if observed.status == DELETING:
             return Busy("GroupDeleting", f"Auto Scaling group {target.aws_name} is being deleted")
-        refresh = observed.refresh or {}
-        if refresh.get("Status") in RUNNING_REFRESH:
-            return Busy(
-                "InstanceRefresh",
-                f"instance refresh {refresh.get('InstanceRefreshId')} {refresh.get('Status')}: "
-                f"{refresh.get('PercentageComplete', 0)}% complete",
-            )
-        return None
-
-    def _read_hooks(self, target: Target[AutoScalingGroupSpec]) -> dict[str, dict[str, Any]]:
-        declared = {hook.name: _hook_desired(hook) for hook in target.spec.lifecycle_hooks or []}
-        hooks = self._autoscaling(target.region).describe_lifecycle_hooks(
-            AutoScalingGroupName=target.aws_name
-        )["LifecycleHooks"]
-        return {
-            h["LifecycleHookName"]: _hook_from_aws(h, declared.get(h["LifecycleHookName"])) for h in hooks
-        }
+        return refresh.refresh_busy(observed.refresh)
 
     def _select_subnets(self, target: Target[AutoScalingGroupSpec], periodic: bool) -> list[str]:
         """Subnet ids whose tags match the selector; periodic checks reuse a recent answer."""
@@ -1034,7 +528,7 @@ class AutoScalingGroupClient:
         if not any(change.path == spec.template_path for change in changes):
             changes += self._follow_changes(target, observed)
         changes += self._set_changes(spec, observed)
-        changes += self._hook_changes(spec, observed)
+        changes += hooks.hook_changes(spec.lifecycle_hooks, observed.hooks)
         tag_changes = self._tag_changes(target, observed)
         return tag_changes + changes
 
@@ -1123,34 +617,6 @@ class AutoScalingGroupClient:
                 )
         return changes
 
-    @staticmethod
-    def _hook_changes(spec: AutoScalingGroupSpec, observed: GroupObserved) -> list[Change]:
-        if spec.lifecycle_hooks is None or observed.hooks is None:
-            return []
-        changes = []
-        for hook in spec.lifecycle_hooks:
-            want = _hook_desired(hook)
-            have = observed.hooks.get(hook.name)
-            if have != want:
-                action = Action.CREATE if have is None else Action.UPDATE
-                changes.append(
-                    Change(
-                        f"lifecycleHooks.{hook.name}", have, want, action, ("autoscaling:PutLifecycleHook",)
-                    )
-                )
-        declared = {hook.name for hook in spec.lifecycle_hooks}
-        for name in sorted(set(observed.hooks) - declared):
-            changes.append(
-                Change(
-                    f"lifecycleHooks.{name}",
-                    observed.hooks[name],
-                    None,
-                    Action.DELETE,
-                    ("autoscaling:DeleteLifecycleHook",),
-                )
-            )
-        return changes
-
     def _tag_changes(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> list[Change]:
         desired = desired_tags(target)
         authoritative = target.spec.tags is not None
@@ -1182,16 +648,7 @@ class AutoScalingGroupClient:
         ]
         capacity = spec.desired_capacity if spec.desired_capacity is not None else spec.min_size
         changes.append(Change("desiredCapacity", None, capacity, Action.CREATE))
-        for hook in spec.lifecycle_hooks or []:
-            changes.append(
-                Change(
-                    f"lifecycleHooks.{hook.name}",
-                    None,
-                    _hook_desired(hook),
-                    Action.CREATE,
-                    ("autoscaling:PutLifecycleHook",),
-                )
-            )
+        changes += hooks.plan_hooks(spec.lifecycle_hooks)
         if spec.suspended_processes:
             changes.append(
                 Change(
@@ -1271,7 +728,7 @@ class AutoScalingGroupClient:
             observed.resolves_to = int(observed.followed)  # resolved for the create a moment ago
         try:
             for hook in spec.lifecycle_hooks or []:
-                self._put_hook(target, hook)
+                hooks.put_hook(self._autoscaling(target.region), target.aws_name, hook)
             if spec.suspended_processes:
                 self._autoscaling(target.region).suspend_processes(
                     AutoScalingGroupName=target.aws_name,
@@ -1307,41 +764,6 @@ class AutoScalingGroupClient:
                 kwargs[key] = value
         return kwargs
 
-    def _start_refresh(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> None:
-        """One instance refresh to the group's new launch template version; a running one is never
-        joined by a second (the engine does not write to a busy group, and AWS refuses with
-        InstanceRefreshInProgress, which is retried)."""
-        refresh = target.spec.instance_refresh
-        assert refresh is not None
-        preferences: dict[str, Any] = {
-            "MinHealthyPercentage": refresh.min_healthy_percentage,
-            "SkipMatching": refresh.skip_matching,
-            "AutoRollback": refresh.auto_rollback,
-        }
-        if refresh.instance_warmup_seconds is not None:
-            preferences["InstanceWarmup"] = refresh.instance_warmup_seconds
-        started = self._autoscaling(target.region).start_instance_refresh(
-            AutoScalingGroupName=target.aws_name, Strategy="Rolling", Preferences=preferences
-        )
-        observed.refresh = {"InstanceRefreshId": started.get("InstanceRefreshId"), "Status": "Pending"}
-
-    def _put_hook(self, target: Target[AutoScalingGroupSpec], hook: LifecycleHook) -> None:
-        kwargs: dict[str, Any] = {
-            "AutoScalingGroupName": target.aws_name,
-            "LifecycleHookName": hook.name,
-            "LifecycleTransition": hook.transition,
-            "HeartbeatTimeout": hook.heartbeat_timeout_seconds,
-            "DefaultResult": hook.default_result,
-        }
-        for attr, key in (
-            ("notification_target_arn", "NotificationTargetARN"),
-            ("role_arn", "RoleARN"),
-            ("notification_metadata", "NotificationMetadata"),
-        ):
-            if getattr(hook, attr) is not None:
-                kwargs[key] = getattr(hook, attr)
-        self._autoscaling(target.region).put_lifecycle_hook(**kwargs)
-
     def apply(
         self, target: Target[AutoScalingGroupSpec], observed: GroupObserved, changes: list[Change]
     ) -> None:
@@ -1374,9 +796,9 @@ class AutoScalingGroupClient:
                 if spec.desired_capacity is not None:
                     kwargs["DesiredCapacity"] = spec.desired_capacity
                 autoscaling.update_auto_scaling_group(**kwargs)
-            refresh = any("autoscaling:StartInstanceRefresh" in change.calls for change in changes)
-            if refresh and spec.instance_refresh is not None:
-                self._start_refresh(target, observed)
+            starts = any("autoscaling:StartInstanceRefresh" in change.calls for change in changes)
+            if starts and spec.instance_refresh is not None:
+                observed.refresh = refresh.start_refresh(autoscaling, name, spec.instance_refresh)
             record = _follow_record(target, observed) if spec.template_path in paths else None
             if record is not None:  # after the refresh started: a failed start is retried, not skipped
                 autoscaling.create_or_update_tags(Tags=_aws_tags(name, {FOLLOW_TAG: (record, False)}))
@@ -1401,16 +823,7 @@ class AutoScalingGroupClient:
                     autoscaling.detach_load_balancer_target_groups(
                         AutoScalingGroupName=name, TargetGroupARNs=sorted(observed.target_groups - want)
                     )
-            by_name = {hook.name: hook for hook in spec.lifecycle_hooks or []}
-            for change in changes:
-                if change.path.startswith("lifecycleHooks."):
-                    hook_name = change.path.split(".", 1)[1]
-                    if change.action is Action.DELETE:
-                        autoscaling.delete_lifecycle_hook(
-                            AutoScalingGroupName=name, LifecycleHookName=hook_name
-                        )
-                    else:
-                        self._put_hook(target, by_name[hook_name])
+            hooks.apply_hooks(autoscaling, name, spec.lifecycle_hooks, changes)
         finally:
             self._reader(target.region).invalidate(name)
 
@@ -1460,13 +873,7 @@ class AutoScalingGroupClient:
         if observed.status:
             out["awsStatus"] = observed.status
         if observed.refresh:
-            refresh = observed.refresh
-            out["instanceRefresh"] = {
-                "id": refresh.get("InstanceRefreshId"),
-                "status": refresh.get("Status"),
-                "percentageComplete": refresh.get("PercentageComplete"),
-                "statusReason": refresh.get("StatusReason"),
-            }
+            out["instanceRefresh"] = refresh.refresh_status(observed.refresh)
         return out
 
     def classify(self, exc: BaseException) -> ErrorClass:
