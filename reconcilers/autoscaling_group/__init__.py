@@ -1,6 +1,7 @@
 """The AutoScalingGroup kind, a package the way moto splits a service: the spec models (`spec`), the
 client's loop over the group itself (`group`), and one module per sub-resource family that has its own
-AWS calls (`hooks`, `refresh`, ...), each with its model, read, comparison and writes.
+AWS calls (`hooks`, `refresh`, `policies`, `schedules`), each with its model, read, comparison and
+writes; `records` keeps what awsop created of the named ones.
 
 Importers use this package, never its modules: what it exports here is the kind's public surface.
 """
@@ -18,7 +19,9 @@ from .group import (
     mixed_from_aws,
     observed_from,
 )
+from .policies import POLICY_TAG, ScalingPolicy
 from .refresh import FOLLOW_TAG, InstanceRefresh
+from .schedules import SCHEDULE_TAG, ScheduledAction
 from .spec import (
     AutoScalingGroupSpec,
     AutoScalingGroupStatus,
@@ -26,13 +29,17 @@ from .spec import (
     LaunchTemplateChoice,
     MixedInstancesPolicy,
 )
+from .warm_pool import WARM_POOL_TAG, WarmPool
 
 __all__ = [
     "FOLLOW_TAG",
     "IAM_ACTIONS",
     "KIND",
     "NAMES_PER_CALL",
+    "POLICY_TAG",
+    "SCHEDULE_TAG",
     "TERMINAL_CODES",
+    "WARM_POOL_TAG",
     "AutoScalingGroupClient",
     "AutoScalingGroupSpec",
     "AutoScalingGroupStatus",
@@ -41,6 +48,9 @@ __all__ = [
     "InstancesDistribution",
     "LaunchTemplateChoice",
     "MixedInstancesPolicy",
+    "ScalingPolicy",
+    "ScheduledAction",
+    "WarmPool",
     "desired_mixed",
     "desired_tags",
     "desired_template",

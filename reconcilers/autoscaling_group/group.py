@@ -14,8 +14,9 @@ template named by id or name with $Latest/$Default, that version is read with ea
 reader over DescribeLaunchTemplates) and the number last rolled out is kept on the group as FOLLOW_TAG.
 
 Capacity ownership: with `desiredCapacity` absent, the group is created at minSize and desired capacity is
-never written, compared or reported again: an autoscaler owns it. With it present, awsop owns it. Min and
-max are always owned.
+never written, compared or reported again: an autoscaler owns it (the spec must leave it out when it
+declares scaling policies or scheduled actions). With it present, awsop owns it. Min and max are owned,
+except a bound a declared scheduled action sets: the schedule owns it after the create.
 
 It must never: write desired capacity the spec leaves to an autoscaler, write `aws:` tags, or delete a
 group it does not own.
@@ -26,7 +27,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -40,7 +42,8 @@ from ..launch_template import describe_templates, tag_updates
 from ..policies import DeletionPolicy
 from ..refs import KNOWN_AFTER_APPLY
 from ..tags import OWNER_TAG, SYSTEM_TAGS, is_reserved
-from . import hooks, refresh
+from . import hooks, policies, refresh, schedules, warm_pool
+from .records import parse_record, record_tag
 from .refresh import ALIASES, FOLLOW_TAG
 from .spec import (
     DISTRIBUTION_AWS,
@@ -107,7 +110,12 @@ IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     "DescribeLaunchTemplates": ("ec2:DescribeLaunchTemplates",),
     **hooks.IAM_ACTIONS,
     **refresh.IAM_ACTIONS,
+    **policies.IAM_ACTIONS,
+    **schedules.IAM_ACTIONS,
+    **warm_pool.IAM_ACTIONS,
 }
+# Sub-resource families whose names awsop records on the group: (spec path, record tag).
+RECORDS = (("scalingPolicies", policies.POLICY_TAG), ("scheduledActions", schedules.SCHEDULE_TAG))
 
 # -- observation -------------------------------------------------------------------------------------
 
@@ -136,10 +144,21 @@ class GroupObserved:
     hooks: dict[str, dict[str, Any]] | None = None
     mixed: dict[str, Any] | None = None  # {overrides, instancesDistribution}, normalised; None: no policy
     max_instance_lifetime: int = 0
+    default_instance_warmup: int | None = None  # None: not set (AWS answers none, or -1)
+    maintenance: dict[str, int] | None = None  # {minHealthyPercentage, maxHealthyPercentage}; None: not set
     followed: str | None = None  # the version number awsop last rolled out for $Latest/$Default (tag)
     resolves_to: int | None = None  # what the desired $Latest/$Default resolves to now, when followed
     refresh: dict[str, Any] | None = None  # the latest instance refresh, when the spec declares them
     selected_subnets: list[str] | None = None  # what subnetSelector resolved to, when declared
+    records: dict[str, set[str]] | None = None  # spec path -> names awsop recorded (RECORDS' tags)
+    policies: dict[str, dict[str, Any]] | None = None  # DescribePolicies by name, when read
+    actions: dict[str, dict[str, Any]] | None = None  # DescribeScheduledActions by name, when read
+    warm_pool: dict[str, Any] | None = None  # the warm pool as compared (in the group's answer)
+    warm_pool_status: dict[str, Any] | None = None  # its size and status, for status
+    warm_pool_recorded: bool = False  # awsop put it (WARM_POOL_TAG)
+
+    def recorded(self, path: str) -> set[str]:
+        return (self.records or {}).get(path, set())
 
     @property
     def tag_values(self) -> dict[str, str]:
@@ -156,6 +175,8 @@ def observed_from(group: dict[str, Any]) -> GroupObserved:
     )
     tags = {t["Key"]: (t.get("Value", ""), bool(t.get("PropagateAtLaunch"))) for t in group.get("Tags", [])}
     followed = tags.pop(FOLLOW_TAG, None)
+    records = {path: parse_record(tags.pop(tag, ("", False))[0]) for path, tag in RECORDS}
+    pool_recorded = tags.pop(warm_pool.WARM_POOL_TAG, None) is not None
     return GroupObserved(
         name=group["AutoScalingGroupName"],
         arn=group.get("AutoScalingGroupARN", ""),
@@ -186,8 +207,29 @@ def observed_from(group: dict[str, Any]) -> GroupObserved:
         instances=dict(Counter(str(i.get("LifecycleState")) for i in group.get("Instances", []))),
         mixed=mixed_from_aws(policy) if policy else None,
         max_instance_lifetime=int(group.get("MaxInstanceLifetime") or 0),
+        default_instance_warmup=_unset_as_none(group.get("DefaultInstanceWarmup")),
+        maintenance=_maintenance_from_aws(group.get("InstanceMaintenancePolicy")),
         followed=followed[0] if followed else None,
+        records=records,
+        warm_pool=warm_pool.pool_from_aws(group.get("WarmPoolConfiguration")),
+        warm_pool_status=warm_pool.pool_status(group),
+        warm_pool_recorded=pool_recorded,
     )
+
+
+def _unset_as_none(value: Any) -> int | None:
+    """AWS answers -1 (or nothing) for a group setting that was never set or was cleared."""
+    return None if value is None or int(value) < 0 else int(value)
+
+
+def _maintenance_from_aws(policy: dict[str, Any] | None) -> dict[str, int] | None:
+    if not policy:
+        return None
+    low = _unset_as_none(policy.get("MinHealthyPercentage"))
+    high = _unset_as_none(policy.get("MaxHealthyPercentage"))
+    if low is None and high is None:
+        return None
+    return {"minHealthyPercentage": low if low is not None else -1, "maxHealthyPercentage": high or -1}
 
 
 def mixed_from_aws(policy: dict[str, Any]) -> dict[str, Any]:
@@ -357,6 +399,8 @@ class AutoScalingGroupClient:
             observed.hooks = hooks.read_hooks(
                 self._autoscaling(target.region), target.aws_name, target.spec.lifecycle_hooks
             )
+        if facets and observed.status != DELETING:
+            self._read_named(target, observed)
         if facets and target.spec.subnet_selector is not None:
             observed.selected_subnets = self._select_subnets(target, periodic)
         if facets and target.spec.instance_refresh is not None and observed.status != DELETING:
@@ -419,15 +463,27 @@ class AutoScalingGroupClient:
     def _latest_refresh(self, target: Target[AutoScalingGroupSpec]) -> dict[str, Any] | None:
         return refresh.latest_refresh(self._autoscaling(target.region), target.aws_name)
 
+    def _read_named(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> None:
+        """Scaling policies and scheduled actions: read when the spec declares them or awsop recorded some
+        (to remove them), else not at all (one call per family and group: AWS has no batch read)."""
+        spec, autoscaling = target.spec, self._autoscaling(target.region)
+        if spec.scaling_policies is not None or observed.recorded("scalingPolicies"):
+            observed.policies = policies.read_policies(autoscaling, target.aws_name)
+        if spec.scheduled_actions is not None or observed.recorded("scheduledActions"):
+            observed.actions = schedules.read_actions(autoscaling, target.aws_name)
+
     def own_tags(self, spec: AutoScalingGroupSpec) -> frozenset[str]:
         """FOLLOW_TAG on a group that follows $Latest/$Default with instanceRefresh: it counts toward the
         50-tag limit like the ownership tags."""
         choice = spec.template_choice
         version = choice.version or (None if choice.ref is not None else "$Default")
+        records = {tag for path, tag in RECORDS if _declared_names(spec, path)}
+        if spec.warm_pool is not None:
+            records.add(warm_pool.WARM_POOL_TAG)
         return (
-            frozenset({FOLLOW_TAG})
+            frozenset({FOLLOW_TAG, *records})
             if spec.instance_refresh is not None and version in ALIASES
-            else frozenset()
+            else frozenset(records)
         )
 
     def busy(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> Busy | None:
@@ -475,9 +531,14 @@ class AutoScalingGroupClient:
     def diff(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> list[Change]:
         spec = target.spec
         update: tuple[str, ...] = ("autoscaling:UpdateAutoScalingGroup",)
+        scheduled = schedules.schedule_owned(spec.scheduled_actions)  # bounds the schedule moves
         scalar: list[tuple[str, Any, Any]] = [
-            ("minSize", observed.min_size, spec.min_size),
-            ("maxSize", observed.max_size, spec.max_size),
+            (path, actual, desired)
+            for path, actual, desired in (
+                ("minSize", observed.min_size, spec.min_size),
+                ("maxSize", observed.max_size, spec.max_size),
+            )
+            if path not in scheduled
         ]
         if spec.desired_capacity is not None:  # unowned capacity is never compared
             scalar.append(("desiredCapacity", observed.desired_capacity, spec.desired_capacity))
@@ -509,6 +570,18 @@ class AutoScalingGroupClient:
             ("terminationPolicies", observed.termination_policies, spec.termination_policies),
             ("capacityRebalance", observed.capacity_rebalance, spec.capacity_rebalance),
             (
+                "defaultInstanceWarmupSeconds",
+                observed.default_instance_warmup,
+                spec.default_instance_warmup_seconds,
+            ),
+            (
+                "instanceMaintenancePolicy",
+                observed.maintenance,
+                spec.instance_maintenance_policy.model_dump(by_alias=True)
+                if spec.instance_maintenance_policy is not None
+                else None,
+            ),
+            (
                 "newInstancesProtectedFromScaleIn",
                 observed.new_instances_protected,
                 spec.new_instances_protected_from_scale_in,
@@ -529,6 +602,29 @@ class AutoScalingGroupClient:
             changes += self._follow_changes(target, observed)
         changes += self._set_changes(spec, observed)
         changes += hooks.hook_changes(spec.lifecycle_hooks, observed.hooks)
+        changes += warm_pool.pool_changes(spec.warm_pool, observed.warm_pool, observed.warm_pool_recorded)
+        changes += _with_record(
+            "scalingPolicies",
+            spec,
+            observed,
+            policies.policy_changes(
+                spec.scaling_policies,
+                observed.policies,
+                observed.recorded("scalingPolicies"),
+                bool(spec.exclusive_scaling_policies),
+            ),
+        )
+        changes += _with_record(
+            "scheduledActions",
+            spec,
+            observed,
+            schedules.action_changes(
+                spec.scheduled_actions,
+                observed.actions,
+                observed.recorded("scheduledActions"),
+                bool(spec.exclusive_scheduled_actions),
+            ),
+        )
         tag_changes = self._tag_changes(target, observed)
         return tag_changes + changes
 
@@ -649,6 +745,18 @@ class AutoScalingGroupClient:
         capacity = spec.desired_capacity if spec.desired_capacity is not None else spec.min_size
         changes.append(Change("desiredCapacity", None, capacity, Action.CREATE))
         changes += hooks.plan_hooks(spec.lifecycle_hooks)
+        if spec.warm_pool is not None:
+            changes.append(
+                Change(
+                    "warmPool",
+                    None,
+                    warm_pool.desired_pool(spec.warm_pool),
+                    Action.CREATE,
+                    ("autoscaling:PutWarmPool",),
+                )
+            )
+        changes += policies.plan_policies(spec.scaling_policies)
+        changes += schedules.plan_actions(spec.scheduled_actions)
         if spec.suspended_processes:
             changes.append(
                 Change(
@@ -670,6 +778,11 @@ class AutoScalingGroupClient:
         resolves_to = self._resolve_alias(target, followed, periodic=False) if followed else None
         if resolves_to is not None:  # the version the group starts with counts as rolled out
             tags += _aws_tags(target.aws_name, {FOLLOW_TAG: (str(resolves_to), False)})
+        if spec.warm_pool is not None:
+            tags += record_tag(target.aws_name, warm_pool.WARM_POOL_TAG, {"true"})
+        for path, tag in RECORDS:  # recorded before they are created (leak safety)
+            if _declared_names(spec, path):
+                tags += record_tag(target.aws_name, tag, _declared_names(spec, path))
         kwargs: dict[str, Any] = {
             "AutoScalingGroupName": target.aws_name,
             **_template_kwargs(target, None),
@@ -735,6 +848,15 @@ class AutoScalingGroupClient:
                     ScalingProcesses=sorted(set(spec.suspended_processes)),
                 )
                 observed.suspended = set(spec.suspended_processes)
+            autoscaling = self._autoscaling(target.region)
+            if spec.warm_pool is not None:
+                warm_pool.put_pool(autoscaling, target.aws_name, spec.warm_pool)
+                observed.warm_pool_recorded = True
+            for policy in spec.scaling_policies or []:
+                policies.put_policy(autoscaling, target.aws_name, policy)
+            for action in spec.scheduled_actions or []:
+                schedules.put_action(autoscaling, target.aws_name, action)
+            observed.records = {path: _declared_names(spec, path) for path, _ in RECORDS}
         finally:
             self._reader(target.region).invalidate(target.aws_name)  # the read-back is stale now
         return observed
@@ -759,9 +881,15 @@ class AutoScalingGroupClient:
             ("TerminationPolicies", spec.termination_policies),
             ("CapacityRebalance", spec.capacity_rebalance),
             ("NewInstancesProtectedFromScaleIn", spec.new_instances_protected_from_scale_in),
+            ("DefaultInstanceWarmup", spec.default_instance_warmup_seconds),
         ):
             if value is not None:
                 kwargs[key] = value
+        if spec.instance_maintenance_policy is not None:
+            kwargs["InstanceMaintenancePolicy"] = {
+                "MinHealthyPercentage": spec.instance_maintenance_policy.min_healthy_percentage,
+                "MaxHealthyPercentage": spec.instance_maintenance_policy.max_healthy_percentage,
+            }
         return kwargs
 
     def apply(
@@ -786,10 +914,11 @@ class AutoScalingGroupClient:
             if any(
                 change.calls and change.calls[0] == "autoscaling:UpdateAutoScalingGroup" for change in changes
             ):
+                scheduled = schedules.schedule_owned(spec.scheduled_actions)
                 kwargs: dict[str, Any] = {
                     "AutoScalingGroupName": name,
-                    "MinSize": spec.min_size,
-                    "MaxSize": spec.max_size,
+                    **({} if "minSize" in scheduled else {"MinSize": spec.min_size}),
+                    **({} if "maxSize" in scheduled else {"MaxSize": spec.max_size}),
                     **_template_kwargs(target, observed),
                     **self._scalar_kwargs(target, observed),
                 }
@@ -824,11 +953,64 @@ class AutoScalingGroupClient:
                         AutoScalingGroupName=name, TargetGroupARNs=sorted(observed.target_groups - want)
                     )
             hooks.apply_hooks(autoscaling, name, spec.lifecycle_hooks, changes)
+            if "warmPool" in paths:
+                self._apply_pool(target, observed)
+            self._apply_named(target, observed, changes)
         finally:
             self._reader(target.region).invalidate(name)
 
+    def _apply_named(
+        self, target: Target[AutoScalingGroupSpec], observed: GroupObserved, changes: list[Change]
+    ) -> None:
+        """Scaling policies and scheduled actions, each family's record widened before anything is
+        created and narrowed after deletes (a crash in between leaves a record, never a leak)."""
+        spec, name = target.spec, target.aws_name
+        autoscaling = self._autoscaling(target.region)
+        appliers: dict[str, Callable[[], set[str]]] = {
+            "scalingPolicies": lambda: policies.apply_policies(
+                autoscaling, name, spec.scaling_policies, changes
+            ),
+            "scheduledActions": lambda: schedules.apply_actions(
+                autoscaling, name, spec.scheduled_actions, changes
+            ),
+        }
+        for path, tag in RECORDS:
+            if not any(change.path.startswith(f"{path}.") for change in changes):
+                continue
+            recorded, declared = observed.recorded(path), _declared_names(spec, path)
+            if declared - recorded:
+                autoscaling.create_or_update_tags(Tags=record_tag(name, tag, recorded | declared))
+            deleted = appliers[path]()
+            final = (recorded | declared) - deleted
+            if final != (recorded | declared) or (not final and recorded):
+                if final:
+                    autoscaling.create_or_update_tags(Tags=record_tag(name, tag, final))
+                else:
+                    autoscaling.delete_tags(
+                        Tags=[{"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": tag}]
+                    )
+            observed.records = {**(observed.records or {}), path: final}
+
+    def _apply_pool(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> None:
+        """Put the declared pool (recorded first), or delete the one awsop put (then its record)."""
+        autoscaling, name, pool = self._autoscaling(target.region), target.aws_name, target.spec.warm_pool
+        tag = warm_pool.WARM_POOL_TAG
+        if pool is not None:
+            if not observed.warm_pool_recorded:
+                autoscaling.create_or_update_tags(Tags=record_tag(name, tag, {"true"}))
+                observed.warm_pool_recorded = True
+            warm_pool.put_pool(autoscaling, name, pool)
+        else:
+            autoscaling.delete_warm_pool(AutoScalingGroupName=name)
+            autoscaling.delete_tags(
+                Tags=[{"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": tag}]
+            )
+            observed.warm_pool_recorded = False
+
     def release(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> None:
         present = [k for k in SYSTEM_TAGS if k in observed.tags] + ([FOLLOW_TAG] if observed.followed else [])
+        present += [tag for path, tag in RECORDS if observed.recorded(path)]
+        present += [warm_pool.WARM_POOL_TAG] if observed.warm_pool_recorded else []
         if present:
             self._autoscaling(target.region).delete_tags(
                 Tags=[
@@ -874,6 +1056,10 @@ class AutoScalingGroupClient:
             out["awsStatus"] = observed.status
         if observed.refresh:
             out["instanceRefresh"] = refresh.refresh_status(observed.refresh)
+        if target.spec.warm_pool is not None and observed.warm_pool_status is not None:
+            out["warmPool"] = observed.warm_pool_status
+        if target.spec.scaling_policies:
+            out["scalingPolicies"] = policies.policy_status(target.spec.scaling_policies, observed.policies)
         return out
 
     def classify(self, exc: BaseException) -> ErrorClass:
@@ -942,3 +1128,24 @@ def _aws_tags(group: str, tags: dict[str, tuple[str, bool]]) -> list[dict[str, A
         }
         for key, (value, propagate) in sorted(tags.items())
     ]
+
+
+def _declared_names(spec: AutoScalingGroupSpec, path: str) -> set[str]:
+    items = spec.scaling_policies if path == "scalingPolicies" else spec.scheduled_actions
+    return {item.name for item in items or []}
+
+
+def _with_record(
+    path: str, spec: AutoScalingGroupSpec, observed: GroupObserved, changes: list[Change]
+) -> list[Change]:
+    """The family's changes, the first one also naming the record tag writes the apply will make."""
+    if not changes:
+        return changes
+    recorded, declared = observed.recorded(path), _declared_names(spec, path)
+    deleted = {c.path.split(".", 1)[1] for c in changes if c.action is Action.DELETE}
+    final = (recorded | declared) - deleted
+    calls: tuple[str, ...] = ("autoscaling:CreateOrUpdateTags",) if declared - recorded else ()
+    if final != recorded | declared or (not final and recorded):
+        calls += ("autoscaling:CreateOrUpdateTags",) if final else ("autoscaling:DeleteTags",)
+    first = changes[0]
+    return [replace(first, calls=(*calls[:1], *first.calls, *calls[1:])), *changes[1:]]

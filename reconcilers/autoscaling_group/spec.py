@@ -14,7 +14,21 @@ from pydantic import ConfigDict, Field, JsonValue, model_validator
 from ..model import IMMUTABLE, AwsObjectSpec, AwsObjectStatus, Model
 from ..refs import LocalName, Reference
 from .hooks import LifecycleHook
+from .policies import POLICIES_MAX, ScalingPolicy
+from .records import record_fits
 from .refresh import InstanceRefresh, RefreshStatus
+from .schedules import ACTIONS_MAX, ScheduledAction
+from .warm_pool import WarmPool
+
+
+def _named_list_rules(path: str) -> list[JsonValue]:
+    return [
+        {
+            "rule": "self.all(x, self.exists_one(y, y.name == x.name))",
+            "message": f"{path}: names must be unique",
+        },
+    ]
+
 
 # -- spec ------------------------------------------------------------------------------------------
 
@@ -228,6 +242,30 @@ class MixedInstancesPolicy(Model):
         return self
 
 
+class InstanceMaintenancePolicy(Model):
+    """How much capacity stays healthy while AWS replaces instances (refreshes, rebalancing, lifetime):
+    a percentage of desired capacity, at least min and at most max."""
+
+    min_healthy_percentage: int = Field(
+        ge=0, le=100, description="Share of desired capacity kept healthy while instances are replaced."
+    )
+    max_healthy_percentage: int = Field(
+        ge=100,
+        le=200,
+        description="Share of desired capacity the group may grow to while replacing (at most 100 above "
+        "minHealthyPercentage).",
+    )
+
+
+MAINTENANCE_RULES: list[JsonValue] = [
+    {
+        "rule": "self.maxHealthyPercentage - self.minHealthyPercentage <= 100",
+        "message": "instanceMaintenancePolicy: maxHealthyPercentage may be at most 100 above "
+        "minHealthyPercentage",
+    }
+]
+
+
 class SubnetSelector(Model):
     """Subnets chosen by tags (DescribeSubnets); the resolved ids are reported in status.subnets."""
 
@@ -250,6 +288,13 @@ SPEC_RULES: list[JsonValue] = [
         "rule": "has(self.launchTemplate) != has(self.mixedInstancesPolicy)",
         "message": "set exactly one of launchTemplate and mixedInstancesPolicy (the policy names its own "
         "launch template)",
+    },
+    {
+        "rule": "!has(self.desiredCapacity) || "
+        "((!has(self.scalingPolicies) || size(self.scalingPolicies) == 0) && "
+        "(!has(self.scheduledActions) || size(self.scheduledActions) == 0))",
+        "message": "desiredCapacity: leave it out when scalingPolicies or scheduledActions are declared "
+        "(they move desired capacity: AWS owns it then)",
     },
 ]
 
@@ -327,6 +372,18 @@ class AutoScalingGroupSpec(AwsObjectSpec):
         },
     )
     capacity_rebalance: bool | None = Field(None, description="Replace Spot instances at rebalance risk.")
+    default_instance_warmup_seconds: int | None = Field(
+        None,
+        ge=0,
+        le=86400,
+        description="Seconds a new instance warms up before its metrics count and it counts as healthy "
+        "(the group's default instance warmup). Compared only when set.",
+    )
+    instance_maintenance_policy: InstanceMaintenancePolicy | None = Field(
+        None,
+        description="Min/max healthy percentage while AWS replaces instances. Compared only when set.",
+        json_schema_extra={"x-kubernetes-validations": MAINTENANCE_RULES},
+    )
     new_instances_protected_from_scale_in: bool | None = Field(
         None, description="Protect new instances from scale-in."
     )
@@ -346,6 +403,42 @@ class AutoScalingGroupSpec(AwsObjectSpec):
         None,
         description="Start one instance refresh when the launch template version the group uses changes "
         "(with ref: the LaunchTemplate's new default version). Never two at a time; progress in status.",
+    )
+
+    scaling_policies: list[ScalingPolicy] | None = Field(
+        None,
+        max_length=POLICIES_MAX,
+        description="Scaling policies, kept in sync by name: added, changed and removed to match (only "
+        "policies awsop created are removed, unless exclusiveScalingPolicies). With any, desired capacity "
+        "belongs to AWS: leave desiredCapacity out.",
+        json_schema_extra={
+            "x-kubernetes-validations": _named_list_rules("scalingPolicies"),
+        },
+    )
+    exclusive_scaling_policies: bool | None = Field(
+        None,
+        description="true: remove every scaling policy of the group the spec does not list, also ones awsop "
+        "did not create (default: only awsop's own).",
+    )
+    scheduled_actions: list[ScheduledAction] | None = Field(
+        None,
+        max_length=ACTIONS_MAX,
+        description="Scheduled actions, kept in sync by name (only actions awsop created are removed, "
+        "unless exclusiveScheduledActions). A bound an action sets (minSize, maxSize) belongs to the "
+        "schedule after the create; desiredCapacity must be left out.",
+        json_schema_extra={
+            "x-kubernetes-validations": _named_list_rules("scheduledActions"),
+        },
+    )
+    warm_pool: WarmPool | None = Field(
+        None,
+        description="A warm pool of pre-initialised instances (PutWarmPool); removing it from the spec "
+        "deletes the pool awsop put.",
+    )
+    exclusive_scheduled_actions: bool | None = Field(
+        None,
+        description="true: remove every scheduled action of the group the spec does not list, also ones "
+        "awsop did not create (default: only awsop's own).",
     )
 
     @property
@@ -386,12 +479,35 @@ class AutoScalingGroupSpec(AwsObjectSpec):
             raise ValueError(
                 f"maxInstanceLifetimeSeconds ({lifetime}) must be 0 or at least {LIFETIME_MIN} (one day)"
             )
+        policy = self.instance_maintenance_policy
+        if policy is not None and policy.max_healthy_percentage - policy.min_healthy_percentage > 100:
+            raise ValueError(
+                "instanceMaintenancePolicy: maxHealthyPercentage may be at most 100 above "
+                "minHealthyPercentage"
+            )
         sources = [self.subnets, self.subnet_selector, self.availability_zones]
         if sum(s is not None for s in sources) != 1:
             raise ValueError("set exactly one of subnets, subnetSelector and availabilityZones")
         names = [hook.name for hook in self.lifecycle_hooks or []]
         if len(names) != len(set(names)):
             raise ValueError("lifecycleHooks: names must be unique")
+        for path, items in (
+            ("scalingPolicies", self.scaling_policies or []),
+            ("scheduledActions", self.scheduled_actions or []),
+        ):
+            names = [item.name for item in items]
+            if len(names) != len(set(names)):
+                raise ValueError(f"{path}: names must be unique")
+            if not record_fits(names):
+                raise ValueError(
+                    f"{path}: the names together (with a comma between) must fit one tag value (256 "
+                    "characters): awsop records them on the group"
+                )
+        if self.desired_capacity is not None and (self.scaling_policies or self.scheduled_actions):
+            raise ValueError(
+                "desiredCapacity: leave it out when scalingPolicies or scheduledActions are declared (they "
+                "move desired capacity: AWS owns it then)"
+            )
         return self
 
 
@@ -404,6 +520,19 @@ class LaunchTemplateInUse(Model):
         description="With version $Latest or $Default and instanceRefresh: the version number it resolves "
         "to now (a change starts one instance refresh).",
     )
+
+
+class ScalingPolicyStatus(Model):
+    name: str = Field(description="Policy name.")
+    arn: str | None = Field(None, description="Policy ARN (what a CloudWatch alarm's action names).")
+    alarms: list[str] | None = Field(
+        None, description="Target tracking: the CloudWatch alarms AWS created for the policy."
+    )
+
+
+class WarmPoolStatus(Model):
+    size: int | None = Field(None, description="Instances in the warm pool now (AWS's WarmPoolSize).")
+    status: str | None = Field(None, description="AWS's status of the pool (e.g. PendingDelete).")
 
 
 class AutoScalingGroupStatus(AwsObjectStatus):
@@ -421,3 +550,7 @@ class AutoScalingGroupStatus(AwsObjectStatus):
     subnets: list[str] | None = Field(None, description="Subnet ids the subnetSelector resolved to.")
     aws_status: str | None = Field(None, description="AWS's status of the group (e.g. Delete in progress).")
     instance_refresh: RefreshStatus | None = Field(None, description="The latest instance refresh.")
+    warm_pool: WarmPoolStatus | None = Field(None, description="The warm pool's size and status.")
+    scaling_policies: list[ScalingPolicyStatus] | None = Field(
+        None, description="The declared scaling policies AWS has, with their ARNs and alarms."
+    )
