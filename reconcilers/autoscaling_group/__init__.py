@@ -1,7 +1,8 @@
 """The AutoScalingGroup kind, a package the way moto splits a service: the spec models (`spec`), the
-client's loop over the group itself (`group`), and one module per sub-resource family that has its own
-AWS calls (`hooks`, `refresh`, `policies`, `schedules`), each with its model, read, comparison and
-writes; `records` keeps what awsop created of the named ones.
+client's loop over the group itself (`group`), what the group is and should be without I/O
+(`observed`), and one module per sub-resource family (`hooks`, `refresh`, `policies`, `schedules`,
+`warm_pool`), each with its model, read, comparison and writes; `records` keeps what awsop created of the
+named ones.
 
 Importers use this package, never its modules: what it exports here is the kind's public surface.
 """
@@ -12,6 +13,8 @@ from .group import (
     NAMES_PER_CALL,
     TERMINAL_CODES,
     AutoScalingGroupClient,
+)
+from .observed import (
     GroupObserved,
     desired_mixed,
     desired_tags,

@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -40,16 +39,24 @@ from ..engine import Busy, DeleteOutcome, DeleteResult, ObjectRef, Target
 from ..errors import AlreadyCreatedError, ErrorClass, RecoverableError, classify, error_code, error_message
 from ..launch_template import describe_templates, tag_updates
 from ..policies import DeletionPolicy
-from ..refs import KNOWN_AFTER_APPLY
 from ..tags import OWNER_TAG, SYSTEM_TAGS, is_reserved
 from . import hooks, policies, refresh, schedules, warm_pool
-from .records import parse_record, record_tag
+from .observed import (
+    RECORDS,
+    GroupObserved,
+    desired_mixed,
+    desired_tags,
+    desired_template,
+    follow_record,
+    followed_template,
+    observed_from,
+    resolved_template,
+    template_kwargs,
+)
+from .records import record_tag
 from .refresh import ALIASES, FOLLOW_TAG
 from .spec import (
-    DISTRIBUTION_AWS,
-    DISTRIBUTION_DEFAULTS,
     AutoScalingGroupSpec,
-    MixedInstancesPolicy,
 )
 
 KIND = "AutoScalingGroup"
@@ -114,245 +121,6 @@ IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     **schedules.IAM_ACTIONS,
     **warm_pool.IAM_ACTIONS,
 }
-# Sub-resource families whose names awsop records on the group: (spec path, record tag).
-RECORDS = (("scalingPolicies", policies.POLICY_TAG), ("scheduledActions", schedules.SCHEDULE_TAG))
-
-# -- observation -------------------------------------------------------------------------------------
-
-
-@dataclass
-class GroupObserved:
-    name: str
-    arn: str
-    status: str | None
-    min_size: int
-    max_size: int
-    desired_capacity: int
-    launch_template: dict[str, str] | None  # the plain template, or the mixed policy's
-    subnets: set[str]
-    availability_zones: set[str]
-    health_check_type: str | None
-    health_check_grace_period: int | None
-    default_cooldown: int | None
-    termination_policies: list[str]
-    target_groups: set[str]
-    capacity_rebalance: bool
-    new_instances_protected: bool
-    suspended: set[str]
-    tags: dict[str, tuple[str, bool]]
-    instances: dict[str, int]
-    hooks: dict[str, dict[str, Any]] | None = None
-    mixed: dict[str, Any] | None = None  # {overrides, instancesDistribution}, normalised; None: no policy
-    max_instance_lifetime: int = 0
-    default_instance_warmup: int | None = None  # None: not set (AWS answers none, or -1)
-    maintenance: dict[str, int] | None = None  # {minHealthyPercentage, maxHealthyPercentage}; None: not set
-    followed: str | None = None  # the version number awsop last rolled out for $Latest/$Default (tag)
-    resolves_to: int | None = None  # what the desired $Latest/$Default resolves to now, when followed
-    refresh: dict[str, Any] | None = None  # the latest instance refresh, when the spec declares them
-    selected_subnets: list[str] | None = None  # what subnetSelector resolved to, when declared
-    records: dict[str, set[str]] | None = None  # spec path -> names awsop recorded (RECORDS' tags)
-    policies: dict[str, dict[str, Any]] | None = None  # DescribePolicies by name, when read
-    actions: dict[str, dict[str, Any]] | None = None  # DescribeScheduledActions by name, when read
-    warm_pool: dict[str, Any] | None = None  # the warm pool as compared (in the group's answer)
-    warm_pool_status: dict[str, Any] | None = None  # its size and status, for status
-    warm_pool_recorded: bool = False  # awsop put it (WARM_POOL_TAG)
-
-    def recorded(self, path: str) -> set[str]:
-        return (self.records or {}).get(path, set())
-
-    @property
-    def tag_values(self) -> dict[str, str]:
-        return {k: v for k, (v, _) in self.tags.items()}
-
-
-def observed_from(group: dict[str, Any]) -> GroupObserved:
-    """Our view of one DescribeAutoScalingGroups entry."""
-    policy = group.get("MixedInstancesPolicy")
-    template = (
-        (policy.get("LaunchTemplate") or {}).get("LaunchTemplateSpecification")
-        if policy
-        else group.get("LaunchTemplate")
-    )
-    tags = {t["Key"]: (t.get("Value", ""), bool(t.get("PropagateAtLaunch"))) for t in group.get("Tags", [])}
-    followed = tags.pop(FOLLOW_TAG, None)
-    records = {path: parse_record(tags.pop(tag, ("", False))[0]) for path, tag in RECORDS}
-    pool_recorded = tags.pop(warm_pool.WARM_POOL_TAG, None) is not None
-    return GroupObserved(
-        name=group["AutoScalingGroupName"],
-        arn=group.get("AutoScalingGroupARN", ""),
-        status=group.get("Status"),
-        min_size=int(group.get("MinSize", 0)),
-        max_size=int(group.get("MaxSize", 0)),
-        desired_capacity=int(group.get("DesiredCapacity", 0)),
-        launch_template=(
-            {
-                "id": template.get("LaunchTemplateId", ""),
-                "name": template.get("LaunchTemplateName", ""),
-                "version": str(template.get("Version") or "$Default"),
-            }
-            if template
-            else None
-        ),
-        subnets={s for s in (group.get("VPCZoneIdentifier") or "").split(",") if s},
-        availability_zones=set(group.get("AvailabilityZones", [])),
-        health_check_type=group.get("HealthCheckType"),
-        health_check_grace_period=group.get("HealthCheckGracePeriod"),
-        default_cooldown=group.get("DefaultCooldown"),
-        termination_policies=list(group.get("TerminationPolicies", [])),
-        target_groups=set(group.get("TargetGroupARNs", [])),
-        capacity_rebalance=bool(group.get("CapacityRebalance", False)),
-        new_instances_protected=bool(group.get("NewInstancesProtectedFromScaleIn", False)),
-        suspended={p["ProcessName"] for p in group.get("SuspendedProcesses", [])},
-        tags=tags,
-        instances=dict(Counter(str(i.get("LifecycleState")) for i in group.get("Instances", []))),
-        mixed=mixed_from_aws(policy) if policy else None,
-        max_instance_lifetime=int(group.get("MaxInstanceLifetime") or 0),
-        default_instance_warmup=_unset_as_none(group.get("DefaultInstanceWarmup")),
-        maintenance=_maintenance_from_aws(group.get("InstanceMaintenancePolicy")),
-        followed=followed[0] if followed else None,
-        records=records,
-        warm_pool=warm_pool.pool_from_aws(group.get("WarmPoolConfiguration")),
-        warm_pool_status=warm_pool.pool_status(group),
-        warm_pool_recorded=pool_recorded,
-    )
-
-
-def _unset_as_none(value: Any) -> int | None:
-    """AWS answers -1 (or nothing) for a group setting that was never set or was cleared."""
-    return None if value is None or int(value) < 0 else int(value)
-
-
-def _maintenance_from_aws(policy: dict[str, Any] | None) -> dict[str, int] | None:
-    if not policy:
-        return None
-    low = _unset_as_none(policy.get("MinHealthyPercentage"))
-    high = _unset_as_none(policy.get("MaxHealthyPercentage"))
-    if low is None and high is None:
-        return None
-    return {"minHealthyPercentage": low if low is not None else -1, "maxHealthyPercentage": high or -1}
-
-
-def mixed_from_aws(policy: dict[str, Any]) -> dict[str, Any]:
-    """A MixedInstancesPolicy as awsop compares it: overrides in order, every distribution field with AWS's
-    default where the answer leaves it out (moto 5.2.5 stores a partial distribution as given)."""
-    overrides = []
-    for item in (policy.get("LaunchTemplate") or {}).get("Overrides") or []:
-        override: dict[str, Any] = {"instanceType": item.get("InstanceType")}
-        if item.get("WeightedCapacity") not in (None, ""):
-            override["weightedCapacity"] = int(item["WeightedCapacity"])
-        overrides.append(override)
-    given = policy.get("InstancesDistribution") or {}
-    distribution = {
-        key: given[aws] if given.get(aws) not in (None, "") else default
-        for key, default in DISTRIBUTION_DEFAULTS.items()
-        for aws in (DISTRIBUTION_AWS[key],)
-    }
-    for key in ("onDemandBaseCapacity", "onDemandPercentageAboveBaseCapacity", "spotInstancePools"):
-        distribution[key] = int(distribution[key])
-    return {"overrides": overrides, "instancesDistribution": _pools_only_when_used(distribution)}
-
-
-def _pools_only_when_used(distribution: dict[str, Any]) -> dict[str, Any]:
-    """SpotInstancePools means something (and AWS reports it) only with the lowest-price Spot strategy."""
-    if distribution["spotAllocationStrategy"] != "lowest-price":
-        return {k: v for k, v in distribution.items() if k != "spotInstancePools"}
-    return distribution
-
-
-# -- desired values (pure) -----------------------------------------------------------------------------
-
-
-def desired_tags(target: Target[AutoScalingGroupSpec]) -> dict[str, tuple[str, bool]]:
-    """Tag key -> (value, PropagateAtLaunch). awsop's ownership tags describe the group, not instances."""
-    spec = target.spec
-    overrides = spec.tag_propagation or {}
-    return {
-        key: (value, False if key in SYSTEM_TAGS else overrides.get(key, spec.propagate_at_launch))
-        for key, value in target.tags.items()
-    }
-
-
-def desired_template(
-    target: Target[AutoScalingGroupSpec], resolved: dict[str, str] | None = None
-) -> dict[str, str]:
-    """{id|name, version} the group should launch from (spec.launchTemplate or the mixed policy's);
-    `resolved` is a referenced LaunchTemplate's {id, version} when the spec uses ref."""
-    choice = target.spec.template_choice
-    if choice.ref is not None:
-        if resolved is None:
-            raise RecoverableError(
-                "DependencyNotReady",
-                f"{target.spec.template_path}.ref {choice.ref.name}: the LaunchTemplate is not resolved yet",
-            )
-        return {"id": resolved["id"], "version": choice.version or resolved["version"]}
-    key = "id" if choice.id else "name"
-    return {key: str(choice.id or choice.name), "version": choice.version or "$Default"}
-
-
-def desired_mixed(policy: MixedInstancesPolicy) -> dict[str, Any]:
-    """The policy's overrides and its full instances distribution (AWS's defaults where the spec is
-    silent), in the form `mixed_from_aws` gives."""
-    overrides = [
-        {"instanceType": o.instance_type}
-        | ({"weightedCapacity": o.weighted_capacity} if o.weighted_capacity is not None else {})
-        for o in policy.overrides
-    ]
-    declared = (
-        policy.instances_distribution.model_dump(by_alias=True, exclude_none=True)
-        if policy.instances_distribution is not None
-        else {}
-    )
-    return {
-        "overrides": overrides,
-        "instancesDistribution": _pools_only_when_used({**DISTRIBUTION_DEFAULTS, **declared}),
-    }
-
-
-def _aws_mixed(
-    policy: MixedInstancesPolicy, template: dict[str, str], observed: GroupObserved | None
-) -> dict[str, Any]:
-    """MixedInstancesPolicy for CreateAutoScalingGroup/UpdateAutoScalingGroup: the whole policy, every
-    distribution field explicit (so AWS and awsop agree on what was asked for)."""
-    want = desired_mixed(policy)
-    distribution = {
-        DISTRIBUTION_AWS[key]: value
-        for key, value in want["instancesDistribution"].items()
-        if value is not None
-    }
-    had_price = (
-        observed is not None and observed.mixed and observed.mixed["instancesDistribution"]["spotMaxPrice"]
-    )
-    if "SpotMaxPrice" not in distribution and had_price:
-        distribution["SpotMaxPrice"] = ""  # AWS's way to remove a maximum price
-    overrides = [
-        {"InstanceType": o["instanceType"]}
-        | ({"WeightedCapacity": str(o["weightedCapacity"])} if "weightedCapacity" in o else {})
-        for o in want["overrides"]
-    ]
-    return {
-        "LaunchTemplate": {"LaunchTemplateSpecification": _aws_template(template), "Overrides": overrides},
-        "InstancesDistribution": distribution,
-    }
-
-
-def _template_kwargs(target: Target[AutoScalingGroupSpec], observed: GroupObserved | None) -> dict[str, Any]:
-    """LaunchTemplate or MixedInstancesPolicy (AWS takes one of them) for a create or an update."""
-    template = desired_template(target, _resolved_template(target))
-    policy = target.spec.mixed_instances_policy
-    if policy is None:
-        return {"LaunchTemplate": _aws_template(template)}
-    return {"MixedInstancesPolicy": _aws_mixed(policy, template, observed)}
-
-
-def _aws_template(template: dict[str, str]) -> dict[str, str]:
-    out = {"Version": template["version"]}
-    if "id" in template:
-        out["LaunchTemplateId"] = template["id"]
-    else:
-        out["LaunchTemplateName"] = template["name"]
-    return out
-
-
 # -- the client -------------------------------------------------------------------------------------
 
 
@@ -405,7 +173,7 @@ class AutoScalingGroupClient:
             observed.selected_subnets = self._select_subnets(target, periodic)
         if facets and target.spec.instance_refresh is not None and observed.status != DELETING:
             observed.refresh = self._latest_refresh(target)
-            template = _followed_template(target)
+            template = followed_template(target)
             if template is not None:
                 observed.resolves_to = self._resolve_alias(target, template, periodic)
         return observed
@@ -594,7 +362,7 @@ class AutoScalingGroupClient:
                 calls = update
                 if path == spec.template_path and spec.instance_refresh is not None:
                     calls += ("autoscaling:StartInstanceRefresh",)
-                    if _follow_record(target, observed) is not None:
+                    if follow_record(target, observed) is not None:
                         calls += ("autoscaling:CreateOrUpdateTags",)
                 changes.append(Change(path, actual, desired, Action.UPDATE, calls))
                 update = ()  # one UpdateAutoScalingGroup carries them all
@@ -636,7 +404,7 @@ class AutoScalingGroupClient:
         overrides and instances distribution. A group that has the other form in AWS (a plain template
         where the spec has a policy, or the reverse) shows the whole facet as missing."""
         spec = target.spec
-        template = desired_template(target, _resolved_template(target))
+        template = desired_template(target, resolved_template(target))
         actual_template = (
             {k: observed.launch_template.get(k) for k in template} if observed.launch_template else None
         )
@@ -661,10 +429,10 @@ class AutoScalingGroupClient:
         """A $Latest/$Default group with instanceRefresh whose alias now resolves to another version
         than the one last rolled out: one instance refresh (and the new number recorded). Without a
         record (a group adopted, or created before awsop recorded it) the number is only recorded."""
-        record = _follow_record(target, observed)
+        record = follow_record(target, observed)
         if record is None:
             return []
-        version = desired_template(target, _resolved_template(target))["version"]
+        version = desired_template(target, resolved_template(target))["version"]
         before = int(observed.followed) if observed.followed and observed.followed.isdigit() else None
         calls: tuple[str, ...] = ("autoscaling:CreateOrUpdateTags",)
         if before is not None:
@@ -772,9 +540,9 @@ class AutoScalingGroupClient:
     def create(self, target: Target[AutoScalingGroupSpec]) -> GroupObserved:
         spec = target.spec
         autoscaling = self._autoscaling(target.region)
-        template = desired_template(target, _resolved_template(target))
+        template = desired_template(target, resolved_template(target))
         tags = _aws_tags(target.aws_name, desired_tags(target))
-        followed = _followed_template(target)
+        followed = followed_template(target)
         resolves_to = self._resolve_alias(target, followed, periodic=False) if followed else None
         if resolves_to is not None:  # the version the group starts with counts as rolled out
             tags += _aws_tags(target.aws_name, {FOLLOW_TAG: (str(resolves_to), False)})
@@ -785,7 +553,7 @@ class AutoScalingGroupClient:
                 tags += record_tag(target.aws_name, tag, _declared_names(spec, path))
         kwargs: dict[str, Any] = {
             "AutoScalingGroupName": target.aws_name,
-            **_template_kwargs(target, None),
+            **template_kwargs(target, None),
             "MinSize": spec.min_size,
             "MaxSize": spec.max_size,
             "Tags": tags,
@@ -837,7 +605,7 @@ class AutoScalingGroupClient:
         """Lifecycle hooks and suspended processes, once the read-back showed the group is ours (AWS
         takes hooks at create too, but moto 5.2.5 ignores them there)."""
         spec = target.spec
-        if observed.followed and observed.followed.isdigit() and _followed_template(target) is not None:
+        if observed.followed and observed.followed.isdigit() and followed_template(target) is not None:
             observed.resolves_to = int(observed.followed)  # resolved for the create a moment ago
         try:
             for hook in spec.lifecycle_hooks or []:
@@ -919,7 +687,7 @@ class AutoScalingGroupClient:
                     "AutoScalingGroupName": name,
                     **({} if "minSize" in scheduled else {"MinSize": spec.min_size}),
                     **({} if "maxSize" in scheduled else {"MaxSize": spec.max_size}),
-                    **_template_kwargs(target, observed),
+                    **template_kwargs(target, observed),
                     **self._scalar_kwargs(target, observed),
                 }
                 if spec.desired_capacity is not None:
@@ -928,7 +696,7 @@ class AutoScalingGroupClient:
             starts = any("autoscaling:StartInstanceRefresh" in change.calls for change in changes)
             if starts and spec.instance_refresh is not None:
                 observed.refresh = refresh.start_refresh(autoscaling, name, spec.instance_refresh)
-            record = _follow_record(target, observed) if spec.template_path in paths else None
+            record = follow_record(target, observed) if spec.template_path in paths else None
             if record is not None:  # after the refresh started: a failed start is retried, not skipped
                 autoscaling.create_or_update_tags(Tags=_aws_tags(name, {FOLLOW_TAG: (record, False)}))
                 observed.followed = record
@@ -1068,40 +836,6 @@ class AutoScalingGroupClient:
             if any(hint in message for hint in TRANSIENT_VALIDATION):
                 return ErrorClass.RECOVERABLE
         return classify(exc, TERMINAL_CODES)
-
-
-def _resolved_template(target: Target[AutoScalingGroupSpec]) -> dict[str, str] | None:
-    """The referenced LaunchTemplate's {id, version: its default version number}, from the references the
-    runner resolved (the engine only runs once they are Ready); None without a ref."""
-    ref = target.spec.template_choice.ref
-    if ref is None:
-        return None
-    found = target.context.resolution("LaunchTemplate", ref.name)
-    if found.planned:
-        return {"id": KNOWN_AFTER_APPLY, "version": KNOWN_AFTER_APPLY}
-    template_id, version = found.value("id"), found.value("defaultVersion")
-    if not template_id or version is None:
-        return None
-    return {"id": str(template_id), "version": str(version)}
-
-
-def _followed_template(target: Target[AutoScalingGroupSpec]) -> dict[str, str] | None:
-    """The desired {id|name, version} when the group follows $Latest/$Default with instanceRefresh (the
-    version it resolves to is then read with each check); None otherwise."""
-    if target.spec.instance_refresh is None:
-        return None
-    template = desired_template(target, _resolved_template(target))
-    if template["version"] not in ALIASES or KNOWN_AFTER_APPLY in template.values():
-        return None
-    return template
-
-
-def _follow_record(target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> str | None:
-    """The version number to record on the group (FOLLOW_TAG) when it differs from the recorded one."""
-    if observed.resolves_to is None or _followed_template(target) is None:
-        return None
-    number = str(observed.resolves_to)
-    return None if observed.followed == number else number
 
 
 def _tag_plan(
