@@ -481,6 +481,9 @@ def test_cli_applies_group_and_template_in_reverse_file_order(
             "autoscaling:CreateAutoScalingGroup",
             "autoscaling:DescribeAutoScalingGroups",
             "autoscaling:PutLifecycleHook",
+            "autoscaling:PutScalingPolicy",
+            "autoscaling:PutScheduledUpdateGroupAction",
+            "autoscaling:PutScheduledUpdateGroupAction",
         ],
     ]
     assert cli.main(["plan", "-f", str(reverse), "--cluster-id", "cli"]) == cli.EXIT_OK

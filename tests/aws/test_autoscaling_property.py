@@ -130,7 +130,121 @@ def group_specs(draw: st.DrawFn) -> dict[str, Any]:
         spec["tagPropagation"] = {next(iter(spec["tags"])): draw(st.booleans())}
     if draw(st.booleans()):
         spec["mixedInstancesPolicy"] = draw(mixed_policies())
+    if draw(st.booleans()):
+        spec["scalingPolicies"] = draw(st.lists(scaling_policies(), min_size=1, max_size=3))
+    if draw(st.booleans()):
+        spec["scheduledActions"] = draw(st.lists(scheduled_actions(), min_size=1, max_size=2))
+    if spec.get("scalingPolicies") or spec.get("scheduledActions"):
+        spec.pop("desiredCapacity", None)  # AWS owns it then (the model refuses it)
+    if draw(st.booleans()):
+        spec["warmPool"] = draw(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "poolState": st.sampled_from(["Stopped", "Running", "Hibernated"]),
+                    "minSize": st.integers(0, 2),
+                    "maxGroupPreparedCapacity": st.integers(3, 6),
+                    "reuseOnScaleIn": st.booleans(),
+                },
+            )
+        )
     return spec
+
+
+def scaling_policies() -> st.SearchStrategy[dict[str, Any]]:
+    """One policy of each kind the model has (named by the test: moto keys names region-wide)."""
+    tracking = st.fixed_dictionaries(
+        {
+            "targetTracking": st.fixed_dictionaries(
+                {
+                    "targetValue": st.sampled_from([40, 50.5, 70]),
+                    "predefinedMetricSpecification": st.fixed_dictionaries(
+                        {
+                            "predefinedMetricType": st.sampled_from(
+                                ["ASGAverageCPUUtilization", "ASGAverageNetworkIn"]
+                            )
+                        }
+                    ),
+                },
+                optional={"disableScaleIn": st.booleans()},
+            )
+        },
+        optional={"estimatedInstanceWarmupSeconds": st.integers(0, 600)},
+    )
+    custom = st.fixed_dictionaries(
+        {
+            "targetTracking": st.fixed_dictionaries(
+                {
+                    "targetValue": st.integers(1, 100),
+                    "customizedMetricSpecification": st.fixed_dictionaries(
+                        {
+                            "metricName": st.just("Backlog"),
+                            "namespace": st.just("App"),
+                            "statistic": st.just("Average"),
+                        },
+                        optional={
+                            "dimensions": st.just([{"name": "Queue", "value": "jobs"}]),
+                            "unit": st.just("Count"),
+                        },
+                    ),
+                }
+            )
+        }
+    )
+    step = st.fixed_dictionaries(
+        {
+            "stepScaling": st.fixed_dictionaries(
+                {
+                    "adjustmentType": st.sampled_from(["ChangeInCapacity", "ExactCapacity"]),
+                    "stepAdjustments": st.just(
+                        [
+                            {"metricIntervalUpperBound": 10, "scalingAdjustment": 1},
+                            {"metricIntervalLowerBound": 10, "scalingAdjustment": 2},
+                        ]
+                    ),
+                },
+                optional={"metricAggregationType": st.sampled_from(["Average", "Maximum"])},
+            )
+        }
+    )
+    simple = st.fixed_dictionaries(
+        {
+            "simpleScaling": st.fixed_dictionaries(
+                {"adjustmentType": st.just("ChangeInCapacity"), "scalingAdjustment": st.integers(-2, 2)},
+                optional={"cooldown": st.integers(0, 600)},
+            )
+        }
+    )
+    predictive = st.fixed_dictionaries(
+        {
+            "predictive": st.fixed_dictionaries(
+                {
+                    "metricSpecifications": st.just(
+                        [
+                            {
+                                "targetValue": 40,
+                                "predefinedMetricPairSpecification": {
+                                    "predefinedMetricType": "ASGCPUUtilization"
+                                },
+                            }
+                        ]
+                    )
+                },
+                optional={
+                    "mode": st.sampled_from(["ForecastOnly", "ForecastAndScale"]),
+                    "schedulingBufferTime": st.integers(0, 600),
+                },
+            )
+        }
+    )
+    return st.one_of(tracking, custom, step, simple, predictive)
+
+
+def scheduled_actions() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {"recurrence": st.sampled_from(["0 8 * * 1-5", "30 20 * * *"]), "maxSize": st.integers(3, 5)},
+        optional={"timeZone": st.sampled_from(["UTC", "Europe/Berlin"]), "minSize": st.integers(0, 2)},
+    )
 
 
 @st.composite
@@ -196,6 +310,9 @@ def test_any_valid_template_and_group_converge_and_then_plan_nothing(
         group["mixedInstancesPolicy"] = {**group["mixedInstancesPolicy"], "launchTemplate": choice}
     else:
         group["launchTemplate"] = choice
+    for key in ("scalingPolicies", "scheduledActions"):  # moto 5.2.5 keys these names region-wide
+        if key in group:
+            group[key] = [{**item, "name": f"{key[:6]}-{n}-{i}"} for i, item in enumerate(group[key])]
     asg_spec = AutoScalingGroupSpec.model_validate(group)
     asg_ref = ObjectRef("AutoScalingGroup", "prop", f"g-{n}", 1)
     outcome = engine.reconcile(groups, asg_ref, asg_spec)

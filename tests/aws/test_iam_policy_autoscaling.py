@@ -18,7 +18,7 @@ import yaml
 from test_iam_policy import REPO, Iam, _auth
 
 from awsop.operator.embedded import EmbeddedAws
-from awsop.reconcilers.autoscaling_group import AutoScalingGroupClient, AutoScalingGroupSpec
+from awsop.reconcilers.autoscaling_group import AutoScalingGroupClient, AutoScalingGroupSpec, WarmPool
 from awsop.reconcilers.aws import AwsClients, AwsConfig
 from awsop.reconcilers.context import ReconcileContext
 from awsop.reconcilers.engine import Engine, ObjectRef, Outcome
@@ -92,11 +92,19 @@ def run_scenarios(clients: AwsClients, admin_ec2: Any, admin_elb: Any) -> list[t
             ).subnet_selector,
             "suspended_processes": ["AZRebalance"],
             "target_group_arns": [target_group],
+            "warm_pool": WarmPool(min_size=1),  # PutWarmPool; dropped below: DeleteWarmPool
             "tags": {"tier": "web"},
         }
     )
     resumed = changed.model_copy(
-        update={"suspended_processes": [], "target_group_arns": [], "lifecycle_hooks": []}
+        update={
+            "suspended_processes": [],
+            "target_group_arns": [],
+            "lifecycle_hooks": [],
+            "scaling_policies": [],  # the example's policy and schedules removed: DeletePolicy and
+            "scheduled_actions": [],  # DeleteScheduledAction (and the records' DeleteTags)
+            "warm_pool": None,
+        }
     )
     lt_changed = lt.model_copy(update={"instance_type": "t3.small", "tags": {"owner": "web"}})
     created = engine.reconcile(templates, lt_ref, lt)

@@ -571,3 +571,145 @@ def test_template_version_reader_asks_ids_one_by_one_when_aws_fails_the_batch_fo
     with ec2:
         assert fetch(["id:lt-0abc", "id:lt-0dead"]) == {"id:lt-0abc": {"$Latest": 4, "$Default": 3}}
         ec2.assert_no_pending_responses()
+
+
+MAINTENANCE = {"minHealthyPercentage": 90, "maxHealthyPercentage": 120}
+
+
+@pytest.mark.parametrize(
+    ("answered", "update"),
+    [
+        ({}, True),
+        (
+            {
+                "DefaultInstanceWarmup": -1,
+                "InstanceMaintenancePolicy": {"MinHealthyPercentage": -1, "MaxHealthyPercentage": -1},
+            },
+            True,
+        ),
+        (
+            {
+                "DefaultInstanceWarmup": 60,
+                "InstanceMaintenancePolicy": {"MinHealthyPercentage": 90, "MaxHealthyPercentage": 120},
+            },
+            False,
+        ),
+        (
+            {
+                "DefaultInstanceWarmup": 60,
+                "InstanceMaintenancePolicy": {"MinHealthyPercentage": 100, "MaxHealthyPercentage": 200},
+            },
+            True,
+        ),
+    ],
+    ids=["never-set", "cleared-answers-minus-one", "equal", "changed-out-of-band"],
+)
+def test_default_instance_warmup_and_maintenance_policy_update(
+    stubbed: tuple[Engine, AutoScalingGroupClient, Stubber], answered: dict[str, Any], update: bool
+) -> None:
+    """moto 5.2.5 ignores DefaultInstanceWarmup and InstanceMaintenancePolicy: AWS-shaped answers instead
+    (AWS answers -1 for a setting that was cleared)."""
+    engine, groups, stub = stubbed
+    answer = group("2")
+    answer["AutoScalingGroups"][0].update(answered)
+    stub.add_response("describe_auto_scaling_groups", answer, READ)
+    if update:
+        stub.add_response(
+            "update_auto_scaling_group",
+            {},
+            {
+                "AutoScalingGroupName": NAME,
+                "MinSize": 1,
+                "MaxSize": 3,
+                "LaunchTemplate": {"LaunchTemplateId": "lt-0abc", "Version": "2"},
+                "AvailabilityZones": ["us-east-1a"],
+                "DefaultInstanceWarmup": 60,
+                "InstanceMaintenancePolicy": {"MinHealthyPercentage": 90, "MaxHealthyPercentage": 120},
+            },
+        )
+    desired = spec(
+        "2", instanceRefresh=None, defaultInstanceWarmupSeconds=60, instanceMaintenancePolicy=MAINTENANCE
+    )
+    outcome = engine.reconcile(groups, REF, desired, spec_changed=False)
+    assert outcome.reason == ("DriftCorrected" if update else "UpToDate"), outcome.message
+    if update:
+        paths = {"instanceMaintenancePolicy"} | (
+            set() if answered.get("DefaultInstanceWarmup") == 60 else {"defaultInstanceWarmupSeconds"}
+        )
+        assert {c.path for c in outcome.drift} == paths
+        assert outcome.calls[-1] == "autoscaling:UpdateAutoScalingGroup"
+
+
+def test_target_tracking_alarms_in_status_and_not_drift(
+    stubbed: tuple[Engine, AutoScalingGroupClient, Stubber],
+) -> None:
+    """moto 5.2.5 answers no Alarms for a target tracking policy; AWS does (and more fields)."""
+    engine, groups, stub = stubbed
+    answer = group("2")
+    answer["AutoScalingGroups"][0]["Tags"].append(
+        {
+            "ResourceId": NAME,
+            "ResourceType": "auto-scaling-group",
+            "Key": "awsop.io/scaling-policies",
+            "Value": "cpu",
+            "PropagateAtLaunch": False,
+        }
+    )
+    arn = (
+        "arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:5e5c1e6f-1b2a-4c3d-9e8f-0a1b2c3d4e5f:"
+        f"autoScalingGroupName/{NAME}:policyName/cpu"
+    )
+    stub.add_response("describe_auto_scaling_groups", answer, READ)
+    stub.add_response(
+        "describe_policies",
+        {
+            "ScalingPolicies": [
+                {
+                    "AutoScalingGroupName": NAME,
+                    "PolicyName": "cpu",
+                    "PolicyARN": arn,
+                    "PolicyType": "TargetTrackingScaling",
+                    "StepAdjustments": [],
+                    "Alarms": [
+                        {
+                            "AlarmName": f"TargetTracking-{NAME}-AlarmHigh-1",
+                            "AlarmARN": "arn:aws:cloudwatch:1",
+                        },
+                        {
+                            "AlarmName": f"TargetTracking-{NAME}-AlarmLow-2",
+                            "AlarmARN": "arn:aws:cloudwatch:2",
+                        },
+                    ],
+                    "TargetTrackingConfiguration": {
+                        "PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"},
+                        "TargetValue": 50.0,
+                        "DisableScaleIn": False,
+                    },
+                    "Enabled": True,
+                }
+            ]
+        },
+        {"AutoScalingGroupName": NAME, "MaxRecords": 100},
+    )
+    desired = spec(
+        "2",
+        instanceRefresh=None,
+        scalingPolicies=[
+            {
+                "name": "cpu",
+                "targetTracking": {
+                    "targetValue": 50,
+                    "predefinedMetricSpecification": {"predefinedMetricType": "ASGAverageCPUUtilization"},
+                },
+            }
+        ],
+    )
+    outcome = engine.reconcile(groups, REF, desired, spec_changed=False, context=PERIODIC)
+    assert outcome.reason == "UpToDate", outcome.message
+    assert outcome.status["scalingPolicies"] == [
+        {
+            "name": "cpu",
+            "arn": arn,
+            "alarms": [f"TargetTracking-{NAME}-AlarmHigh-1", f"TargetTracking-{NAME}-AlarmLow-2"],
+        }
+    ]

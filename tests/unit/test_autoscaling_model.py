@@ -29,6 +29,21 @@ MIXED: dict[str, Any] = {
 }
 
 
+CPU: dict[str, Any] = {
+    "name": "cpu",
+    "targetTracking": {
+        "targetValue": 50,
+        "predefinedMetricSpecification": {"predefinedMetricType": "ASGAverageCPUUtilization"},
+    },
+}
+MORNING: dict[str, Any] = {
+    "name": "morning",
+    "recurrence": "0 8 * * 1-5",
+    "timeZone": "Europe/Berlin",
+    "minSize": 2,
+}
+
+
 def mixed(**fields: Any) -> dict[str, Any]:
     return {**BASE, "mixedInstancesPolicy": {**MIXED, **fields}}
 
@@ -54,8 +69,144 @@ VALID = [
     ("pools-with-lowest-price", mixed(instancesDistribution={"spotInstancePools": 4})),
     ("lifetime-zero-clears", {**BASE, "launchTemplate": {"id": "lt-0abc"}, "maxInstanceLifetimeSeconds": 0}),
     ("lifetime-one-day", {**BASE, "launchTemplate": {"id": "lt-0abc"}, "maxInstanceLifetimeSeconds": 86400}),
+    (
+        "every-policy-kind",
+        {
+            **BASE,
+            "launchTemplate": {"name": "web"},
+            "scalingPolicies": [
+                CPU,
+                {
+                    "name": "alb",
+                    "targetTracking": {
+                        "targetValue": 1000,
+                        "predefinedMetricSpecification": {
+                            "predefinedMetricType": "ALBRequestCountPerTarget",
+                            "resourceLabel": "app/web/1/targetgroup/web/2",
+                        },
+                    },
+                },
+                {
+                    "name": "queue",
+                    "targetTracking": {
+                        "targetValue": 10,
+                        "customizedMetricSpecification": {
+                            "metricName": "Backlog",
+                            "namespace": "App",
+                            "statistic": "Average",
+                            "dimensions": [{"name": "Queue", "value": "jobs"}],
+                        },
+                    },
+                },
+                {
+                    "name": "step",
+                    "stepScaling": {
+                        "adjustmentType": "ChangeInCapacity",
+                        "stepAdjustments": [{"metricIntervalLowerBound": 0, "scalingAdjustment": 1}],
+                    },
+                    "estimatedInstanceWarmupSeconds": 60,
+                },
+                {
+                    "name": "simple",
+                    "simpleScaling": {"adjustmentType": "ExactCapacity", "scalingAdjustment": 2},
+                },
+                {
+                    "name": "forecast",
+                    "predictive": {
+                        "metricSpecifications": [
+                            {
+                                "targetValue": 40,
+                                "predefinedMetricPairSpecification": {
+                                    "predefinedMetricType": "ASGCPUUtilization"
+                                },
+                            }
+                        ],
+                        "mode": "ForecastAndScale",
+                        "schedulingBufferTime": 300,
+                    },
+                },
+            ],
+            "scheduledActions": [MORNING],
+        },
+    ),
+    (
+        "warm-pool-maintenance-warmup",
+        {
+            **BASE,
+            "launchTemplate": {"name": "web"},
+            "warmPool": {"poolState": "Hibernated", "minSize": 1, "reuseOnScaleIn": True},
+            "instanceMaintenancePolicy": {"minHealthyPercentage": 90, "maxHealthyPercentage": 150},
+            "defaultInstanceWarmupSeconds": 120,
+        },
+    ),
 ]
 INVALID = [
+    (
+        "maintenance-window-over-100",
+        {
+            **BASE,
+            "launchTemplate": {"name": "web"},
+            "instanceMaintenancePolicy": {"minHealthyPercentage": 50, "maxHealthyPercentage": 200},
+        },
+        "instanceMaintenancePolicy: maxHealthyPercentage may be at most 100 above",
+    ),
+    (
+        "desired-capacity-with-policies",
+        {**BASE, "launchTemplate": {"name": "web"}, "desiredCapacity": 2, "scalingPolicies": [CPU]},
+        "desiredCapacity: leave it out when scalingPolicies or scheduledActions are declared",
+    ),
+    (
+        "desired-capacity-with-schedule",
+        {**BASE, "launchTemplate": {"name": "web"}, "desiredCapacity": 2, "scheduledActions": [MORNING]},
+        "desiredCapacity: leave it out when scalingPolicies or scheduledActions are declared",
+    ),
+    (
+        "policy-of-two-kinds",
+        {
+            **BASE,
+            "launchTemplate": {"name": "web"},
+            "scalingPolicies": [
+                {**CPU, "simpleScaling": {"adjustmentType": "ChangeInCapacity", "scalingAdjustment": 1}}
+            ],
+        },
+        "set exactly one of targetTracking, stepScaling, simpleScaling and predictive",
+    ),
+    (
+        "alb-metric-without-label",
+        {
+            **BASE,
+            "launchTemplate": {"name": "web"},
+            "scalingPolicies": [
+                {
+                    "name": "alb",
+                    "targetTracking": {
+                        "targetValue": 1000,
+                        "predefinedMetricSpecification": {"predefinedMetricType": "ALBRequestCountPerTarget"},
+                    },
+                }
+            ],
+        },
+        "resourceLabel: required with ALBRequestCountPerTarget",
+    ),
+    (
+        "duplicate-policy-names",
+        {**BASE, "launchTemplate": {"name": "web"}, "scalingPolicies": [CPU, CPU]},
+        "scalingPolicies: names must be unique",
+    ),
+    (
+        "schedule-without-time",
+        {**BASE, "launchTemplate": {"name": "web"}, "scheduledActions": [{"name": "x", "minSize": 1}]},
+        "set recurrence, startTime or both",
+    ),
+    (
+        "schedule-without-sizes",
+        {
+            **BASE,
+            "launchTemplate": {"name": "web"},
+            "scheduledActions": [{"name": "x", "recurrence": "0 8 * * *"}],
+        },
+        "set at least one of minSize, maxSize, desiredCapacity",
+    ),
     ("neither-template-nor-policy", BASE, "exactly one of launchTemplate and mixedInstancesPolicy"),
     (
         "both-template-and-policy",
@@ -301,3 +452,13 @@ def test_max_instance_lifetime_compared_only_when_declared(
     if answered is not None:
         fields["MaxInstanceLifetime"] = answered
     assert _diff(spec, _group(**fields)) == expected
+
+
+def test_named_lists_must_fit_their_record_tag_model_only() -> None:
+    """awsop records policy and action names in one tag value (256 characters). The model refuses more,
+    naming the field; the CRD cannot (a sum over the names costs too much CEL): a CLI error or Stalled."""
+    names = [{**CPU, "name": f"{i}-" + "x" * 100} for i in range(3)]
+    with pytest.raises(ValidationError, match="scalingPolicies: the names together"):
+        AutoScalingGroupSpec.model_validate(
+            {**BASE, "launchTemplate": {"name": "web"}, "scalingPolicies": names}
+        )
