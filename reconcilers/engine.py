@@ -859,14 +859,7 @@ class Engine:
         message = "waiting for " + "; ".join(
             f"{ref.kind} {ref.name} ({ref.path}): {found.message or 'not Ready'}" for ref, found in waiting
         )
-        return Outcome(
-            State.WAITING,
-            "DependencyNotReady",
-            message,
-            plan,
-            events=[Event("Normal", "DependencyNotReady", message)],
-            error_class=ErrorClass.RECOVERABLE,
-        )
+        return dependency_not_ready(plan, message)
 
     def _busy(
         self,
@@ -1103,15 +1096,20 @@ def dependency_missing(spec: AwsObjectSpec, plan: Plan, exc: BaseException) -> O
                 f"waiting for {dependency.kind} {dependency.aws_name} ({dependency.path}): "
                 f"{error_message(exc)}"
             )
-            return Outcome(
-                State.WAITING,
-                "DependencyNotReady",
-                message,
-                plan,
-                events=[Event("Normal", "DependencyNotReady", message)],
-                error_class=ErrorClass.RECOVERABLE,
-            )
+            return dependency_not_ready(plan, message)
     return None
+
+
+def dependency_not_ready(plan: Plan, message: str) -> Outcome:
+    """The object waits for another resource (recoverable, one Event, never Stalled)."""
+    return Outcome(
+        State.WAITING,
+        "DependencyNotReady",
+        message,
+        plan,
+        events=[Event("Normal", "DependencyNotReady", message)],
+        error_class=ErrorClass.RECOVERABLE,
+    )
 
 
 def _account_label(context: ReconcileContext, account_id: str) -> str:

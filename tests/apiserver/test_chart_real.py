@@ -223,8 +223,11 @@ def test_operator_with_chart_service_account_reconciles_and_deletes_every_kind(
     forbidden = [line for line in log.splitlines() if "Forbidden" in line or " 403" in line]
     assert not forbidden, "\n".join(forbidden[:20])
     # the token really is the ServiceAccount's, and it really is limited by the chart's RBAC
-    whoami = kube.run(
-        "auth", "can-i", "delete", "secrets", "-n", APP_NAMESPACE,
-        f"--as=system:serviceaccount:{NAMESPACE}:{RELEASE}", check=False,
-    )  # fmt: skip
-    assert whoami.stdout.strip() == "no", whoami.stdout
+    sa = f"--as=system:serviceaccount:{NAMESPACE}:{RELEASE}"
+    for verb, resource in (("create", "deployments"), ("delete", "namespaces"), ("create", "clusterroles")):
+        allowed = kube.run("auth", "can-i", verb, resource, "-n", APP_NAMESPACE, sa, check=False)
+        assert allowed.stdout.strip() == "no", f"{verb} {resource}: {allowed.stdout}"
+    allowed = kube.run(
+        "auth", "can-i", "patch", "queues.sqs.awsop.io/status", "-n", APP_NAMESPACE, sa, check=False
+    )
+    assert allowed.stdout.strip() == "yes", allowed.stdout

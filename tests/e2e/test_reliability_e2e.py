@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from e2elib import Kubectl, Operator, eventually, operator_env
 from test_operator_e2e import bucket_manifest
 
@@ -25,6 +26,7 @@ def condition_is(kubectl: Kubectl, name: str, ctype: str, status: str, namespace
     return cond if cond and cond["status"] == status else None
 
 
+@pytest.mark.backends("apiserver")  # the object and annotation size limits are the real server's
 def test_bucket_with_1000_lifecycle_rules_reconciles_and_deletes(
     kubectl: Kubectl, operator: Operator, s3: Any
 ) -> None:

@@ -26,6 +26,9 @@ from awsop.operator.embedded import free_port
 NAMESPACE = "tables"
 BUSY_SECONDS = 3.0
 
+# the long table walk (creating, indexes in sequence, protection): on the real API server only
+pytestmark = pytest.mark.backends("apiserver")
+
 
 class TransitionProxy:
     """Forwards to moto; DynamoDB tables look CREATING/UPDATING for BUSY_SECONDS after a change."""

@@ -209,6 +209,9 @@ def scenario(real_apiserver: RealApiServer, tmp_path_factory: pytest.TempPathFac
         with prometheus(folder, [f"127.0.0.1:{port}"], SCRAPE_SECONDS) as prom:
             op.start()
             try:
+                # the first scrape must see the series at 0 before the objects exist: a count first seen
+                # at its final value has no increase for rate() (Ready can come within a second)
+                at_least(prom, "count(awsop_time_to_ready_seconds_count)", 1)
                 kubectl.apply(manifests(ns))
                 for kind, name in (("bucket", "corrected"), ("bucket", "reported"), ("queue", "work")):
                     eventually(
