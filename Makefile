@@ -7,9 +7,10 @@ STAMP := $(VENV)/.installed
 TOOLS := .tools
 HELM := $(TOOLS)/helm
 PYTEST_ARGS ?=
-# make test runs test files on parallel workers (pytest-xdist), one worker per core; PYTEST_WORKERS=0 runs them
+# make test runs test files on parallel workers (pytest-xdist), one worker per core and one more (the e2e
+# scenarios spend most of their time waiting on operators and API servers); PYTEST_WORKERS=0 runs them
 # in one process. Whole files go to one worker (module fixtures start servers once), longest files first.
-PYTEST_WORKERS ?= auto
+PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 
 .PHONY: all venv tools prometheus-tools demo test test-unit test-aws test-e2e lint fmt crds bench clean
 
