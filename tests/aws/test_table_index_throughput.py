@@ -12,10 +12,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from tablestub import stubbed_table
 
 from awsop.operator.embedded import EmbeddedAws
-from awsop.reconcilers.aws import AwsClients, AwsConfig
-from awsop.reconcilers.engine import Engine, EngineConfig, ObjectRef, State
+from awsop.reconcilers.engine import Engine, ObjectRef, State
 from awsop.reconcilers.table import TableClient, TableSpec
 
 pytestmark = pytest.mark.aws
@@ -85,14 +85,8 @@ def test_index_warm_throughput_aws_reports_but_the_spec_leaves_out_is_not_drift(
 
 @pytest.fixture
 def stubbed() -> Iterator[tuple[Engine, TableClient, Stubber]]:
-    session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
-    clients = AwsClients(
-        AwsConfig(default_region="us-east-1", default_rate_limit=0, max_attempts=1), session=session
-    )
-    stub = Stubber(clients.client("dynamodb").raw)
-    with stub:
-        yield Engine(clients, EngineConfig(cluster_id="test-cluster")), TableClient(clients), stub
-        stub.assert_no_pending_responses()
+    with stubbed_table() as parts:
+        yield parts
 
 
 def described(index_extra: dict[str, Any], **table_extra: Any) -> dict[str, Any]:

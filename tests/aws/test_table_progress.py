@@ -11,12 +11,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import Stubber
+from tablestub import stubbed_table
 
-from awsop.reconcilers.aws import AwsClients, AwsConfig
-from awsop.reconcilers.engine import Engine, EngineConfig, ObjectRef, Outcome, Progress, State
+from awsop.reconcilers.engine import Engine, ObjectRef, Outcome, Progress, State
 from awsop.reconcilers.errors import ErrorClass
 from awsop.reconcilers.table import TableClient, TableSpec, classify_table_error
 
@@ -76,14 +75,8 @@ def index(name: str, key: str, status: str = "ACTIVE", backfilling: bool = False
 
 @pytest.fixture
 def stubbed() -> Iterator[tuple[Engine, TableClient, Stubber]]:
-    session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
-    clients = AwsClients(
-        AwsConfig(default_region="us-east-1", default_rate_limit=0, max_attempts=1), session=session
-    )
-    stub = Stubber(clients.client("dynamodb").raw)
-    with stub:
-        yield Engine(clients, EngineConfig(cluster_id="test-cluster")), TableClient(clients), stub
-        stub.assert_no_pending_responses()
+    with stubbed_table() as parts:
+        yield parts
 
 
 def describe(stub: Stubber, body: dict[str, Any], tags: list[dict[str, str]] = TAGS) -> None:
