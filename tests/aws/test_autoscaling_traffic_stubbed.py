@@ -9,7 +9,11 @@ and the two attachment fields never look like drift of each other, whichever way
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from json import dumps as json_dumps
 from typing import Any
@@ -24,6 +28,7 @@ from awsop.reconcilers.autoscaling_group.traffic import digest
 from awsop.reconcilers.aws import AwsClients, AwsConfig
 from awsop.reconcilers.context import ReconcileContext
 from awsop.reconcilers.engine import Engine, EngineConfig, State
+from awsop.reconcilers.tags import OWNER_TAG
 
 PERIODIC = ReconcileContext(periodic=True)
 dumps = partial(json_dumps, separators=(",", ":"))
@@ -433,3 +438,66 @@ def test_target_group_in_both_fields_is_a_spec_error_naming_both() -> None:
         desired(trafficSources=sources(TG), targetGroupArns=[TG])
     with pytest.raises(ValidationError, match="identifiers must be unique"):
         desired(trafficSources=sources(TG, TG))
+
+
+@pytest.mark.parametrize("count", [1, 120], ids=["1-group", "120-groups"])
+def test_drift_check_cost_of_groups_with_traffic_sources(count: int) -> None:
+    """A routine sweep of groups that declare traffic sources shares DescribeAutoScalingGroups like any
+    group (ceil(N/100) calls); the states cost one DescribeTrafficSources per group on the first sweep and
+    none once settled. AWS's answers are made up per request (names asked for -> AWS-shaped groups), in
+    place of moto, which lacks the traffic-source API."""
+    max_age = 1.0  # production keeps 30 s; each sweep below starts with every description stale
+    clients = AwsClients(
+        AwsConfig(
+            default_region="us-east-1",
+            default_rate_limit=0,
+            max_attempts=1,
+            batch_max_age=max_age,
+        )
+    )
+    engine = Engine(clients, EngineConfig(cluster_id="test-cluster"))
+    groups = AutoScalingGroupClient(clients)
+    refs = [replace(REF, namespace="fleet", name=f"g{i}") for i in range(count)]
+
+    class Ok:
+        status_code = 200
+
+    def describe(params: dict[str, Any], **_: Any) -> tuple[Ok, dict[str, Any]]:
+        found = []
+        body = params["body"]  # the query protocol's request parameters
+        for name in [v for k, v in sorted(body.items()) if k.startswith("AutoScalingGroupNames.member.")]:
+            entry = answer((TG,), (TG,))["AutoScalingGroups"][0]
+            entry["AutoScalingGroupName"] = name
+            for tag in entry["Tags"]:
+                tag["ResourceId"] = name
+                if tag["Key"] == OWNER_TAG:
+                    tag["Value"] = f"test-cluster/fleet/{name.removeprefix('fleet-')}"
+            found.append(entry)
+        return Ok(), {"AutoScalingGroups": found}
+
+    def states_of(params: dict[str, Any], **_: Any) -> tuple[Ok, dict[str, Any]]:
+        return Ok(), states("InService", TG)
+
+    events = clients.client("autoscaling", "us-east-1").raw.meta.events
+    events.register("before-call.auto-scaling.DescribeAutoScalingGroups", describe)
+    events.register("before-call.auto-scaling.DescribeTrafficSources", states_of)
+    desired_ = desired(trafficSources=sources(TG))
+    expected = math.ceil(count / 100)
+    for sweep, state_reads in ((1, count), (2, 0)):
+        time.sleep(max_age + 0.1 if sweep > 1 else 0)
+        clients.log.clear()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=min(count, 64)) as pool:
+            outcomes = list(
+                pool.map(
+                    lambda r: engine.reconcile(groups, r, desired_, spec_changed=False, context=PERIODIC),
+                    refs,
+                )
+            )
+        elapsed = time.perf_counter() - started
+        assert all(o.reason == "UpToDate" for o in outcomes), {o.message for o in outcomes}
+        calls = sorted(clients.log.calls)
+        assert calls.count("autoscaling:DescribeAutoScalingGroups") == expected
+        assert calls.count("autoscaling:DescribeTrafficSources") == state_reads
+        assert len(calls) == expected + state_reads
+        print(f"\nsweep {sweep} of {count} groups with traffic sources: {len(calls)} calls in {elapsed:.2f}s")
