@@ -263,6 +263,10 @@ class AutoScalingGroupClient:
             self._traffic_states[key] = (listed, states)
         return states
 
+    def _forget_traffic_states(self, target: Target[AutoScalingGroupSpec]) -> None:
+        with self._lock:
+            self._traffic_states.pop((target.region, target.aws_name), None)
+
     def own_tags(self, spec: AutoScalingGroupSpec) -> frozenset[str]:
         """FOLLOW_TAG on a group that follows $Latest/$Default with instanceRefresh: it counts toward the
         50-tag limit like the ownership tags."""
@@ -814,8 +818,7 @@ class AutoScalingGroupClient:
             observed.traffic_recorded or set(),
             target.spec.target_group_arns,
         )
-        with self._lock:  # the sources change: their states are read again
-            self._traffic_states.pop((target.region, target.aws_name), None)
+        self._forget_traffic_states(target)  # the sources change: their states are read again
         record = traffic.apply_traffic(self._autoscaling(target.region), target.aws_name, plan)
         if record is not None:
             observed.traffic_recorded = record
@@ -851,6 +854,7 @@ class AutoScalingGroupClient:
                 ]
             )
         self._reader(target.region).forget(target.aws_name)
+        self._forget_traffic_states(target)
 
     def delete(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> DeleteOutcome:
         reader = self._reader(target.region)
@@ -861,6 +865,7 @@ class AutoScalingGroupClient:
         after = reader.read_now(target.aws_name)
         if after is None:
             reader.forget(target.aws_name)
+            self._forget_traffic_states(target)
             return DeleteOutcome(DeleteResult.DELETED)
         count = len(after.get("Instances", []))
         return DeleteOutcome(
