@@ -426,6 +426,50 @@ class Demo:
         if web["DesiredCapacity"] != 4:
             raise DemoError("awsop changed capacity that belongs to the autoscaler")
         self.kubectl("get", "autoscalinggroups")
+        self.autoscaling_parts(autoscaling, "default-web")
+
+    def autoscaling_parts(self, autoscaling: Any, name: str) -> None:
+        """What the web example's one object made of the group in AWS besides the group itself: scaling
+        policies, scheduled actions, lifecycle hooks and the warm pool (one read of each, no waiting)."""
+        policies = autoscaling.describe_policies(AutoScalingGroupName=name)["ScalingPolicies"]
+        actions = autoscaling.describe_scheduled_actions(AutoScalingGroupName=name)[
+            "ScheduledUpdateGroupActions"
+        ]
+        hooks = autoscaling.describe_lifecycle_hooks(AutoScalingGroupName=name)["LifecycleHooks"]
+        pool = autoscaling.describe_warm_pool(AutoScalingGroupName=name).get("WarmPoolConfiguration") or {}
+        lines = [
+            f"{name} in AWS, all from one AutoScalingGroup object (examples/autoscaling-web.yaml):",
+            "  scaling policies:  "
+            + ", ".join(
+                f"{p['PolicyName']} ({p['PolicyType']}"
+                + (
+                    f", target {p['TargetTrackingConfiguration']['TargetValue']:g})"
+                    if p.get("TargetTrackingConfiguration")
+                    else ")"
+                )
+                for p in policies
+            ),
+            "  scheduled actions: "
+            + ", ".join(
+                f"{a['ScheduledActionName']} ({a.get('Recurrence', '')} {a.get('TimeZone', '')}, "
+                f"minSize {a.get('MinSize')})"
+                for a in actions
+            ),
+            "  lifecycle hooks:   "
+            + ", ".join(f"{h['LifecycleHookName']} ({h['LifecycleTransition']})" for h in hooks),
+            f"  warm pool:         {pool.get('PoolState', 'none')}, minSize {pool.get('MinSize', 0)}",
+        ]
+        console.print("\n".join(lines), markup=False)
+        if not (policies and actions and hooks and pool):
+            raise DemoError(f"{name} lacks a sub-resource its spec declares")
+        self.kubectl(
+            "get",
+            "autoscalinggroup",
+            "web",
+            "-o",
+            "custom-columns=NAME:.metadata.name,POLICIES:.status.scalingPolicies[*].name,"
+            "WARM-POOL:.status.warmPool.size",
+        )
 
 
 def main() -> int:

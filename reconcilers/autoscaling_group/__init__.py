@@ -1,8 +1,8 @@
 """The AutoScalingGroup kind, a package the way moto splits a service: the spec models (`spec`), the
 client's loop over the group itself (`group`), what the group is and should be without I/O
 (`observed`), and one module per sub-resource family (`hooks`, `refresh`, `policies`, `schedules`,
-`warm_pool`), each with its model, read, comparison and writes; `records` keeps what awsop created of the
-named ones.
+`warm_pool`, `traffic`), each with its model, read, comparison and writes; `records` keeps what awsop
+created of the named ones.
 
 Importers use this package, never its modules: what it exports here is the kind's public surface.
 """
@@ -32,6 +32,7 @@ from .spec import (
     LaunchTemplateChoice,
     MixedInstancesPolicy,
 )
+from .traffic import TRAFFIC_TAG, TrafficSource
 from .warm_pool import WARM_POOL_TAG, WarmPool
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "POLICY_TAG",
     "SCHEDULE_TAG",
     "TERMINAL_CODES",
+    "TRAFFIC_TAG",
     "WARM_POOL_TAG",
     "AutoScalingGroupClient",
     "AutoScalingGroupSpec",
@@ -53,6 +55,7 @@ __all__ = [
     "MixedInstancesPolicy",
     "ScalingPolicy",
     "ScheduledAction",
+    "TrafficSource",
     "WarmPool",
     "desired_mixed",
     "desired_tags",

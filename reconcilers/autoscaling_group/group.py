@@ -40,7 +40,7 @@ from ..errors import AlreadyCreatedError, ErrorClass, RecoverableError, classify
 from ..launch_template import describe_templates, tag_updates
 from ..policies import DeletionPolicy
 from ..tags import OWNER_TAG, SYSTEM_TAGS, is_reserved
-from . import hooks, policies, refresh, schedules, warm_pool
+from . import hooks, policies, refresh, schedules, traffic, warm_pool
 from .observed import (
     RECORDS,
     GroupObserved,
@@ -120,6 +120,7 @@ IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     **policies.IAM_ACTIONS,
     **schedules.IAM_ACTIONS,
     **warm_pool.IAM_ACTIONS,
+    **traffic.IAM_ACTIONS,
 }
 # -- the client -------------------------------------------------------------------------------------
 
@@ -133,6 +134,8 @@ class AutoScalingGroupClient:
     def __init__(self, clients: AwsClients) -> None:
         self.clients = clients
         self._subnet_cache: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, list[str]]] = {}
+        # traffic source states by (region, group): the sources AWS listed and their settled states
+        self._traffic_states: dict[tuple[str, str], tuple[frozenset[str], dict[str, str]]] = {}
         self._lock = threading.Lock()
 
     def _autoscaling(self, region: str) -> RetryingClient:
@@ -169,6 +172,8 @@ class AutoScalingGroupClient:
             )
         if facets and observed.status != DELETING:
             self._read_named(target, observed)
+        if facets and target.spec.traffic_sources and observed.status != DELETING:
+            observed.traffic_states = self._traffic_source_states(target, observed, periodic)
         if facets and target.spec.subnet_selector is not None:
             observed.selected_subnets = self._select_subnets(target, periodic)
         if facets and target.spec.instance_refresh is not None and observed.status != DELETING:
@@ -240,6 +245,28 @@ class AutoScalingGroupClient:
         if spec.scheduled_actions is not None or observed.recorded("scheduledActions"):
             observed.actions = schedules.read_actions(autoscaling, target.aws_name)
 
+    def _traffic_source_states(
+        self, target: Target[AutoScalingGroupSpec], observed: GroupObserved, periodic: bool
+    ) -> dict[str, str]:
+        """DescribeTrafficSources (one group per call). A routine check reuses the last answer while the
+        group lists the same sources and every declared one had settled (Added, InService): a settled
+        attachment stays so by itself, so such a group costs its share of the batched group read only."""
+        key = (target.region, target.aws_name)
+        listed = frozenset(observed.traffic or {})
+        with self._lock:
+            cached = self._traffic_states.get(key)
+        declared = target.spec.traffic_sources or []
+        if periodic and cached is not None and cached[0] == listed and traffic.settled(declared, cached[1]):
+            return cached[1]
+        states = traffic.read_states(self._autoscaling(target.region), target.aws_name)
+        with self._lock:
+            self._traffic_states[key] = (listed, states)
+        return states
+
+    def _forget_traffic_states(self, target: Target[AutoScalingGroupSpec]) -> None:
+        with self._lock:
+            self._traffic_states.pop((target.region, target.aws_name), None)
+
     def own_tags(self, spec: AutoScalingGroupSpec) -> frozenset[str]:
         """FOLLOW_TAG on a group that follows $Latest/$Default with instanceRefresh: it counts toward the
         50-tag limit like the ownership tags."""
@@ -248,6 +275,8 @@ class AutoScalingGroupClient:
         records = {tag for path, tag in RECORDS if _declared_names(spec, path)}
         if spec.warm_pool is not None:
             records.add(warm_pool.WARM_POOL_TAG)
+        if spec.traffic_sources:
+            records.add(traffic.TRAFFIC_TAG)
         return (
             frozenset({FOLLOW_TAG, *records})
             if spec.instance_refresh is not None and version in ALIASES
@@ -371,9 +400,15 @@ class AutoScalingGroupClient:
                 update = ()  # one UpdateAutoScalingGroup carries them all
         if not any(change.path == spec.template_path for change in changes):
             changes += self._follow_changes(target, observed)
-        changes += self._set_changes(spec, observed)
+        changes += self._set_changes(spec, observed, _legacy_target_groups(spec, observed))
         changes += hooks.hook_changes(spec.lifecycle_hooks, observed.hooks)
         changes += warm_pool.pool_changes(spec.warm_pool, observed.warm_pool, observed.warm_pool_recorded)
+        changes += traffic.traffic_changes(
+            spec.traffic_sources,
+            observed.traffic or {},
+            observed.traffic_recorded or set(),
+            spec.target_group_arns,
+        )
         changes += _with_record(
             "scalingPolicies",
             spec,
@@ -452,7 +487,9 @@ class AutoScalingGroupClient:
         ]
 
     @staticmethod
-    def _set_changes(spec: AutoScalingGroupSpec, observed: GroupObserved) -> list[Change]:
+    def _set_changes(spec: AutoScalingGroupSpec, observed: GroupObserved, attached: set[str]) -> list[Change]:
+        """Suspended processes and target groups (`attached`: the target groups targetGroupArns compares,
+        without trafficSources' own)."""
         changes = []
         if spec.suspended_processes is not None:
             want: set[str] = set(spec.suspended_processes)
@@ -467,16 +504,14 @@ class AutoScalingGroupClient:
                 )
         if spec.target_group_arns is not None:
             groups = set(spec.target_group_arns)
-            if groups != observed.target_groups:
-                calls = (
-                    ("autoscaling:AttachLoadBalancerTargetGroups",) if groups - observed.target_groups else ()
-                ) + (
-                    ("autoscaling:DetachLoadBalancerTargetGroups",) if observed.target_groups - groups else ()
+            if groups != attached:
+                calls = (("autoscaling:AttachLoadBalancerTargetGroups",) if groups - attached else ()) + (
+                    ("autoscaling:DetachLoadBalancerTargetGroups",) if attached - groups else ()
                 )
                 changes.append(
                     Change(
                         "targetGroupArns",
-                        sorted(observed.target_groups),
+                        sorted(attached),
                         sorted(groups),
                         Action.UPDATE,
                         calls,
@@ -528,6 +563,12 @@ class AutoScalingGroupClient:
             )
         changes += policies.plan_policies(spec.scaling_policies)
         changes += schedules.plan_actions(spec.scheduled_actions)
+        if spec.traffic_sources:  # attached by CreateAutoScalingGroup itself
+            changes.append(
+                Change(
+                    "trafficSources", None, sorted(s.identifier for s in spec.traffic_sources), Action.CREATE
+                )
+            )
         if spec.suspended_processes:
             changes.append(
                 Change(
@@ -554,6 +595,8 @@ class AutoScalingGroupClient:
         for path, tag in RECORDS:  # recorded before they are created (leak safety)
             if _declared_names(spec, path):
                 tags += record_tag(target.aws_name, tag, _declared_names(spec, path))
+        sources, record = traffic.create_kwargs(target.aws_name, spec.traffic_sources)
+        tags += record  # recorded by the create that attaches them
         kwargs: dict[str, Any] = {
             "AutoScalingGroupName": target.aws_name,
             **template_kwargs(target, None),
@@ -566,6 +609,7 @@ class AutoScalingGroupClient:
             kwargs["DesiredCapacity"] = spec.desired_capacity  # else AWS starts at MinSize
         if spec.target_group_arns:
             kwargs["TargetGroupARNs"] = sorted(set(spec.target_group_arns))
+        kwargs.update(sources)
         try:
             autoscaling.create_auto_scaling_group(**kwargs)
         except ClientError as exc:
@@ -602,6 +646,8 @@ class AutoScalingGroupClient:
             tags=desired_tags(target),
             instances={},
             selected_subnets=self._desired_subnets(target, None) if spec.subnet_selector else None,
+            traffic={s.identifier: s.type for s in spec.traffic_sources or []},
+            traffic_recorded={traffic.digest(s.identifier) for s in spec.traffic_sources or []},
         )
 
     def finish_create(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> GroupObserved:
@@ -714,15 +760,17 @@ class AutoScalingGroupClient:
                         AutoScalingGroupName=name, ScalingProcesses=sorted(observed.suspended - want)
                     )
             if "targetGroupArns" in paths and spec.target_group_arns is not None:
-                want = set(spec.target_group_arns)
-                if want - observed.target_groups:
+                want, attached = set(spec.target_group_arns), _legacy_target_groups(spec, observed)
+                if want - attached:
                     autoscaling.attach_load_balancer_target_groups(
-                        AutoScalingGroupName=name, TargetGroupARNs=sorted(want - observed.target_groups)
+                        AutoScalingGroupName=name, TargetGroupARNs=sorted(want - attached)
                     )
-                if observed.target_groups - want:
+                if attached - want:
                     autoscaling.detach_load_balancer_target_groups(
-                        AutoScalingGroupName=name, TargetGroupARNs=sorted(observed.target_groups - want)
+                        AutoScalingGroupName=name, TargetGroupARNs=sorted(attached - want)
                     )
+            if "trafficSources" in paths:
+                self._apply_traffic(target, observed)
             hooks.apply_hooks(autoscaling, name, spec.lifecycle_hooks, changes)
             if "warmPool" in paths:
                 self._apply_pool(target, observed)
@@ -762,6 +810,21 @@ class AutoScalingGroupClient:
                     )
             observed.records = {**(observed.records or {}), path: final}
 
+    def _apply_traffic(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> None:
+        """Attach and detach traffic sources (the record widened before, narrowed after)."""
+        plan = traffic.plan_traffic(
+            target.spec.traffic_sources,
+            observed.traffic or {},
+            observed.traffic_recorded or set(),
+            target.spec.target_group_arns,
+        )
+        self._forget_traffic_states(target)  # the sources change: their states are read again
+        record = traffic.apply_traffic(self._autoscaling(target.region), target.aws_name, plan)
+        if record is not None:
+            observed.traffic_recorded = record
+        attached = {**(observed.traffic or {}), **plan.attach}
+        observed.traffic = {i: t for i, t in attached.items() if i not in plan.detach}
+
     def _apply_pool(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> None:
         """Put the declared pool (recorded first), or delete the one awsop put (then its record)."""
         autoscaling, name, pool = self._autoscaling(target.region), target.aws_name, target.spec.warm_pool
@@ -782,6 +845,7 @@ class AutoScalingGroupClient:
         present = [k for k in SYSTEM_TAGS if k in observed.tags] + ([FOLLOW_TAG] if observed.followed else [])
         present += [tag for path, tag in RECORDS if observed.recorded(path)]
         present += [warm_pool.WARM_POOL_TAG] if observed.warm_pool_recorded else []
+        present += [traffic.TRAFFIC_TAG] if observed.traffic_recorded else []
         if present:
             self._autoscaling(target.region).delete_tags(
                 Tags=[
@@ -790,6 +854,7 @@ class AutoScalingGroupClient:
                 ]
             )
         self._reader(target.region).forget(target.aws_name)
+        self._forget_traffic_states(target)
 
     def delete(self, target: Target[AutoScalingGroupSpec], observed: GroupObserved) -> DeleteOutcome:
         reader = self._reader(target.region)
@@ -800,6 +865,7 @@ class AutoScalingGroupClient:
         after = reader.read_now(target.aws_name)
         if after is None:
             reader.forget(target.aws_name)
+            self._forget_traffic_states(target)
             return DeleteOutcome(DeleteResult.DELETED)
         count = len(after.get("Instances", []))
         return DeleteOutcome(
@@ -831,6 +897,10 @@ class AutoScalingGroupClient:
             out["warmPool"] = observed.warm_pool_status
         if target.spec.scaling_policies:
             out["scalingPolicies"] = policies.policy_status(target.spec.scaling_policies, observed.policies)
+        if target.spec.traffic_sources and observed.traffic is not None:
+            out["trafficSources"] = traffic.traffic_status(
+                target.spec.traffic_sources, observed.traffic, observed.traffic_states
+            )
         return out
 
     def classify(self, exc: BaseException) -> ErrorClass:
@@ -865,6 +935,17 @@ def _aws_tags(group: str, tags: dict[str, tuple[str, bool]]) -> list[dict[str, A
         }
         for key, (value, propagate) in sorted(tags.items())
     ]
+
+
+def _legacy_target_groups(spec: AutoScalingGroupSpec, observed: GroupObserved) -> set[str]:
+    """The group's TargetGroupARNs as targetGroupArns compares them: without trafficSources' own
+    (declared, or recorded as attached by awsop), whichever way AWS lists those."""
+    return observed.target_groups - traffic.owned(
+        spec.traffic_sources,
+        observed.traffic or {},
+        observed.traffic_recorded or set(),
+        spec.target_group_arns,
+    )
 
 
 def _declared_names(spec: AutoScalingGroupSpec, path: str) -> set[str]:

@@ -14,7 +14,7 @@ from ..engine import Target
 from ..errors import RecoverableError
 from ..refs import KNOWN_AFTER_APPLY
 from ..tags import SYSTEM_TAGS
-from . import policies, schedules, warm_pool
+from . import policies, schedules, traffic, warm_pool
 from .records import parse_record
 from .refresh import ALIASES, FOLLOW_TAG
 from .spec import DISTRIBUTION_AWS, DISTRIBUTION_DEFAULTS, AutoScalingGroupSpec, MixedInstancesPolicy
@@ -61,6 +61,9 @@ class GroupObserved:
     warm_pool: dict[str, Any] | None = None  # the warm pool as compared (in the group's answer)
     warm_pool_status: dict[str, Any] | None = None  # its size and status, for status
     warm_pool_recorded: bool = False  # awsop put it (WARM_POOL_TAG)
+    traffic: dict[str, str] | None = None  # the group's TrafficSources, {identifier: type}
+    traffic_recorded: set[str] | None = None  # digests of the sources awsop attached (TRAFFIC_TAG)
+    traffic_states: dict[str, str] | None = None  # DescribeTrafficSources states, when read
 
     def recorded(self, path: str) -> set[str]:
         return (self.records or {}).get(path, set())
@@ -82,6 +85,7 @@ def observed_from(group: dict[str, Any]) -> GroupObserved:
     followed = tags.pop(FOLLOW_TAG, None)
     records = {path: parse_record(tags.pop(tag, ("", False))[0]) for path, tag in RECORDS}
     pool_recorded = tags.pop(warm_pool.WARM_POOL_TAG, None) is not None
+    traffic_record = parse_record(tags.pop(traffic.TRAFFIC_TAG, ("", False))[0])
     return GroupObserved(
         name=group["AutoScalingGroupName"],
         arn=group.get("AutoScalingGroupARN", ""),
@@ -119,6 +123,8 @@ def observed_from(group: dict[str, Any]) -> GroupObserved:
         warm_pool=warm_pool.pool_from_aws(group.get("WarmPoolConfiguration")),
         warm_pool_status=warm_pool.pool_status(group),
         warm_pool_recorded=pool_recorded,
+        traffic=traffic.sources_from_aws(group),
+        traffic_recorded=traffic_record,
     )
 
 

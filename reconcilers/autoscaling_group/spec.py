@@ -18,6 +18,8 @@ from .policies import POLICIES_MAX, ScalingPolicy
 from .records import record_fits
 from .refresh import InstanceRefresh, RefreshStatus
 from .schedules import ACTIONS_MAX, ScheduledAction
+from .traffic import LIST_RULES as TRAFFIC_RULES
+from .traffic import SOURCES_MAX, TrafficSource
 from .warm_pool import WarmPool
 
 
@@ -64,6 +66,7 @@ TERMINATION_POLICIES = Literal[
     "OldestInstance",
 ]
 VERSION_PATTERN = r"^(\$Latest|\$Default|[0-9]+)$"
+TARGET_GROUPS_MAX = 100  # awsop's bound, so the CEL rule comparing it with trafficSources has a cost
 
 
 class LaunchTemplateChoice(Model):
@@ -307,6 +310,11 @@ SPEC_RULES: list[JsonValue] = [
         "message": "desiredCapacity: leave it out when scalingPolicies or scheduledActions are declared "
         "(they move desired capacity: AWS owns it then)",
     },
+    {
+        "rule": "!has(self.trafficSources) || !has(self.targetGroupArns) || "
+        "self.trafficSources.all(s, !(s.identifier in self.targetGroupArns))",
+        "message": "trafficSources: a target group may be in targetGroupArns or in trafficSources, not both",
+    },
 ]
 
 
@@ -365,8 +373,19 @@ class AutoScalingGroupSpec(AwsObjectSpec):
     termination_policies: list[TERMINATION_POLICIES] | None = Field(
         None, min_length=1, description="Termination policies, in order."
     )
-    target_group_arns: list[str] | None = Field(
-        None, description="ELB target group ARNs (compared as a set); an empty list detaches all."
+    target_group_arns: list[Annotated[str, Field(min_length=1, max_length=511)]] | None = Field(
+        None,
+        max_length=TARGET_GROUPS_MAX,
+        description="ELB target group ARNs, attached with AttachLoadBalancerTargetGroups (compared as a set; "
+        "an empty list detaches all). A target group listed here may not also be in trafficSources.",
+    )
+    traffic_sources: list[TrafficSource] | None = Field(
+        None,
+        max_length=SOURCES_MAX,
+        description="Traffic sources (Classic Load Balancers, ELB and VPC Lattice target groups), attached "
+        "with AttachTrafficSources. Only sources awsop attached are detached when removed from the list; "
+        "a source someone else attached is left alone.",
+        json_schema_extra={"x-kubernetes-validations": TRAFFIC_RULES},
     )
     max_instance_lifetime_seconds: int | None = Field(
         None,
@@ -526,6 +545,15 @@ class AutoScalingGroupSpec(AwsObjectSpec):
                     f"{path}: the names together (with a comma between) must fit one tag value (256 "
                     "characters): awsop records them on the group"
                 )
+        identifiers = [s.identifier for s in self.traffic_sources or []]
+        if len(identifiers) != len(set(identifiers)):
+            raise ValueError("trafficSources: identifiers must be unique")
+        both = sorted(set(identifiers) & set(self.target_group_arns or []))
+        if both:
+            raise ValueError(
+                f"trafficSources: a target group may be in targetGroupArns or in trafficSources, not both "
+                f"({', '.join(both)})"
+            )
         if self.desired_capacity is not None and (self.scaling_policies or self.scheduled_actions):
             raise ValueError(
                 "desiredCapacity: leave it out when scalingPolicies or scheduledActions are declared (they "
@@ -553,6 +581,16 @@ class ScalingPolicyStatus(Model):
     )
 
 
+class TrafficSourceStatus(Model):
+    identifier: str = Field(description="The traffic source (load balancer name or target group ARN).")
+    type: str | None = Field(None, description="elb, elbv2 or vpc-lattice.")
+    state: str | None = Field(
+        None,
+        description="AWS's attachment state (Adding, Added, InService, Removing, Removed), from "
+        "DescribeTrafficSources.",
+    )
+
+
 class WarmPoolStatus(Model):
     size: int | None = Field(None, description="Instances in the warm pool now (AWS's WarmPoolSize).")
     status: str | None = Field(None, description="AWS's status of the pool (e.g. PendingDelete).")
@@ -576,4 +614,7 @@ class AutoScalingGroupStatus(AwsObjectStatus):
     warm_pool: WarmPoolStatus | None = Field(None, description="The warm pool's size and status.")
     scaling_policies: list[ScalingPolicyStatus] | None = Field(
         None, description="The declared scaling policies AWS has, with their ARNs and alarms."
+    )
+    traffic_sources: list[TrafficSourceStatus] | None = Field(
+        None, description="The declared traffic sources attached to the group, with their state."
     )

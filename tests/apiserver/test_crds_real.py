@@ -212,3 +212,47 @@ def test_bucket_object_lock_cannot_be_added_to_an_existing_bucket(installed: Rea
         check=False,
     )
     assert "spec.objectLock" in out and "cannot be added to an existing" in out, out
+
+
+def test_group_traffic_source_rules_enforced_by_real_server(installed: RealApiServer) -> None:
+    """A target group in both attachment fields, an identifier of the wrong form for its type, and a
+    valid group with every traffic source type, judged by the real server with the model's messages."""
+    kubectl(installed, "create", "namespace", "crd-groups", check=False)
+    tg = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/73e2d6bc24d8a067"
+    lattice = "arn:aws:vpc-lattice:us-east-1:123456789012:targetgroup/tg-0e2f2665e1234abcd"
+
+    def manifest(name: str, **fields: object) -> str:
+        spec = {
+            "launchTemplate": {"name": "web"},
+            "minSize": 1,
+            "maxSize": 2,
+            "availabilityZones": ["us-east-1a"],
+            **fields,
+        }
+        return json.dumps(
+            {
+                "apiVersion": "autoscaling.awsop.io/v1alpha1",
+                "kind": "AutoScalingGroup",
+                "metadata": {"name": name, "namespace": "crd-groups"},
+                "spec": spec,
+            }
+        )
+
+    both = manifest("both", targetGroupArns=[tg], trafficSources=[{"identifier": tg, "type": "elbv2"}])
+    out = kubectl(installed, "apply", "-f", "-", stdin=both, check=False)
+    assert "trafficSources: a target group may be in targetGroupArns or in trafficSources, not both" in out
+    wrong = manifest("wrong", trafficSources=[{"identifier": tg, "type": "vpc-lattice"}])
+    out = kubectl(installed, "apply", "-f", "-", stdin=wrong, check=False)
+    assert "trafficSources: with type vpc-lattice the identifier must be a VPC Lattice target group" in out
+    good = manifest(
+        "good",
+        targetGroupArns=[
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/api/0e2f2665e0a1b2c3"
+        ],
+        trafficSources=[
+            {"identifier": tg, "type": "elbv2"},
+            {"identifier": lattice, "type": "vpc-lattice"},
+            {"identifier": "web-classic", "type": "elb"},
+        ],
+    )
+    kubectl(installed, "apply", "-f", "-", stdin=good)

@@ -481,6 +481,7 @@ def test_cli_applies_group_and_template_in_reverse_file_order(
             "autoscaling:CreateAutoScalingGroup",
             "autoscaling:DescribeAutoScalingGroups",
             "autoscaling:PutLifecycleHook",
+            "autoscaling:PutWarmPool",
             "autoscaling:PutScalingPolicy",
             "autoscaling:PutScheduledUpdateGroupAction",
             "autoscaling:PutScheduledUpdateGroupAction",

@@ -4,7 +4,8 @@ Like tests/aws/test_iam_policy.py for buckets: every LaunchTemplate and AutoScal
 exactly the actions `awsop iam-policy --kind LaunchTemplate --kind AutoScalingGroup` prints; every
 action is needed; removing any one ends in an Access outcome. Actions moto never checks (Auto Scaling's
 own calls into EC2 on our behalf, iam:PassRole for hook roles) and the operations moto 5.2.5 lacks
-(version pruning, instance refresh: covered by Stubber tests) are proven necessary by the table alone.
+(version pruning, instance refresh, traffic sources: covered by Stubber tests) are proven necessary by
+the table alone.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ NOT_IN_MOTO = frozenset(
         "ec2:DeleteLaunchTemplateVersions",
         "autoscaling:StartInstanceRefresh",
         "autoscaling:DescribeInstanceRefreshes",
+        "autoscaling:AttachTrafficSources",
+        "autoscaling:DetachTrafficSources",
+        "autoscaling:DescribeTrafficSources",
     }
 )
 

@@ -29,3 +29,8 @@ def test_demo_runs_to_the_end_and_stops_everything() -> None:
     assert "awsop-example-access-logs    Delete + emptyOnDelete   -> deleted with its objects" in out
     assert "default-web   desired 4 (the autoscaler's, left alone)" in out
     assert "~ desiredCapacity: 1 -> 2" in out, "the plan names owned capacity moved out of band"
+    parts = out[out.index("default-web in AWS") :]
+    assert "scaling policies:  cpu-50 (TargetTrackingScaling, target 50)" in parts
+    assert "scheduled actions: business-hours (0 8 * * 1-5 Europe/Berlin, minSize 2), night" in parts
+    assert "lifecycle hooks:   drain (autoscaling:EC2_INSTANCE_TERMINATING)" in parts
+    assert "warm pool:         Stopped, minSize 1" in parts
