@@ -505,9 +505,9 @@ class AutoScalingGroupClient:
         if spec.target_group_arns is not None:
             groups = set(spec.target_group_arns)
             if groups != attached:
-                calls = (("autoscaling:AttachLoadBalancerTargetGroups",) if groups - attached else ()) + (
-                    ("autoscaling:DetachLoadBalancerTargetGroups",) if attached - groups else ()
-                )
+                calls = ("autoscaling:AttachLoadBalancerTargetGroups",) * _calls_for(groups - attached) + (
+                    "autoscaling:DetachLoadBalancerTargetGroups",
+                ) * _calls_for(attached - groups)
                 changes.append(
                     Change(
                         "targetGroupArns",
@@ -761,13 +761,13 @@ class AutoScalingGroupClient:
                     )
             if "targetGroupArns" in paths and spec.target_group_arns is not None:
                 want, attached = set(spec.target_group_arns), _legacy_target_groups(spec, observed)
-                if want - attached:
+                for arns in _per_call(want - attached):
                     autoscaling.attach_load_balancer_target_groups(
-                        AutoScalingGroupName=name, TargetGroupARNs=sorted(want - attached)
+                        AutoScalingGroupName=name, TargetGroupARNs=arns
                     )
-                if attached - want:
+                for arns in _per_call(attached - want):
                     autoscaling.detach_load_balancer_target_groups(
-                        AutoScalingGroupName=name, TargetGroupARNs=sorted(attached - want)
+                        AutoScalingGroupName=name, TargetGroupARNs=arns
                     )
             if "trafficSources" in paths:
                 self._apply_traffic(target, observed)
@@ -967,3 +967,20 @@ def _with_record(
         calls += ("autoscaling:CreateOrUpdateTags",) if final else ("autoscaling:DeleteTags",)
     first = changes[0]
     return [replace(first, calls=(*calls[:1], *first.calls, *calls[1:])), *changes[1:]]
+
+
+TARGET_GROUPS_PER_CALL = 10
+"""Attach/DetachLoadBalancerTargetGroups: "You can specify up to 10 target groups." (API reference)"""
+
+
+def _per_call(arns: set[str]) -> list[list[str]]:
+    """The ARNs in sorted batches of at most TARGET_GROUPS_PER_CALL, one batch per call."""
+    ordered = sorted(arns)
+    return [
+        ordered[start : start + TARGET_GROUPS_PER_CALL]
+        for start in range(0, len(ordered), TARGET_GROUPS_PER_CALL)
+    ]
+
+
+def _calls_for(arns: set[str]) -> int:
+    return len(_per_call(arns))

@@ -391,6 +391,32 @@ def test_more_than_ten_sources_attach_in_calls_of_ten(
     )
 
 
+def test_more_than_ten_target_groups_attach_and_detach_in_calls_of_ten(
+    stubbed: tuple[Engine, AutoScalingGroupClient, Stubber],
+) -> None:
+    """Attach/DetachLoadBalancerTargetGroups take up to 10 target groups a call (API reference)."""
+    engine, groups, stub = stubbed
+    arns = [
+        f"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg{n:02d}/{n:016x}"
+        for n in range(23)
+    ]
+    attached, wanted = arns[:11], arns[11:]
+    stub.add_response("describe_auto_scaling_groups", answer((), (), tuple(attached)), READ)
+    for start in (0, 10):
+        batch = {"AutoScalingGroupName": NAME, "TargetGroupARNs": sorted(wanted)[start : start + 10]}
+        stub.add_response("attach_load_balancer_target_groups", {}, batch)
+    for start in (0, 10):
+        batch = {"AutoScalingGroupName": NAME, "TargetGroupARNs": sorted(attached)[start : start + 10]}
+        stub.add_response("detach_load_balancer_target_groups", {}, batch)
+    outcome = engine.reconcile(groups, REF, desired(targetGroupArns=wanted))
+    assert outcome.reason == "Updated", outcome.message
+    assert (
+        outcome.plan.calls()
+        == ["autoscaling:AttachLoadBalancerTargetGroups"] * 2
+        + ["autoscaling:DetachLoadBalancerTargetGroups"] * 2
+    )
+
+
 def test_release_removes_the_record_with_the_ownership_tags(
     stubbed: tuple[Engine, AutoScalingGroupClient, Stubber],
 ) -> None:
