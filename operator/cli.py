@@ -26,7 +26,7 @@ from rich.table import Table
 
 from awsop.reconcilers.account import AccountRef, ResolvedAccount, resolve_account
 from awsop.reconcilers.context import ReconcileContext
-from awsop.reconcilers.engine import Engine, Outcome, State, names_are_global
+from awsop.reconcilers.engine import Engine, Outcome, StartedCreate, State, names_are_global
 from awsop.reconcilers.errors import AwsopError, ErrorClass
 from awsop.reconcilers.kinds import KINDS
 from awsop.reconcilers.policies import ManagementPolicy
@@ -141,11 +141,7 @@ def _reconcile(
 ) -> Outcome:
     """One object, with the journal's create mark and a few tries for recoverable failures."""
     paused = manifest.annotations.get("awsop.io/paused", "").lower() == "true"
-    try:
-        target = engine.target(client, manifest.ref, manifest.spec)
-        entry = journal_key(manifest.info.kind, target.region, target.aws_name, target.owner)
-    except AwsopError:
-        entry = ""  # invalid for the engine too: its reconcile reports why
+    entry = _journal_entry(engine, client, manifest)
     what = f"{manifest.ref.kind} {manifest.ref.namespace}/{manifest.ref.name}"
 
     def before_create() -> None:
@@ -163,10 +159,11 @@ def _reconcile(
             create_pending=pending,
             before_create=before_create if entry else None,
             context=context,
+            started_create=StartedCreate.from_record(journal.started(entry)) if entry else None,
         )
         if outcome.ok:
             if entry and not plan_only and outcome.state not in (State.PLANNED, State.PAUSED):
-                journal.clear(entry)  # confirmed ours: the mark has done its job
+                _settle_journal(journal, entry, manifest, outcome)
             return outcome
         # another run of ours may have recorded its create after this attempt looked at the journal
         raced = outcome.reason == "AlreadyExists" and entry and journal.pending(entry) != pending
@@ -176,6 +173,24 @@ def _reconcile(
             time.sleep(RETRY_DELAY * 2**attempt * random.uniform(0.5, 1.5))
     assert outcome is not None
     return outcome
+
+
+def _journal_entry(engine: Engine, client: Any, manifest: Manifest) -> str:
+    try:
+        target = engine.target(client, manifest.ref, manifest.spec)
+    except AwsopError:
+        return ""  # invalid for the engine too: its reconcile reports why
+    return journal_key(manifest.info.kind, target.region, target.aws_name, target.owner)
+
+
+def _settle_journal(journal: Journal, entry: str, manifest: Manifest, outcome: Outcome) -> None:
+    """After a successful apply: keep the record of a create AWS still runs, else the mark has done its
+    job (the create is confirmed ours)."""
+    if outcome.started_create is not None:
+        what = f"{manifest.ref.kind} {manifest.ref.namespace}/{manifest.ref.name}"
+        journal.keep(entry, what, outcome.started_create.as_record())
+    else:
+        journal.clear(entry)
 
 
 def _policy_inputs(args: argparse.Namespace) -> PolicyInputs:
@@ -284,6 +299,8 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
         outcome = _reconcile(engine, client, manifest, journal, plan_only, context)
         if not plan_only and getattr(args, "wait", False):
             outcome = _until_settled(engine, client, manifest, outcome, args.timeout, show, context)
+            if outcome.ok and (entry := _journal_entry(engine, client, manifest)):
+                _settle_journal(journal, entry, manifest, outcome)
         done[key_of(manifest)] = outcome
         return outcome
 
@@ -346,7 +363,12 @@ def _until_settled(
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, 10.0)
         outcome = engine.reconcile(
-            client, manifest.ref, manifest.spec, progress=outcome.progress, context=context
+            client,
+            manifest.ref,
+            manifest.spec,
+            progress=outcome.progress,
+            context=context,
+            started_create=outcome.started_create,
         )
         calls += outcome.calls
     if outcome.state is State.PROGRESSING:

@@ -22,7 +22,7 @@ import kopf
 from pydantic import ValidationError
 
 from awsop.reconcilers.context import ReconcileContext
-from awsop.reconcilers.engine import ObjectRef, Outcome, Progress, State
+from awsop.reconcilers.engine import ObjectRef, Outcome, Progress, StartedCreate, State
 from awsop.reconcilers.errors import ErrorClass, backoff_delay
 from awsop.reconcilers.kinds import CONFIG_KINDS, KINDS, VERSION, KindInfo, referrers_of
 from awsop.reconcilers.model import AwsObjectSpec
@@ -173,7 +173,9 @@ def _reconcile_locked(
         model = info.spec_model.model_validate(dict(spec or {}))
     except ValidationError as exc:
         message = format_validation_error(exc)
-        _write(patch, previous, _invalid(info, ref, message), generation)
+        invalid = _invalid(info, ref, message)
+        invalid.started_create = StartedCreate.from_record(previous.get("pendingCreate"))  # still followed
+        _write(patch, previous, invalid, generation)
         _flush(rt, info, state, ref, patch, sequence, body, previous)
         state.last_check = time.monotonic()
         state.stalled_by_write = False
@@ -210,6 +212,7 @@ def _reconcile_locked(
             applied_references=previous.get("resolvedReferences"),
         ),
         progress=Progress.from_status(previous.get("progress"), generation),
+        started_create=StartedCreate.from_record(previous.get("pendingCreate")),
     )
     state.last_check = time.monotonic()
     rt.policies.record(uid, info.kind, verdict, epoch)
@@ -450,7 +453,7 @@ def _write(
         if previous.get(key) != value:
             patch.status[key] = value
     for key in previous:
-        if key not in status and key in ("plan", "drift", "progress"):
+        if key not in status and key in ("plan", "drift", "progress", "pendingCreate"):
             patch.status[key] = None
 
 

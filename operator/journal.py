@@ -5,8 +5,12 @@ create call, and removes the entry once the create is confirmed (a read-back sho
 killed in between leaves the entry behind, so the next run on this machine recognises an untagged
 resource created after that time as its own interrupted create instead of refusing it as AlreadyExists.
 
-It must never: hold anything but these marks (no AWS state, no secrets), or be the reason a resource
-is taken over - the engine only honours an entry for a resource created at or after the entry's time.
+A create that starts an operation AWS finishes on its own (a DynamoDB import from S3) keeps its entry, with
+the operation's record (`keep`), until a run sees the operation done: a second run follows that operation
+instead of starting another, and a failed one is not started again for the same spec.
+
+It must never: hold anything but these marks and records (no AWS state, no secrets), or be the reason a
+resource is taken over - the engine only honours an entry for a resource created at or after the entry's time.
 Updates are atomic (temporary file + rename) and serialised between concurrent runs by a lock file.
 """
 
@@ -79,6 +83,24 @@ class Journal:
         with self._locked():
             data = self._read()
             data[entry] = {"since": time.time(), "object": what}
+            self._write(data)
+
+    def started(self, entry: str) -> dict[str, Any] | None:
+        """The record of the operation a create of `entry` started and a later run must follow, or None."""
+        if not self.path.exists():
+            return None
+        with self._locked():
+            value = self._read().get(entry)
+        record = value.get("started") if isinstance(value, dict) else None
+        return record if isinstance(record, dict) else None
+
+    def keep(self, entry: str, what: str, record: dict[str, Any]) -> None:
+        """Keep the entry, with the record of the operation its create started (see `started`)."""
+        with self._locked():
+            data = self._read()
+            found = data.get(entry)
+            value: dict[str, Any] = found if isinstance(found, dict) else {}
+            data[entry] = {"since": value.get("since", time.time()), "object": what, "started": record}
             self._write(data)
 
     def clear(self, entry: str) -> None:

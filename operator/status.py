@@ -150,6 +150,10 @@ def new_status(
     """The full status after `outcome`. Equal to `previous` (besides times) when nothing changed."""
     status = {k: v for k, v in previous.items() if k in _OWNED}
     status.update({k: v for k, v in outcome.status.items() if v is not None})
+    if outcome.started_create is not None:  # a create AWS still runs: the next reconcile follows it
+        status["pendingCreate"] = outcome.started_create.as_record()
+    else:
+        status.pop("pendingCreate", None)
     if plan_only:
         status["plan"] = {
             "generatedAt": now_rfc3339(),
@@ -200,6 +204,7 @@ _OWNED = frozenset(
         "plan",
         "progress",
         "resolvedReferences",
+        "pendingCreate",
         "outputs",  # written by operator/outputs.py after the engine's status
     }
 )

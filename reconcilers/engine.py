@@ -11,6 +11,8 @@ What it must never do: write to AWS for a paused or ObserveOnly object, touch a 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -271,6 +273,77 @@ class ExclusiveCreate(Protocol):
     exclusive_create: bool
 
 
+class OperationState(StrEnum):
+    RUNNING = "Running"
+    DONE = "Done"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class CreateOperation:
+    """What AWS reports of a create it runs on its own after the call returned (a DynamoDB import from
+    S3). `token` names the operation to the kind (the import's ARN); `reason` is a CamelCase condition
+    reason and `message` says where it stands (progress, or AWS's failure code and message); `status`
+    holds the status fields the kind reports for it."""
+
+    token: str
+    state: OperationState
+    reason: str
+    message: str
+    status: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StartedCreate:
+    """A create that started an operation AWS finishes on its own, as the caller keeps it between
+    reconciles (the operator in `status.pendingCreate`, the CLI in its journal) and hands back to the next
+    reconcile: the kind then describes the operation instead of starting a second one. `fingerprint` is
+    of the spec that started it: a failed operation is never started again for that same spec."""
+
+    token: str
+    fingerprint: str
+    started_at: str = ""
+
+    def as_record(self) -> dict[str, str]:
+        return {"token": self.token, "fingerprint": self.fingerprint, "startedAt": self.started_at}
+
+    @classmethod
+    def from_record(cls, value: Any) -> StartedCreate | None:
+        """The record as the caller kept it (`as_record`), or None when there is none (or it is unusable)."""
+        if not isinstance(value, Mapping) or not value.get("token") or not value.get("fingerprint"):
+            return None
+        return cls(str(value["token"]), str(value["fingerprint"]), str(value.get("startedAt") or ""))
+
+
+def spec_fingerprint(spec: AwsObjectSpec) -> str:
+    """A short digest of a spec: equal for equal specs, whatever their key order."""
+    doc = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@runtime_checkable
+class StartsCreate(Protocol):
+    """Creates that start an operation AWS runs on its own (ImportTable): `start_create` starts it and
+    answers its first description; the engine records it (`Outcome.started_create`) and, while a record
+    is handed back, asks `describe_create` instead of creating again. Running: progress. Failed: Stalled
+    with AWS's reason, never started again for the same spec. Done: the resource the operation made is
+    this object's (ownership tags written through `TagsOwner`), and the rest of the spec is applied
+    like any update. `starts_create` says whether this spec creates that way."""
+
+    def starts_create(self, spec: Any) -> bool: ...
+    def start_create(self, target: Target[Any]) -> CreateOperation: ...
+    def describe_create(self, target: Target[Any], token: str) -> CreateOperation: ...
+
+
+@dataclass
+class _CreateRecord:
+    """The started create a reconcile was handed, as that reconcile leaves it (kept, replaced, dropped),
+    and whether it claimed the resource a finished operation made."""
+
+    record: StartedCreate | None
+    claimed: bool = False
+
+
 @runtime_checkable
 class GlobalNames(Protocol):
     """`global_names = True`: the AWS name is unique across regions and accounts (S3), so two objects
@@ -329,6 +402,7 @@ class Outcome:
     tag_policy: TagPolicyVerdict = NO_POLICY  # the verdict this reconcile acted on (conditions, metrics)
     moves: tuple[str, ...] = ()  # a planned update: the identifiers it moves (`moved_identifiers`)
     in_use: bool = False  # a blocked delete that lifts by itself once its users are gone: look again soon
+    started_create: StartedCreate | None = None  # a started create the caller keeps for the next reconcile
 
     @property
     def ok(self) -> bool:
@@ -436,6 +510,42 @@ class Engine:
         before_create: Callable[[], None] | None = None,
         context: ReconcileContext = EMPTY_CONTEXT,
         progress: Progress | None = None,
+        started_create: StartedCreate | None = None,
+    ) -> Outcome:
+        """Converge one object (see `_converge`). `started_create` is what the previous outcome's
+        `started_create` held (a create AWS still runs, see `StartsCreate`); the outcome's field says what
+        to keep for the next reconcile (None: nothing, forget the record)."""
+        box = _CreateRecord(started_create)
+        outcome = self._converge(
+            client,
+            ref,
+            spec,
+            spec_changed=spec_changed,
+            plan_only=plan_only,
+            paused=paused,
+            create_pending=create_pending,
+            before_create=before_create,
+            context=context,
+            progress=progress,
+            box=box,
+        )
+        outcome.started_create = box.record
+        return outcome
+
+    def _converge(
+        self,
+        client: ResourceClient[S, ObservedT],
+        ref: ObjectRef,
+        spec: S,
+        *,
+        spec_changed: bool,
+        plan_only: bool,
+        paused: bool,
+        create_pending: float | None,
+        before_create: Callable[[], None] | None,
+        context: ReconcileContext,
+        progress: Progress | None,
+        box: _CreateRecord,
     ) -> Outcome:
         """Converge one object. `spec_changed` says the spec moved since the last successful reconcile
         (differences are then the user's intent, not drift); `create_pending` is the Unix time an earlier
@@ -481,9 +591,15 @@ class Engine:
                     before_create,
                     progress,
                     followed,
+                    box,
                 )
             except Exception as exc:  # classified below; nothing escapes unclassified
                 outcome = dependency_missing(spec, plan, exc) or self._failed(client, plan, exc, started, [])
+        if box.claimed and outcome.state is not State.PLANNED:
+            created = f"created {client.kind} {target.aws_name} in {target.region}"
+            outcome.events.insert(0, Event("Normal", "Created", created))
+            if outcome.reason == "UpToDate":
+                outcome.reason, outcome.message = "Created", created
         if outcome.state is State.READY:  # AWS matches the spec with these resolutions: remember them
             record = reference_record(spec.references(), target.context.references)
             if record or context.applied_references:
@@ -521,8 +637,10 @@ class Engine:
         before_create: Callable[[], None] | None,
         progress: Progress | None = None,
         followed: list[str] | None = None,
+        box: _CreateRecord | None = None,
     ) -> Outcome:
         spec = target.spec
+        box = box or _CreateRecord(None)
         problems = spec.reference_problems(target.context.references)
         if problems:  # the referenced objects' specs say it cannot work: nothing is read or written
             raise TerminalError(problems[0].reason, "; ".join(p.explain() for p in problems))
@@ -530,6 +648,10 @@ class Engine:
         if waiting:
             return self._waiting(plan, waiting)
         observe_only = spec.management_policy is ManagementPolicy.OBSERVE_ONLY
+        if box.record is not None and isinstance(client, StartsCreate) and not observe_only:
+            running = self._follow_create(client, target, plan, box, plan_only)
+            if running is not None:
+                return running
         observed = client.observe(target)
 
         if observed is not None:
@@ -550,6 +672,8 @@ class Engine:
                 return self._planned(plan)
             if before_create is not None:
                 before_create()
+            if isinstance(client, StartsCreate) and client.starts_create(spec):
+                return self._start_create(client, target, plan, box)
             try:
                 created_now = client.create(target)
                 made_here = True
@@ -588,9 +712,10 @@ class Engine:
             if observed is None:
                 raise RecoverableError("CreateInProgress", f"{client.kind} {target.aws_name} vanished")
 
-        if not plan_only:
+        if not plan_only and not box.claimed:
             observed = self._await_young_untagged(client, target, observed, create_pending)
-        adopting = self._check_owner(client, target, observed, create_pending)
+        # a resource our recorded operation made is ours (its tags follow it, or follow with the apply)
+        adopting = False if box.claimed else self._check_owner(client, target, observed, create_pending)
         status = client.status(target, observed)
         changes = client.diff(target, observed)
         busy = busy_of(client, target, observed)
@@ -695,6 +820,74 @@ class Engine:
             status=status,
             drift=drift,
             events=events,
+        )
+
+    def _start_create(
+        self, client: ResourceClient[Any, Any], target: Target[Any], plan: Plan, box: _CreateRecord
+    ) -> Outcome:
+        """Start the operation that creates the resource and record it; the next reconcile follows it."""
+        assert isinstance(client, StartsCreate)
+        operation = client.start_create(target)
+        box.record = StartedCreate(operation.token, spec_fingerprint(target.spec), now_rfc3339())
+        # whatever its first description says, the next reconcile follows it (one path for every answer)
+        outcome = self._running(client, target, plan, replace(operation, reason="CreateStarted"))
+        message = f"started creating {target.aws_name} in {target.region}: {operation.message}"
+        outcome.events.append(Event("Normal", "CreateStarted", message))
+        return outcome
+
+    def _follow_create(
+        self,
+        client: ResourceClient[Any, Any],
+        target: Target[Any],
+        plan: Plan,
+        box: _CreateRecord,
+        plan_only: bool,
+    ) -> Outcome | None:
+        """Where the recorded create stands. An outcome while it runs or after it failed (for this spec);
+        None to go on with the ordinary loop: the operation is done (its resource claimed: ownership tags
+        written, unless only planning), or it failed for an earlier spec (this spec creates anew)."""
+        record = box.record
+        assert record is not None and isinstance(client, StartsCreate)
+        operation = client.describe_create(target, record.token)
+        if operation.state is OperationState.RUNNING:
+            if plan_only:
+                plan.verb, plan.changes = "create", client.plan_create(target)
+                plan.note = operation.message
+                return self._planned(plan, {**client.status(target, None), **operation.status})
+            return self._running(client, target, plan, operation)
+        if operation.state is OperationState.FAILED:
+            if record.fingerprint != spec_fingerprint(target.spec):
+                box.record = None  # it failed for an earlier spec: this one is created anew
+                return None
+            message = (
+                f"{operation.message}; awsop does not start it again by itself: change the spec (or delete "
+                "the object and apply it again) to try again"
+            )
+            return Outcome(
+                State.STALLED,
+                operation.reason,
+                message,
+                plan,
+                status={**client.status(target, None), **operation.status},
+                events=[Event("Warning", operation.reason, message)],
+                error_class=ErrorClass.TERMINAL,
+            )
+        if not plan_only:
+            self._confirm_create(client, target, made_here=True)
+            box.record = None  # done and ours: nothing left to follow
+        box.claimed = True
+        return None
+
+    def _running(
+        self, client: ResourceClient[Any, Any], target: Target[Any], plan: Plan, operation: CreateOperation
+    ) -> Outcome:
+        return Outcome(
+            State.PROGRESSING,
+            operation.reason,
+            f"waiting: {operation.message}",
+            plan,
+            status={**client.status(target, None), **operation.status},
+            progress=Progress(target.ref.generation, 0, 0, waiting_for=operation.message),
         )
 
     def _confirm_create(

@@ -29,6 +29,7 @@ from .engine import (
     MovesIdentifiers,
     ReadsTags,
     ReportsBusy,
+    StartsCreate,
     TagsOwner,
 )
 from .launch_template import IAM_ACTIONS as LAUNCH_TEMPLATE_IAM_ACTIONS
@@ -260,7 +261,8 @@ if TYPE_CHECKING:
     # The engine finds a kind's optional capabilities with isinstance (engine.ReportsBusy and the rest);
     # listing who has which here makes mypy check each kind's signatures against the engine's protocols.
     _busy: tuple[type[ReportsBusy], ...] = (TableClient, AutoScalingGroupClient)
-    _tags_owner: tuple[type[TagsOwner], ...] = (BucketClient,)
+    _tags_owner: tuple[type[TagsOwner], ...] = (BucketClient, TableClient)
+    _starts: tuple[type[StartsCreate], ...] = (TableClient,)
     _finishes: tuple[type[FinishesCreate], ...] = (BucketClient, AutoScalingGroupClient)
     _discards: tuple[type[Discards], ...] = (BucketClient,)
     _created_at: tuple[type[KnowsCreatedAt], ...] = (BucketClient,)

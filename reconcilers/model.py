@@ -292,6 +292,18 @@ class OutputStatus(Model):
     )
 
 
+class PendingCreateStatus(Model):
+    """A create that AWS runs as an operation of its own (a DynamoDB import from S3), while it runs or
+    after it failed: awsop follows this operation instead of starting another one."""
+
+    token: str = Field(description="The operation AWS runs, e.g. the import's ARN.")
+    fingerprint: str = Field(
+        description="Digest of the spec that started it: a failed operation is started again only for "
+        "another spec."
+    )
+    started_at: str = Field("", description="When awsop started it (RFC 3339).")
+
+
 class AwsObjectStatus(Model):
     """Status every kind reports; kinds add their own identifiers."""
 
@@ -316,6 +328,11 @@ class AwsObjectStatus(Model):
     )
     outputs: list[OutputStatus] | None = Field(
         None, description="Where spec.outputs were written: each ConfigMap or Secret and its keys."
+    )
+    pending_create: PendingCreateStatus | None = Field(
+        None,
+        description="A create AWS still runs on its own (or that failed), which awsop follows instead of "
+        "starting another.",
     )
     resolved_references: list[ResolvedReferenceStatus] | None = Field(
         None,

@@ -22,11 +22,11 @@ from botocore.exceptions import ClientError
 
 from ..aws import AwsClients
 from ..changes import Action, Change
-from ..engine import Busy, DeleteOutcome, DeleteResult, ObjectRef, Target
+from ..engine import Busy, CreateOperation, DeleteOutcome, DeleteResult, ObjectRef, Target
 from ..errors import ErrorClass, TerminalError, error_code, error_message
 from ..policies import DeletionPolicy
 from ..tags import OWNER_TAG, SYSTEM_TAGS, is_reserved, tag_drift
-from . import autoscaling, backups, capacity, indexes, policy, replicas, settings, streaming
+from . import autoscaling, backups, capacity, imports, indexes, policy, replicas, settings, streaming
 from .spec import (
     IN_USE_CODES,
     KIND,
@@ -35,7 +35,6 @@ from .spec import (
     TableAws,
     TableObserved,
     TableSpec,
-    attribute_definitions,
     classify_table_error,
     default_table_name,
 )
@@ -55,6 +54,7 @@ IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     **policy.IAM_ACTIONS,
     **autoscaling.IAM_ACTIONS,
     **streaming.IAM_ACTIONS,
+    **imports.IAM_ACTIONS,
 }
 
 # Tags awsop keeps on the table as records of what it made (facet modules own them): never tag drift.
@@ -230,6 +230,8 @@ class TableClient:
 
     def plan_create(self, target: Target[TableSpec]) -> list[Change]:
         spec = target.spec
+        if imports.declared(spec):
+            return imports.plan(target) + indexes.plan_create(spec) + self._after_create(spec)
         changes = [Change("", None, target.aws_name, Action.CREATE, ("dynamodb:CreateTable",))]
         changes.append(Change("tags", None, target.tags, Action.CREATE, ()))  # passed to CreateTable
         changes += indexes.plan_create(spec)
@@ -244,19 +246,10 @@ class TableClient:
         spec = target.spec
         ddb = self._ddb(target.region)
         kwargs: dict[str, Any] = {
-            "TableName": target.aws_name,
-            "KeySchema": indexes.key_schema(spec.partition_key, spec.sort_key),
-            "AttributeDefinitions": attribute_definitions(spec),
-            "BillingMode": spec.billing_mode,
+            **imports.creation_parameters(target),
             # ownership from the first moment: a crash after this call leaves a table recognisably ours
             "Tags": [{"Key": k, "Value": v} for k, v in sorted(target.tags.items())],
         }
-        if spec.billing_mode == "PROVISIONED":
-            kwargs["ProvisionedThroughput"] = capacity.throughput(spec.read_capacity, spec.write_capacity)
-        if spec.on_demand_throughput is not None:
-            kwargs["OnDemandThroughput"] = capacity.on_demand_to_aws(spec.on_demand_throughput)
-        if spec.global_secondary_indexes:
-            kwargs["GlobalSecondaryIndexes"] = [indexes.gsi_to_aws(g) for g in spec.global_secondary_indexes]
         if spec.local_secondary_indexes:
             kwargs["LocalSecondaryIndexes"] = [
                 indexes.lsi_to_aws(spec, lsi) for lsi in spec.local_secondary_indexes
@@ -264,8 +257,6 @@ class TableClient:
         stream = streaming.stream_to_aws(spec)
         if stream is not None:
             kwargs["StreamSpecification"] = stream
-        if spec.encryption is not None and spec.encryption.type != "AWS_OWNED":
-            kwargs["SSESpecification"] = settings.sse_to_aws(spec.encryption)
         if spec.table_class is not None:
             kwargs["TableClass"] = spec.table_class
         if spec.deletion_protection is not None:
@@ -279,6 +270,24 @@ class TableClient:
             for change in self._after_create(spec):
                 self._apply_one(ddb, target, observed, change)
         return observed
+
+    # create by import (engine.StartsCreate): ImportTable, followed by DescribeImport -------------------
+
+    def starts_create(self, spec: TableSpec) -> bool:
+        return imports.declared(spec)
+
+    def start_create(self, target: Target[TableSpec]) -> CreateOperation:
+        return imports.start(TableAws(self.clients, target.region), target)
+
+    def describe_create(self, target: Target[TableSpec], token: str) -> CreateOperation:
+        return imports.describe(TableAws(self.clients, target.region), token)
+
+    def tag_owner(self, target: Target[TableSpec], observed: TableObserved) -> None:
+        """The tags of a table that an import made (ImportTable takes none): all of them in one call."""
+        tags = {k: v for k, v in sorted(target.tags.items()) if not is_reserved(k)}
+        self._ddb(target.region).tag_resource(
+            ResourceArn=observed.arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+        )
 
     # apply -----------------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import Field, JsonValue, field_validator, model_validator
@@ -20,6 +20,7 @@ from ..aws import AwsClients, RetryingClient
 from ..errors import ErrorClass, classify, error_code
 from ..model import IMMUTABLE, AwsObjectSpec, AwsObjectStatus, Model
 from ..policy_doc import check_policy_document
+from ..refs import LocalName, NamedDependency, Reference
 
 KIND = "Table"
 
@@ -231,6 +232,92 @@ class Replica(Model):
     )
 
 
+BUCKET_KIND = "Bucket"
+BUCKET_NAME_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+IMPORT_BUCKET_RULES: list[JsonValue] = [
+    {
+        "rule": "has(self.ref) != has(self.name)",
+        "message": "importFrom.bucket: set exactly one of ref or name",
+    }
+]
+IMPORT_IMMUTABLE_RULES: list[JsonValue] = [
+    {
+        "rule": "self == oldSelf",
+        "message": "importFrom is immutable: it is used only when the table is created (remove it, and the "
+        "table stays; to import other data, create another Table)",
+    }
+]
+
+
+class ImportBucket(Model):
+    """The S3 bucket an import reads: an awsop Bucket in this namespace (`ref`) or a bucket name (`name`)."""
+
+    model_config = {
+        **Model.model_config,
+        "json_schema_extra": {"x-kubernetes-validations": IMPORT_BUCKET_RULES},
+    }
+
+    ref: LocalName | None = Field(
+        None, description="An awsop Bucket in the same namespace; the table waits until it is Ready."
+    )
+    name: str | None = Field(
+        None,
+        min_length=3,
+        max_length=63,
+        pattern=BUCKET_NAME_PATTERN,
+        description="Name of an S3 bucket awsop does not manage (it is not checked before the import).",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ImportBucket:
+        if (self.ref is None) == (self.name is None):
+            raise ValueError("importFrom.bucket: set exactly one of ref or name")
+        return self
+
+
+class CsvOptions(Model):
+    """How CSV input is read."""
+
+    delimiter: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1,
+        pattern=r"^[,;:|\t ]$",
+        description="The field delimiter: one of , ; : | tab or space. Absent: a comma.",
+    )
+    header_list: list[Annotated[str, Field(min_length=1, max_length=65536)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=255,
+        description="Column names, when the files have no header line. Absent: each file's first line.",
+    )
+
+
+class ImportFrom(Model):
+    """Create the table by importing data from S3 (ImportTable) instead of CreateTable."""
+
+    bucket: ImportBucket = Field(description="The S3 bucket holding the data.")
+    bucket_owner: str | None = Field(
+        None, pattern=r"^[0-9]{12}$", description="Account ID owning the bucket, when it is another account."
+    )
+    key_prefix: str | None = Field(
+        None, max_length=1024, description="Import only the objects whose keys start with this prefix."
+    )
+    input_format: Literal["DYNAMODB_JSON", "ION", "CSV"] = Field(
+        description="Format of the data: DYNAMODB_JSON, ION or CSV."
+    )
+    csv: CsvOptions | None = Field(None, description="CSV delimiter and header; only with inputFormat CSV.")
+    input_compression_type: Literal["GZIP", "ZSTD", "NONE"] = Field(
+        "NONE", description="Compression of the objects: GZIP, ZSTD or NONE (the default)."
+    )
+
+    @model_validator(mode="after")
+    def _csv_only_for_csv(self) -> ImportFrom:
+        if self.csv is not None and self.input_format != "CSV":
+            raise ValueError("importFrom.csv is only allowed with inputFormat CSV")
+        return self
+
+
 class TimeToLive(Model):
     """Expire items by an epoch-seconds number attribute."""
 
@@ -316,6 +403,22 @@ TABLE_RULES: list[JsonValue] = [
         "(!has(self.stream.enabled) || self.stream.enabled))",
         "message": "replicas require stream.viewType NEW_AND_OLD_IMAGES (global tables replicate from the "
         "stream)",
+    },
+    {
+        "rule": "!has(self.importFrom) || !has(self.localSecondaryIndexes) || "
+        "size(self.localSecondaryIndexes) == 0",
+        "message": "importFrom cannot be combined with localSecondaryIndexes: ImportTable cannot create "
+        "local secondary indexes, and they can be added only at create",
+    },
+    {
+        # here, not on ImportFrom: the field's own (transition) rule replaces its model's rules in the CRD
+        "rule": "!has(self.importFrom) || !has(self.importFrom.csv) || self.importFrom.inputFormat == 'CSV'",
+        "message": "importFrom.csv is only allowed with inputFormat CSV",
+    },
+    {
+        "rule": "!has(self.importFrom) || has(oldSelf.importFrom)",
+        "message": "importFrom cannot be added to an existing Table: it is used only when the table is "
+        "created",
     },
     {
         "rule": "!has(self.localSecondaryIndexes) || has(self.sortKey)",
@@ -434,6 +537,14 @@ class TableSpec(AwsObjectSpec):
         "the scalable targets and target tracking policies, then never compares or writes that capacity. "
         "Removing it deregisters what awsop registered.",
     )
+    import_from: ImportFrom | None = Field(
+        None,
+        description="Create the table by importing data from S3 (ImportTable), at create only: an existing "
+        "table is never imported into, and this is never drift. Immutable. The object is Reconciling while "
+        "the import runs and Stalled with AWS's reason when it fails; a failed import is started again only "
+        "for a changed spec.",
+        json_schema_extra={"x-kubernetes-validations": IMPORT_IMMUTABLE_RULES},
+    )
     resource_policy: str | None = Field(
         None,
         max_length=MAX_RESOURCE_POLICY,
@@ -450,6 +561,17 @@ class TableSpec(AwsObjectSpec):
     @classmethod
     def _policy_json(cls, value: str | None) -> str | None:
         return check_policy_document(value)
+
+    def references(self) -> list[Reference]:
+        if self.import_from is None or self.import_from.bucket.ref is None:
+            return []
+        return [Reference(BUCKET_KIND, self.import_from.bucket.ref.name, "importFrom.bucket")]
+
+    def named_dependencies(self) -> list[NamedDependency]:
+        """A source bucket named by name: the CLI makes a Bucket of that name among its manifests first."""
+        if self.import_from is None or self.import_from.bucket.name is None:
+            return []
+        return [NamedDependency(BUCKET_KIND, self.import_from.bucket.name, "importFrom.bucket")]
 
     @model_validator(mode="after")
     def _cross_field(self) -> TableSpec:
@@ -497,6 +619,11 @@ class TableSpec(AwsObjectSpec):
                     "billingMode PAY_PER_REQUEST"
                 )
             names.append(gsi.name)
+        if self.import_from is not None and self.local_secondary_indexes:
+            raise ValueError(
+                "importFrom cannot be combined with localSecondaryIndexes: ImportTable cannot create local "
+                "secondary indexes, and they can be added only at create"
+            )
         if self.local_secondary_indexes and self.sort_key is None:
             raise ValueError("localSecondaryIndexes require the table to have a sortKey")
         names += [lsi.name for lsi in self.local_secondary_indexes or []]
@@ -544,6 +671,19 @@ class TableSpec(AwsObjectSpec):
         return self
 
 
+class ImportStatus(Model):
+    """Where an import from S3 stands, as DescribeImport reports it."""
+
+    arn: str = Field(description="The import's ARN.")
+    status: str = Field(description="IN_PROGRESS, COMPLETED, CANCELLING, CANCELLED or FAILED.")
+    processed_item_count: int | None = Field(None, description="Items read from S3 so far.")
+    processed_size_bytes: int | None = Field(None, description="Bytes read from S3 so far.")
+    imported_item_count: int | None = Field(None, description="Items written to the table so far.")
+    error_count: int | None = Field(None, description="Items that could not be imported.")
+    failure_code: str | None = Field(None, description="AWS's failure code, when the import failed.")
+    failure_message: str | None = Field(None, description="AWS's failure message, when the import failed.")
+
+
 class TableStatus(AwsObjectStatus):
     """Status of a Table."""
 
@@ -563,6 +703,11 @@ class TableStatus(AwsObjectStatus):
         None,
         description="Current table capacity (readCapacity, writeCapacity) when capacityManagedBy is "
         "external or autoScaling owns it.",
+    )
+    import_: ImportStatus | None = Field(
+        None,
+        alias="import",
+        description="The import from S3 that creates the table, while it runs or after it failed.",
     )
 
 

@@ -256,3 +256,43 @@ def test_group_traffic_source_rules_enforced_by_real_server(installed: RealApiSe
         ],
     )
     kubectl(installed, "apply", "-f", "-", stdin=good)
+
+
+def test_table_import_from_is_immutable_on_real_server(installed: RealApiServer) -> None:
+    """importFrom: the transition rules (no change, no late addition; removal allowed) and its field rules,
+    with the model's messages."""
+    kubectl(installed, "create", "namespace", "crd-imports", check=False)
+    source = {"bucket": {"name": "orders-export"}, "keyPrefix": "a/", "inputFormat": "DYNAMODB_JSON"}
+
+    def apply(name: str, spec: dict[str, object], dry_run: bool = False) -> str:
+        body = {
+            "apiVersion": "dynamodb.awsop.io/v1alpha1",
+            "kind": "Table",
+            "metadata": {"name": name, "namespace": "crd-imports"},
+            "spec": {"partitionKey": {"name": "pk", "type": "S"}, **spec},
+        }
+        args = ["apply", "--server-side", "--force-conflicts", "-f", "-"]
+        return kubectl(
+            installed, *args, *(["--dry-run=server"] if dry_run else []), stdin=json.dumps(body), check=False
+        )
+
+    assert "serverside-applied" in apply("imported", {"importFrom": source})
+    out = apply("imported", {"importFrom": {**source, "keyPrefix": "b/"}})
+    assert "importFrom is immutable: it is used only when the table is created" in out, out
+    assert "serverside-applied" in apply("imported", {})  # removing it is allowed: the table stays
+    out = apply("imported", {"importFrom": source})
+    assert "importFrom cannot be added to an existing Table" in out, out
+
+    out = apply("csv", {"importFrom": {**source, "csv": {"delimiter": ";"}}}, dry_run=True)
+    assert "importFrom.csv is only allowed with inputFormat CSV" in out, out
+    out = apply(
+        "both", {"importFrom": {**source, "bucket": {"name": "x-y-z", "ref": {"name": "b"}}}}, dry_run=True
+    )
+    assert "importFrom.bucket: set exactly one of ref or name" in out, out
+    lsi = {"name": "lsi-one", "sortKey": {"name": "at", "type": "N"}}
+    out = apply(
+        "lsi",
+        {"sortKey": {"name": "sk", "type": "S"}, "importFrom": source, "localSecondaryIndexes": [lsi]},
+        dry_run=True,
+    )
+    assert "importFrom cannot be combined with localSecondaryIndexes" in out, out

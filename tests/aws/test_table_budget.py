@@ -51,6 +51,8 @@ SPEC = {
     "pointInTimeRecovery": {"enabled": True},
     "resourcePolicy": json.dumps(POLICY),
     "deletionProtection": True,
+    # used at create only: an existing table's check never reads an import
+    "importFrom": {"bucket": {"name": "shop-exports"}, "inputFormat": "DYNAMODB_JSON"},
     "tags": {"team": "shop"},
 }
 WARM = {"ReadUnitsPerSecond": 12000, "WriteUnitsPerSecond": 4000, "Status": "ACTIVE"}

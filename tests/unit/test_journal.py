@@ -52,3 +52,17 @@ def test_default_path(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expe
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert str(default_path()) == expected
+
+
+def test_started_operation_is_kept_with_its_mark_until_cleared(tmp_path: Path) -> None:
+    path = tmp_path / "creates.json"
+    entry = key("Table", "us-east-1", "t", "c/ns/t")
+    Journal(path).record(entry, "Table ns/t")
+    since = Journal(path).pending(entry)
+    assert Journal(path).started(entry) is None
+    record = {"token": "arn:aws:dynamodb:us-east-1:1:table/t/import/1", "fingerprint": "f", "startedAt": ""}
+    Journal(path).keep(entry, "Table ns/t", record)
+    assert Journal(path).started(entry) == record  # another process reads it back
+    assert Journal(path).pending(entry) == since, "the create mark is kept with it"
+    Journal(path).clear(entry)
+    assert Journal(path).started(entry) is None and Journal(path).pending(entry) is None

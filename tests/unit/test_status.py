@@ -8,7 +8,7 @@ import pytest
 
 from awsop.operator.status import census_condition, merge_conditions, new_status, synced_generation
 from awsop.reconcilers.changes import Action, Change, Plan
-from awsop.reconcilers.engine import Outcome, State
+from awsop.reconcilers.engine import Outcome, StartedCreate, State
 from awsop.reconcilers.errors import ErrorClass
 
 OLD = "2020-01-01T00:00:00Z"
@@ -245,3 +245,16 @@ def test_resource_gauge_drops_to_zero_when_the_last_object_of_a_kind_goes() -> N
     assert metrics.RESOURCES.labels("GaugeKind", "Ready")._value.get() == 1
     census.forget("gauge-uid")
     assert metrics.RESOURCES.labels("GaugeKind", "Ready")._value.get() == 0
+
+
+def test_started_create_is_kept_in_status_while_the_outcome_carries_it() -> None:
+    record = StartedCreate("arn:aws:dynamodb:us-east-1:1:table/t/import/1", "f00d", "2026-01-01T00:00:00Z")
+    running = Outcome(State.PROGRESSING, "ImportInProgress", "waiting", plan(), status=dict(STATUS))
+    running.started_create = record
+    status = new_status({}, running, 1)
+    assert status["pendingCreate"] == {
+        "token": record.token,
+        "fingerprint": "f00d",
+        "startedAt": record.started_at,
+    }
+    assert "pendingCreate" not in new_status(status, ready(), 1), "a Ready outcome without it ends the record"

@@ -78,6 +78,24 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "onDemandThroughput",
     ),
 ]
+IMPORT = {"bucket": {"name": "orders-export"}, "inputFormat": "DYNAMODB_JSON"}
+INVALID += [
+    (
+        "import-csv-options-without-csv",
+        {**KEYS, "importFrom": {**IMPORT, "csv": {"delimiter": ";"}}},
+        "importFrom.csv is only allowed with inputFormat CSV",
+    ),
+    (
+        "import-with-local-indexes",
+        {
+            **KEYS,
+            "sortKey": {"name": "sk", "type": "S"},
+            "importFrom": IMPORT,
+            "localSecondaryIndexes": [{"name": "lsi-a", "sortKey": {"name": "d", "type": "S"}}],
+        },
+        "importFrom cannot be combined with localSecondaryIndexes",
+    ),
+]
 VALID: list[tuple[str, dict[str, Any]]] = [
     ("minimal", KEYS),
     ("provisioned", {**KEYS, "billingMode": "PROVISIONED", "readCapacity": 1, "writeCapacity": 2}),
@@ -99,6 +117,18 @@ VALID: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     ("stream-off", {**KEYS, "stream": {"enabled": False}}),
+    (
+        "import-csv",
+        {
+            **KEYS,
+            "importFrom": {
+                **IMPORT,
+                "inputFormat": "CSV",
+                "csv": {"delimiter": "\t", "headerList": ["pk"]},
+                "inputCompressionType": "ZSTD",
+            },
+        },
+    ),
     (
         "shared-key-same-type",
         {**KEYS, "globalSecondaryIndexes": [{**GSI, "partitionKey": {"name": "pk", "type": "S"}}]},
@@ -295,3 +325,33 @@ def test_index_projection_change_is_delete_then_create() -> None:
         "deleting index gsi-by-email (to recreate it)",
         "creating index gsi-by-email",
     ]
+
+
+@pytest.mark.parametrize(
+    ("bucket", "problem"),
+    [
+        ({}, "set exactly one of ref or name"),
+        ({"name": "a-b-c", "ref": {"name": "src"}}, "set exactly one of ref or name"),
+        ({"name": "Not_A_Bucket"}, "should match pattern"),
+    ],
+    ids=["neither", "both", "bad-name"],
+)
+def test_import_source_bucket_is_named_exactly_once(bucket: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        TableSpec.model_validate({**KEYS, "importFrom": {**IMPORT, "bucket": bucket}})
+
+
+def test_import_from_is_immutable_in_the_crd_and_only_reads_the_bucket_it_names() -> None:
+    schema = crd(KINDS["Table"])["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    rules = schema["properties"]["importFrom"]["x-kubernetes-validations"]
+    assert [r["rule"] for r in rules] == ["self == oldSelf"]
+    assert any(
+        r["rule"] == "!has(self.importFrom) || has(oldSelf.importFrom)"
+        for r in schema["x-kubernetes-validations"]
+    )
+    by_ref = TableSpec.model_validate({**KEYS, "importFrom": {**IMPORT, "bucket": {"ref": {"name": "src"}}}})
+    assert [(r.kind, r.name, r.path) for r in by_ref.references()] == [("Bucket", "src", "importFrom.bucket")]
+    assert by_ref.named_dependencies() == []
+    by_name = TableSpec.model_validate({**KEYS, "importFrom": IMPORT})
+    assert by_name.references() == []
+    assert [(d.kind, d.aws_name) for d in by_name.named_dependencies()] == [("Bucket", "orders-export")]
