@@ -263,3 +263,23 @@ def test_drift_loop_ends_once_an_earlier_shard_matches_the_object_too() -> None:
         assert guard and guard.reason is None
 
     asyncio.run(scenario())
+
+
+def test_each_shard_keeps_kopf_records_apart_and_none_counts_as_a_change() -> None:
+    assert sharding.storage_prefix(Settings(), handlers.KOPF_PREFIX) == "kopf.awsop.io"
+    assert sharding.storage_prefix(shard("main"), handlers.KOPF_PREFIX) == "kopf.awsop.io", "as before"
+    assert sharding.storage_prefix(shard("b"), handlers.KOPF_PREFIX) == "b.kopf.awsop.io"
+    storage = handlers.DigestDiffBaseStorage(prefix="b.kopf.awsop.io")
+    plain = {"metadata": {"annotations": {"awsop.io/paused": "false"}}, "spec": {"x": 1}}
+    visited = {
+        "metadata": {
+            "annotations": {
+                "awsop.io/paused": "false",
+                "kopf.awsop.io/last-handled": "sha256:0",  # left by the first shard before a move
+                "kopf.awsop.io/create-pending": "1.0",
+                "c.kopf.awsop.io/reconcile": "{}",
+            }
+        },
+        "spec": {"x": 1},
+    }
+    assert storage.build(body=visited) == storage.build(body=plain)  # type: ignore[arg-type]
