@@ -21,8 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -249,3 +250,110 @@ class Skips:
             owner,
             settings.shard,
         )
+
+
+# -- coverage: objects that no shard, or several shards, select -----------------------------------------
+
+COVERAGE_SECONDS = 600.0  # how often the first shard lists every object's labels to check coverage
+COVERAGE_EXAMPLES = 10  # objects named per warning
+PAGE = 500  # objects per list page: the check never holds more than one page
+
+
+@dataclass
+class Coverage:
+    """What one pass over every object found: how many, and which match no shard or several."""
+
+    objects: int = 0
+    unserved: list[str] = field(default_factory=list)
+    overlapping: list[str] = field(default_factory=list)
+
+
+ListPage = Callable[["KindInfo", str, str], tuple[list[dict[str, Any]], str]]
+
+
+def coverage(
+    settings: Settings, kinds: list[KindInfo], namespaces: list[str], list_page: ListPage
+) -> Coverage:
+    """Every namespaced object of `kinds` (in `namespaces`, or the whole cluster when empty), page by page
+    (`list_page(kind, namespace, continue_token) -> (items, next_token)`), judged against every shard."""
+    found = Coverage()
+    for info in kinds:
+        if info.scope != "Namespaced":
+            continue
+        for namespace in namespaces or [""]:
+            token = ""
+            while True:
+                items, token = list_page(info, namespace, token)
+                for item in items:
+                    meta = item.get("metadata") or {}
+                    labels = meta.get("labels") or {}
+                    owners = [s.name for s in settings.shards if matches(s.label_selector, labels)]
+                    name = f"{info.kind} {meta.get('namespace', '')}/{meta.get('name', '')}"
+                    found.objects += 1
+                    if not owners:
+                        found.unserved.append(name)
+                    elif len(owners) > 1:
+                        found.overlapping.append(f"{name} ({', '.join(owners)})")
+                if not token:
+                    break
+    return found
+
+
+def report(found: Coverage) -> None:
+    """Warn about objects no shard serves and objects several selectors match (the first serves them)."""
+
+    def shown(names: list[str]) -> str:
+        more = len(names) - COVERAGE_EXAMPLES
+        return ", ".join(names[:COVERAGE_EXAMPLES]) + (f" and {more} more" if more > 0 else "")
+
+    if found.unserved:
+        log.warning(
+            "shards: %d of %d objects match no shard's label selector, so no shard serves them: %s",
+            len(found.unserved),
+            found.objects,
+            shown(found.unserved),
+        )
+    if found.overlapping:
+        log.warning(
+            "shards: %d of %d objects match several shards' selectors (the first listed serves them, the "
+            "others hold them in memory for nothing): %s",
+            len(found.overlapping),
+            found.objects,
+            shown(found.overlapping),
+        )
+    if not found.unserved and not found.overlapping:
+        log.info("shards: each of the %d objects is served by exactly one shard", found.objects)
+
+
+class CoverageCheck:
+    """The first shard's background check: soon after start (an upgrade that changed selectors restarts
+    it), then every COVERAGE_SECONDS, it lists every object's labels page by page and reports objects no
+    shard or several shards select. Other shards never run it (one lister per installation)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        kinds: list[KindInfo],
+        list_page: ListPage,
+        first_delay: float = 5.0,
+        period: float = COVERAGE_SECONDS,
+    ) -> None:
+        self.settings, self.kinds, self.list_page = settings, kinds, list_page
+        self.first_delay, self.period = first_delay, period
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        if sharded(self.settings) and writes_status(self.settings):
+            threading.Thread(target=self._run, name="shard-coverage", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        delay = self.first_delay
+        while not self._stop.wait(delay):
+            delay = self.period
+            try:
+                report(coverage(self.settings, self.kinds, list(self.settings.namespaces), self.list_page))
+            except Exception as exc:  # the API is unreachable or the list is forbidden: try next period
+                log.warning("shards: the coverage check could not list the objects: %s", exc)

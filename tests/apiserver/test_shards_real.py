@@ -191,6 +191,9 @@ def test_two_shards_split_objects_hand_them_over_and_count_across(
             assert "Traceback" not in logs
             # the API server filtered each shard's watch: neither ever saw (and set aside) the other's objects
             assert "leaves it alone" not in logs
+            # the first shard's coverage check listed every object through the API (and found no gap)
+            assert "shards: each of the" in main.log_path.read_text()
+            assert "shards: each of the" not in b.log_path.read_text() and "match no shard" not in logs
         finally:
             main.stop()
             b.stop()

@@ -5,6 +5,7 @@ and its in-use finalizer): each shard publishes its part, only the first shard w
 from __future__ import annotations
 
 import asyncio
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -283,3 +284,65 @@ def test_each_shard_keeps_kopf_records_apart_and_none_counts_as_a_change() -> No
         "spec": {"x": 1},
     }
     assert storage.build(body=visited) == storage.build(body=plain)  # type: ignore[arg-type]
+
+
+def test_coverage_check_reports_objects_no_shard_or_several_shards_select(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gap = [{"name": "a", "labelSelector": "tier in (web)"}, {"name": "b", "labelSelector": "tier=web,team"}]
+    objects = [
+        {"metadata": {"namespace": "ns", "name": f"q{i}", "labels": {"tier": "web"}}} for i in range(3)
+    ]
+    objects += [
+        {"metadata": {"namespace": "ns", "name": "both", "labels": {"tier": "web", "team": "x"}}},
+        {"metadata": {"namespace": "ns", "name": "none", "labels": {"tier": "db"}}},
+    ]
+    asked: list[tuple[str, str, str]] = []
+
+    def list_page(info: Any, namespace: str, token: str) -> tuple[list[dict[str, Any]], str]:
+        asked.append((info.kind, namespace, token))
+        if info.kind != "Queue":
+            return [], ""
+        start = int(token or 0)
+        return objects[start : start + 2], str(start + 2) if start + 2 < len(objects) else ""
+
+    found = sharding.coverage(shard("a", gap), list(KINDS.values()), [], list_page)
+    assert (found.objects, found.unserved, found.overlapping) == (
+        5,
+        ["Queue ns/none"],
+        ["Queue ns/both (a, b)"],
+    )
+    assert [t for kind, _, t in asked if kind == "Queue"] == ["", "2", "4"], "page by page"
+    assert {ns for _, ns, _ in asked} == {""}, "the whole cluster"
+    with caplog.at_level("INFO", logger="awsop"):
+        sharding.report(found)
+    assert (
+        "1 of 5 objects match no shard's label selector, so no shard serves them: Queue ns/none"
+        in caplog.text
+    )
+    assert "1 of 5 objects match several shards' selectors" in caplog.text
+    caplog.clear()
+    asked.clear()
+    with caplog.at_level("INFO", logger="awsop"):
+        sharding.report(sharding.coverage(shard("main"), list(KINDS.values()), ["x", "y"], list_page))
+    assert "each of the 10 objects is served by exactly one shard" in caplog.text  # 5 per namespace here
+    assert {ns for _, ns, _ in asked} == {"x", "y"}, "namespace-scoped: only the watched namespaces"
+
+
+def test_only_the_first_shard_runs_the_coverage_check() -> None:
+    ran: list[str] = []
+
+    def list_page(info: Any, namespace: str, token: str) -> tuple[list[dict[str, Any]], str]:
+        ran.append(info.kind)
+        return [], ""
+
+    for settings, runs in ((shard("b"), False), (Settings(), False), (shard("main"), True)):
+        ran.clear()
+        check = sharding.CoverageCheck(settings, list(KINDS.values()), list_page, first_delay=0.0, period=60)
+        check.start()
+        deadline = time.monotonic() + 5
+        while runs and len(ran) < len(KINDS) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)
+        check.stop()
+        assert (sorted(ran) == sorted(KINDS)) is runs, settings.shard
