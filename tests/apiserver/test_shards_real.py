@@ -5,7 +5,7 @@ Proven from each shard's own log and metrics: every object is created by exactly
 labels select, and nothing is created twice; moving objects between shards by relabelling hands them over
 (the new shard then applies a spec change, the old one never touches them) without a second create; the
 counts that cross shards (TagPolicy matching/violating, AWSAccount objects, its in-use finalizer) are the
-sums over both shards, written by the first shard.
+sums over both shards, written by the first shard, and follow a deletion in each shard.
 
 The test starts a real API server of its own: an operator that another test left running on the worker's
 shared server would write the same cluster-scoped TagPolicy status unsharded.
@@ -187,6 +187,17 @@ def test_two_shards_split_objects_hand_them_over_and_count_across(
             creates = [metric(op, "awsop_aws_calls_total", operation=o) for op in (main, b)
                        for o in ("CreateQueue", "CreateBucket")]  # fmt: skip
             assert sum(creates) == len(items), "handing over created nothing"
+
+            # deleting one queue of each shard: the serving shard runs the policy, the counts follow
+            in_b = (labelled - set(to_main)) | set(to_b)
+            queues = [o["metadata"]["name"] for o in items[:QUEUES]]
+            doomed = [next(n for n in queues if n not in in_b), next(n for n in queues if n in in_b)]
+            kube.run("delete", "queue", *doomed, "-n", NS, "--wait=true", timeout=60)
+            deletes = [metric(op, "awsop_aws_calls_total", operation="DeleteQueue") for op in (main, b)]
+            assert deletes == [1, 1], "each shard deleted its own queue"
+            left = [o for o in items if o["metadata"]["name"] not in doomed]
+            violating = sum(1 for o in left if "team" not in o["spec"].get("tags", {}))
+            expect_counts(kube, {"main": 21, "b": 17}, violating, main, b)
             logs = main.log_path.read_text() + b.log_path.read_text()
             assert "Traceback" not in logs
             # the API server filtered each shard's watch: neither ever saw (and set aside) the other's objects
