@@ -867,6 +867,8 @@ def _register_kind(info: KindInfo, rt: Runtime, registry: kopf.OperatorRegistry 
             if not sharding.serves(rt.settings, kwargs["body"]):
                 _leave_to_other_shard(info, rt, fn is delete, kwargs["body"])
                 return
+            if fn is reconcile:
+                _await_create_elsewhere(rt, kwargs["meta"])
             fn(info, rt, **kwargs)
 
         handler.__name__ = f"{fn.__name__}_{info.kind.lower()}"
@@ -912,6 +914,22 @@ def _leave_to_other_shard(info: KindInfo, rt: Runtime, deleting: bool, body: Any
     _forget_moved(info, rt, body)  # it may have been this shard's until its labels changed
     if deleting:
         raise kopf.TemporaryError("another shard serves this object", delay=sharding.RECHECK_SECONDS)
+
+
+def _await_create_elsewhere(rt: Runtime, meta: Any) -> None:
+    """A shard that receives an object it has not handled yet, marked create-pending moments ago, waits
+    for the rest of the create window: the mark is another process's create in flight (the shard the
+    object was just relabelled away from), which the next look then finds in AWS instead of creating it
+    again. Unsharded, or once the window has passed, the engine's recovery of the mark applies as before."""
+    if not sharding.sharded(rt.settings) or meta.get("uid", "") in rt.objects:
+        return
+    pending = pending_since(_annotation(meta, CREATE_PENDING))
+    age = time.time() - pending if pending is not None else None
+    if age is not None and 0 <= age < rt.settings.create_window_seconds:
+        wait = rt.settings.create_window_seconds - age + 1.0
+        raise kopf.TemporaryError(
+            f"a create of this object is in flight elsewhere; looking in {wait:.0f}s", delay=wait
+        )
 
 
 def _forget_moved(info: KindInfo, rt: Runtime, body: Any) -> None:
