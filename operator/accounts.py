@@ -42,7 +42,7 @@ from awsop.reconcilers.errors import (
 )
 from awsop.reconcilers.kinds import CONFIG_KINDS, VERSION, KindInfo
 
-from . import kube
+from . import kube, sharding
 from .events import EventSink
 from .manifests import format_validation_error
 from .settings import Settings
@@ -171,11 +171,16 @@ class AccountDirectory:
             self._moved(before, after)
         return resolved
 
-    def forget(self, uid: str) -> None:
+    def forget(self, uid: str, gone: bool = True) -> None:
+        """Stop counting the object. `gone`: deleted, never to be counted again (a late check of it must
+        not count it); else it only left this shard and is counted again if it comes back."""
         with self._lock:
             before = self._users.pop(uid, None)
             self._denied.pop(uid, None)
-            self._gone[uid] = None
+            if gone:
+                self._gone[uid] = None
+            else:
+                self._gone.pop(uid, None)
             while len(self._gone) > GONE_REMEMBERED:
                 self._gone.popitem(last=False)
         self._moved(before, None)
@@ -315,6 +320,8 @@ def check_account(
     # a process that has counted no user of the account yet (just started, or a standby replica) keeps
     # the count it finds: the account checker follows the users from the first one on
     objects = directory.users_of(name) if directory.ever_used(name) else previous.get("objects", 0)
+    if sharding.sharded(settings):  # the count is the sum of the shards' parts: the checker keeps it
+        objects = previous.get("objects", 0)
     try:
         identity = AccountRuntime.clients.caller_identity(account)
     except Exception as exc:  # classified: an Access error waits long, anything else backs off
@@ -463,6 +470,8 @@ class AccountChecker:
                     work.append((name, body, retry if generation == checked else 0))
             dirty = [(n, b) for n, b in self._bodies.items() if n in self._dirty]
             self._dirty.clear()
+        if not sharding.writes_status(self.settings):
+            work, deleting = [], []  # the first shard checks roles and holds deleted accounts
         for name, body, retry in work:
             meta = body.get("metadata", {})
             patch = kopf.Patch()
@@ -502,18 +511,48 @@ class AccountChecker:
         if self.directory is None:
             return
         count = self.directory.users_of(name)
-        if not count and not self.directory.ever_used(name):
+        used = self.directory.ever_used(name)
+        patch: dict[str, Any] = {}
+        if sharding.sharded(self.settings):
+            total = self._sharded_count(name, body, count if used else None, patch)
+            if total is None:
+                self._send(name, patch)  # only this shard's part
+                return
+            count = total
+        elif not count and not used:
             return
         objects, finalizers = self._known(name, body)
-        patch: dict[str, Any] = {}
         if objects != count:
-            patch["status"] = {"objects": count}
+            patch.setdefault("status", {})["objects"] = count
         if count and ACCOUNT_FINALIZER not in finalizers:
             patch["metadata"] = {"finalizers": [*finalizers, ACCOUNT_FINALIZER]}
         elif not count and ACCOUNT_FINALIZER in finalizers:
             patch["metadata"] = {"finalizers": [f for f in finalizers if f != ACCOUNT_FINALIZER]}
+        self._send(name, patch)
+
+    def _send(self, name: str, patch: dict[str, Any]) -> None:
+        shard = patch.pop("shard", None)
         if patch:
-            self._patch(name, patch)
+            self._patch(name, patch, shard=shard)
+
+    def _sharded_count(
+        self, name: str, body: dict[str, Any], own: int | None, patch: dict[str, Any]
+    ) -> int | None:
+        """With shards: publish this shard's count (`own`, None before it counted a user) in
+        `status.shards`; the first shard gets the sum over the shards, the others None (they write
+        neither `objects` nor the finalizer)."""
+        status = body.get("status") or {}
+        shard = self.settings.shard
+        with self._lock:
+            published = self._written.get(name, {}).get("shard")
+        if own is not None and published != own:
+            sharding.publish(patch, status, shard, {"objects": own})
+            if patch:
+                patch["shard"] = own  # remembered by _patch (bodies lag), never sent
+        if not sharding.writes_status(self.settings):
+            return None
+        mine = own if own is not None else sharding.shard_entry(status, shard).get("objects", 0)
+        return sharding.total(self.settings, status, {"objects": mine}, "objects", patch)
 
     def _hold_while_used(self, name: str, body: dict[str, Any], now: float) -> None:
         """A deleted account keeps its finalizer while objects use it, and says which."""
@@ -522,7 +561,8 @@ class AccountChecker:
         objects, finalizers = self._known(name, body)
         if ACCOUNT_FINALIZER not in finalizers:
             return  # nobody used it when it was deleted: the API server removes it
-        users = self.directory.user_names(name)
+        # with shards, this process knows its own users only: the cluster is listed instead
+        users = [] if sharding.sharded(self.settings) else self.directory.user_names(name)
         if not users:
             with self._lock:
                 looked = self._looked.get(name)
@@ -583,7 +623,9 @@ class AccountChecker:
                     users.append(f"{info.kind} {meta.get('namespace', '')}/{meta.get('name', '')}")
         return sorted(users)
 
-    def _patch(self, name: str, body: dict[str, Any], message: str | None = None) -> None:
+    def _patch(
+        self, name: str, body: dict[str, Any], message: str | None = None, shard: int | None = None
+    ) -> None:
         try:
             self._write(name, body)
         except Exception as exc:
@@ -597,6 +639,8 @@ class AccountChecker:
                 written["finalizers"] = list(body["metadata"]["finalizers"])
             if message is not None:
                 written["message"] = message
+            if shard is not None:
+                written["shard"] = shard
 
 
 def register(

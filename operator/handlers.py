@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import hashlib
 import json
 import logging
@@ -28,7 +29,7 @@ from awsop.reconcilers.kinds import CONFIG_KINDS, KINDS, VERSION, KindInfo, refe
 from awsop.reconcilers.model import AwsObjectSpec
 from awsop.reconcilers.refs import REFERENCE_VALUES, Reference
 
-from . import kube, metrics, outputs, webhook
+from . import kube, metrics, outputs, sharding, webhook
 from .manifests import format_validation_error
 from .references import resolution_from_body
 from .runtime import (  # noqa: F401 (ObjectRegistry, ReferenceIndex, Writer: this module's API too)
@@ -775,6 +776,17 @@ def tag_policy_status(
     """Ready (or the policy error), matching and violating counts; written only when they change."""
     ready, reason, message, state = rt.policies.policy_status(name, list(KINDS))
     previous = dict(status or {})
+    matching, violating = state.matching, state.violating
+    metrics.publish_tag_policy_violations(rt.policies.violations_by_policy_and_kind())
+    if sharding.sharded(rt.settings):  # this shard's part in status.shards; the first shard sums them
+        own = {"matchingObjects": matching, "violatingObjects": violating}
+        sharding.publish(patch, previous, rt.settings.shard, own)
+        if not sharding.writes_status(rt.settings):
+            return
+        matching = sharding.total(rt.settings, previous, own, "matchingObjects", patch)
+        violating = sharding.total(rt.settings, previous, own, "violatingObjects", patch)
+        if ready == "True":
+            message = f"covers {matching} objects, {violating} violating"
     generation = int(meta.get("generation") or 0)
     conditions = {c.get("type"): c for c in previous.get("conditions", [])}
     old = conditions.get("Ready", {})
@@ -803,19 +815,19 @@ def tag_policy_status(
             rt.events.post(body, "Warning", reason, message)
     for key, value in (
         ("observedGeneration", generation),
-        ("matchingObjects", state.matching),
-        ("violatingObjects", state.violating),
+        ("matchingObjects", matching),
+        ("violatingObjects", violating),
     ):
         if previous.get(key) != value:
             patch.status[key] = value
-    metrics.publish_tag_policy_violations(rt.policies.violations_by_policy_and_kind())
 
 
-def forget(info: KindInfo, rt: Runtime, ref: ObjectRef, uid: str) -> None:
-    """Drop everything this process keeps about one object (idempotent)."""
+def forget(info: KindInfo, rt: Runtime, ref: ObjectRef, uid: str, moved: bool = False) -> None:
+    """Drop everything this process keeps about one object (idempotent). `moved`: the object still
+    exists but left this shard; it may come back."""
     metrics.CENSUS.forget(uid)
     if rt.accounts is not None:
-        rt.accounts.forget(uid)
+        rt.accounts.forget(uid, gone=not moved)
     rt.objects.forget(uid)
     rt.policies.forget(uid)
     rt.references.record(info, ref, set())
@@ -855,6 +867,11 @@ def served_kinds(settings: Settings) -> list[KindInfo]:
 def _register_kind(info: KindInfo, rt: Runtime, registry: kopf.OperatorRegistry | None) -> None:
     def bind(fn: Any) -> Any:
         def handler(**kwargs: Any) -> None:
+            if not sharding.serves(rt.settings, kwargs["body"]):
+                _leave_to_other_shard(info, rt, fn is delete, kwargs["body"])
+                return
+            if fn is reconcile:
+                _await_create_elsewhere(rt, kwargs["meta"])
             fn(info, rt, **kwargs)
 
         handler.__name__ = f"{fn.__name__}_{info.kind.lower()}"
@@ -868,10 +885,65 @@ def _register_kind(info: KindInfo, rt: Runtime, registry: kopf.OperatorRegistry 
     kopf.on.delete(*resource, id="delete", **opts)(bind(delete))
 
     async def daemon(**kwargs: Any) -> None:
-        await drift_daemon(info, rt, **kwargs)
+        if not sharding.sharded(rt.settings):
+            await drift_daemon(info, rt, **kwargs)
+            return
+        stopped, body = kwargs["stopped"], kwargs["body"]
+        mine = functools.partial(sharding.serves, rt.settings, body)
+        while not stopped:  # with overlapping selectors, check only while no earlier shard serves it
+            if mine():
+                await drift_daemon(info, rt, **{**kwargs, "stopped": sharding.WhileServed(stopped, mine)})
+                if not stopped:
+                    await asyncio.to_thread(_forget_moved, info, rt, body)
+            else:
+                await stopped.wait(sharding.RECHECK_SECONDS)
 
     daemon.__name__ = f"drift_daemon_{info.kind.lower()}"
     kopf.daemon(*resource, id="drift", cancellation_timeout=5.0, **opts)(daemon)
+    if sharding.sharded(rt.settings):
+
+        async def left(type: str | None, body: Any, **_: Any) -> None:
+            if type == "DELETED":  # gone, or its labels left this shard's selector: forget it here
+                await asyncio.to_thread(_forget_moved, info, rt, body)
+
+        left.__name__ = f"shard_leave_{info.kind.lower()}"
+        kopf.on.event(*resource, id="shard-leave", **opts)(left)
+
+
+def _leave_to_other_shard(info: KindInfo, rt: Runtime, deleting: bool, body: Any) -> None:
+    """An object this shard sees but an earlier shard serves (their selectors overlap): no AWS call and
+    no status write here. A deletion keeps the finalizer until the serving shard has run the policy."""
+    rt.skips.tell(rt.settings, info.kind, body)
+    _forget_moved(info, rt, body)  # it may have been this shard's until its labels changed
+    if deleting:
+        raise kopf.TemporaryError("another shard serves this object", delay=sharding.RECHECK_SECONDS)
+
+
+def _await_create_elsewhere(rt: Runtime, meta: Any) -> None:
+    """A shard that receives an object it has not handled yet, marked create-pending moments ago, waits
+    for the rest of the create window: the mark is another process's create in flight (the shard the
+    object was just relabelled away from), which the next look then finds in AWS instead of creating it
+    again. Unsharded, or once the window has passed, the engine's recovery of the mark applies as before."""
+    if not sharding.sharded(rt.settings) or meta.get("uid", "") in rt.objects:
+        return
+    pending = pending_since(_annotation(meta, CREATE_PENDING))
+    age = time.time() - pending if pending is not None else None
+    if age is not None and 0 <= age < rt.settings.create_window_seconds:
+        wait = rt.settings.create_window_seconds - age + 1.0
+        raise kopf.TemporaryError(
+            f"a create of this object is in flight elsewhere; looking in {wait:.0f}s", delay=wait
+        )
+
+
+def _forget_moved(info: KindInfo, rt: Runtime, body: Any) -> None:
+    """Forget an object that left this shard (after any reconcile of it in flight here), so this shard's
+    counts (TagPolicy, AWSAccount) stop including it; it may come back later under the same uid."""
+    meta = body.get("metadata") or {}
+    uid = meta.get("uid", "")
+    if uid not in rt.objects:
+        return
+    with rt.objects.get(uid).lock:
+        forget(info, rt, object_ref(info, meta), uid, moved=True)
 
 
 class DigestDiffBaseStorage(kopf.DiffBaseStorage):
@@ -894,7 +966,8 @@ class DigestDiffBaseStorage(kopf.DiffBaseStorage):
     def build(self, *, body: Any, extra_fields: Any = None) -> Any:
         essence = super().build(body=body, extra_fields=extra_fields)
         annotations = essence.get("metadata", {}).get("annotations", {})
-        for key in [k for k in annotations if k.startswith(f"{self.prefix}/")]:
+        # every shard's bookkeeping (<shard>.kopf.awsop.io/...) and awsop's internal marks stay out
+        for key in [k for k in annotations if k.split("/")[0].endswith(KOPF_PREFIX)]:
             del annotations[key]
         self.remove_empty_stanzas(essence)
         return essence
@@ -924,11 +997,13 @@ def configure(settings: kopf.OperatorSettings, cfg: Settings) -> None:
     """kopf settings: our finalizer, small annotation-only bookkeeping (status stays ours), peering,
     posting, and the worker pool (the HTTP pools are sized to match)."""
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
-    settings.persistence.diffbase_storage = DigestDiffBaseStorage(prefix=KOPF_PREFIX, key="last-handled")
+    prefix = sharding.storage_prefix(cfg, KOPF_PREFIX)  # each shard keeps kopf's records apart
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
+    settings.persistence.diffbase_storage = DigestDiffBaseStorage(prefix=prefix, key="last-handled")
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.execution.max_workers = cfg.workers
+    sharding.configure(settings, cfg, served_kinds(cfg))
     if cfg.peering:
         settings.peering.name = cfg.peering
         settings.peering.mandatory = True

@@ -178,6 +178,22 @@ def list_cluster_objects(info: KindInfo) -> list[dict[str, Any]]:
     return [dict(item) for item in answer.get("items", [])]
 
 
+def list_page(
+    info: KindInfo, namespace: str, token: str, limit: int = 500
+) -> tuple[list[dict[str, Any]], str]:
+    """One page of `info`'s objects (in `namespace`, or the whole cluster when ""), from `token` on: the
+    items and the token of the next page ("" at the end)."""
+    api = _custom_objects()
+    more = {"limit": limit, "_continue": token} if token else {"limit": limit}
+    if namespace:
+        answer = api.list_namespaced_custom_object(info.group, VERSION, namespace, info.plural, **more)
+    else:
+        answer = api.list_cluster_custom_object(info.group, VERSION, info.plural, **more)
+    return [dict(item) for item in answer.get("items", [])], str(
+        (answer.get("metadata") or {}).get("continue") or ""
+    )
+
+
 def read_namespace(name: str) -> tuple[dict[str, str], dict[str, str]] | None:
     """A namespace's (labels, annotations); None when it does not exist."""
     from kubernetes.client.exceptions import ApiException

@@ -11,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from . import accounts, handlers, kube, metrics, webhook
+from . import accounts, handlers, kube, metrics, sharding, webhook
 from .runtime import Runtime, build_engine
 from .settings import Settings
 
@@ -49,6 +49,10 @@ def run_operator(
         accounts.AccountRuntime.clients = clients
         accounts.AccountRuntime.settings = settings
         accounts.register(settings, registry, runtime.accounts, runtime.events)
+
+    coverage = sharding.CoverageCheck(settings, handlers.served_kinds(settings), kube.list_page)
+    kopf.on.startup(registry=registry, id="shard-coverage")(lambda **_: coverage.start())
+    kopf.on.cleanup(registry=registry, id="shard-coverage")(lambda **_: coverage.stop())
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:

@@ -28,6 +28,7 @@ from . import kube
 from .accounts import AccountDirectory
 from .events import EventRecorder, EventSink
 from .settings import Settings
+from .sharding import Skips
 from .tag_policies import PolicyCache
 
 
@@ -161,6 +162,7 @@ class Runtime:
     background: set[asyncio.Task[None]] = field(default_factory=set)  # held so they are not collected
     checks: CheckSchedule = field(default_factory=CheckSchedule)  # aligns batched kinds' drift checks
     events: EventSink = field(default_factory=EventRecorder)  # Events, a repeat counted on the first
+    skips: Skips = field(default_factory=Skips)  # objects an earlier shard serves, told once each
 
 
 def object_ref(info: KindInfo, meta: Any) -> ObjectRef:

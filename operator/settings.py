@@ -8,12 +8,36 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from awsop.reconcilers.policies import DeletionPolicy
 
 WORKERS = 16  # kopf's handler threads
+
+
+class ShardSpec(BaseModel):
+    """One shard of a sharded installation (one Deployment of the chart)."""
+
+    model_config = ConfigDict(
+        alias_generator=lambda n: "labelSelector" if n == "label_selector" else n,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$", description="Shard name.")
+    label_selector: str = Field(
+        "", description="Kubernetes label selector of the objects it serves; empty = every object."
+    )
+
+    @field_validator("label_selector")
+    @classmethod
+    def _selector_parses(cls, value: str) -> str:
+        from .sharding import parse_selector
+
+        parse_selector(value)  # ValueError names the requirement that does not parse
+        return value
 
 
 class Settings(BaseSettings):
@@ -131,6 +155,30 @@ class Settings(BaseSettings):
     peering: str = Field(
         "", description="kopf peering name for high availability (one active replica); empty = standalone."
     )
+    shard: str = Field(
+        "",
+        description="This process's shard: the name of one entry of `shards`; empty = not sharded (this "
+        "process serves every object).",
+        pattern=r"^([a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?)?$",
+    )
+    shards: list[ShardSpec] = Field(
+        default_factory=list,
+        description='Every shard of the installation, in order (JSON list of {"name", "labelSelector"}): '
+        "each serves the namespaced objects its label selector matches (the API server filters the "
+        "watch); an object matched by several is served by the first of them only; the first shard "
+        "writes the status of AWSAccount and TagPolicy objects (docs/sharding.md).",
+    )
+
+    @model_validator(mode="after")
+    def _shard_is_listed(self) -> Settings:
+        names = [s.name for s in self.shards]
+        if len(set(names)) != len(names):
+            raise ValueError(f"shard names must be unique: {names}")
+        if self.shard and self.shard not in names:
+            raise ValueError(f"shard {self.shard!r} is not one of the shards {names}")
+        if self.shards and not self.shard:
+            raise ValueError("shards are listed but this process names none (AWSOP_SHARD)")
+        return self
 
     @property
     def workers(self) -> int:

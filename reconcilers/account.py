@@ -170,6 +170,12 @@ class AWSAccountSpec(Model):
         return self.namespace_selector is not None and self.namespace_selector.matches(labels)
 
 
+class AccountShardPart(Model):
+    """One shard's part of an AWSAccount's status (sharded installations)."""
+
+    objects: int = Field(0, description="Objects this shard reconciles with the account.")
+
+
 class AWSAccountStatus(Model):
     """Status of an AWSAccount, written by the operator."""
 
@@ -182,6 +188,12 @@ class AWSAccountStatus(Model):
     account_id: str | None = Field(None, description="Account id GetCallerIdentity reports for the role.")
     arn: str | None = Field(None, description="ARN of the assumed-role session.")
     objects: int | None = Field(None, description="Number of objects that use this account.")
+    shards: dict[str, AccountShardPart] | None = Field(
+        None,
+        description="With several operator shards: each shard's count, by shard name; `objects` is "
+        "their sum, written by the first shard (docs/sharding.md).",
+        json_schema_extra={"maxProperties": 64},
+    )
     last_check_time: str | None = Field(None, description="When the role was last assumed (RFC 3339).")
 
 

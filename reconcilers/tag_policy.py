@@ -227,6 +227,13 @@ class TagPolicySpec(Model):
         return self
 
 
+class TagPolicyShardPart(Model):
+    """One shard's part of a TagPolicy's counts (sharded installations)."""
+
+    matching_objects: int = Field(0, description="Objects of this shard the policy covers.")
+    violating_objects: int = Field(0, description="Of those, the objects that break one of its rules.")
+
+
 class TagPolicyStatus(Model):
     """What the operator found for a TagPolicy."""
 
@@ -241,6 +248,12 @@ class TagPolicyStatus(Model):
     violating_objects: int | None = Field(
         None,
         description="Covered objects that break one of its rules.",
+    )
+    shards: dict[str, TagPolicyShardPart] | None = Field(
+        None,
+        description="With several operator shards: each shard's counts, by shard name; matchingObjects "
+        "and violatingObjects are their sums, written by the first shard (docs/sharding.md).",
+        json_schema_extra={"maxProperties": 64},
     )
 
 

@@ -1,6 +1,7 @@
 """The Helm chart on a real API server.
 
-Every values set the chart tests render (`tests/chart/test_chart_render.py` CASES) is rendered with
+Every values set the chart tests render (`tests/chart/test_chart_render.py` CASES, the sharded ones of
+`test_chart_shards.py`) is rendered with
 `helm template --kube-version 1.31.0 --include-crds` and applied server-side: the real server checks what no
 schema file does (CEL cost of the CRDs, RBAC objects, webhook configuration, admission). Then the operator
 runs with the chart's ServiceAccount (a token from the TokenRequest API, nothing more) and reconciles and
@@ -25,6 +26,7 @@ from chartlib import CHART, run_helm
 from e2elib import REPO, Kubectl, Operator, eventually, moto_process, operator_env
 from realserver import RealApiServer
 from test_chart_render import CASES
+from test_chart_shards import SHARD_CASES
 
 from awsop.operator.embedded import free_port
 
@@ -108,11 +110,14 @@ def cluster_scoped(doc: dict[str, Any]) -> bool:
     }
 
 
-@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+ALL_CASES = {**CASES, **SHARD_CASES}  # every values set of the chart tests, sharded ones included
+
+
+@pytest.mark.parametrize("case", list(ALL_CASES), ids=list(ALL_CASES))
 def test_rendered_chart_applies_server_side(kube: Kubectl, case: str) -> None:
     slug = re.sub(r"[^a-z0-9]+", "-", case.lower()).strip("-")[:40]
     release, namespace = f"r-{slug}"[:40].rstrip("-"), f"chart-{slug}"[:50].rstrip("-")
-    docs = render(release, namespace, CASES[case])
+    docs = render(release, namespace, ALL_CASES[case])
     namespaces = {
         namespace,
         *(d["metadata"].get("namespace") for d in docs if d["metadata"].get("namespace")),

@@ -166,3 +166,15 @@ The webhook's Service and the Secret holding its certificate (tls.crt, tls.key, 
 {{- define "awsop.webhook.secret" -}}
 {{- printf "%s-webhook-tls" (include "awsop.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
+
+{{/*
+The kopf peering name of one shard: the release's for the first shard (or when unsharded), with the shard's
+name appended for the others. Each shard has its own peering (one active replica per shard).
+*/}}
+{{- define "awsop.peering.shardName" -}}
+{{- if .first }}
+{{- include "awsop.peering.name" .root }}
+{{- else }}
+{{- printf "%s-%s" (include "awsop.peering.name" .root) .shard.name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
