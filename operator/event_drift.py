@@ -204,13 +204,15 @@ class EventDrift:
         return self.settings.event_drift and (account is None or not account.name or account.event_drift)
 
     def flowing(self, key: ChannelKey) -> bool:
+        """Whether events arrive on the channel of `key` (the periodic check may be long)."""
         with self._lock:
             state = self._channels.get(key)
-            if state is None or state.reason not in ("EventsArriving",):
-                return False
-            return state.last_event is not None and (
-                self.clock() - state.last_event < self.settings.event_drift_silence_seconds
-            )
+            return state is not None and self._flowing(state, self.clock())
+
+    def _flowing(self, state: ChannelState, now: float) -> bool:
+        if state.reason != "EventsArriving" or state.last_event is None:
+            return False
+        return now - state.last_event < self.settings.event_drift_silence_seconds
 
     def state_of(self, key: ChannelKey) -> ChannelState | None:
         with self._lock:
@@ -246,9 +248,20 @@ class EventDrift:
             gone = [k for k in self._channels if k not in wanted]
             for key in gone:
                 self._channels.pop(key).stop.set()  # the queue and rule stay in AWS (docs/event-drift.md)
+            for state in self._channels.values():
+                if state.reason == "EventsArriving" and not self._flowing(state, now):
+                    # silence: the rule or the trail may be gone; look now, poll normally meanwhile
+                    state.reason = "NoRecentEvents"
+                    state.message = f"no event for {self.settings.event_drift_silence_seconds:.0f} s"
+                    state.next_ensure = now
             due = [s for s in self._channels.values() if now >= s.next_ensure]
         for state in due:
             self.ensure(state)
+        with self._lock:
+            beats = [s for s in self._channels.values() if s.channel is not None and now >= s.heartbeat_at]
+        for state in beats:
+            self.heartbeat(state)
+        for state in due:
             if start_consumers and state.channel is not None and state.thread is None:
                 state.thread = threading.Thread(
                     target=self._consume, args=(state,), name=f"awsop-events-{state.key[1]}", daemon=True
@@ -257,7 +270,7 @@ class EventDrift:
         self.publish()
 
     def ensure(self, state: ChannelState) -> None:
-        """Make or check one channel; write its heartbeat when due."""
+        """Make or check one channel (queue and rule)."""
         account = state.account
         region = state.key[1]
         clients = self.engine.clients
@@ -276,26 +289,29 @@ class EventDrift:
             return
         now = self.clock()
         with self._lock:
-            repaired = (
-                state.channel is not None
-                and channel.outcome is not None
-                and (channel.outcome.state.name != "READY" or channel.outcome.reason == "Created")
-            )
+            repaired = state.channel is not None and bool(channel.writes)  # events were lost meanwhile
             state.channel = channel
             state.failures = 0
-            state.next_ensure = now + self.settings.event_drift_heartbeat_seconds
-            if state.reason in ("Starting", "QueueMissing", "ChannelFailed") or repaired:
+            # the queue and rule are read again hourly (the resync period), after a silence, and at once when
+            # a receive finds the queue gone; the heartbeat proves the path in between
+            state.next_ensure = now + self.settings.event_drift_resync_seconds
+            if state.reason not in ("EventsArriving", "NoRecentEvents") or repaired:
                 state.reason, state.message = (
                     "NoRecentEvents",
                     "the event queue and rule are ready; no event yet",
                 )
                 state.last_event = None
-        if now >= state.heartbeat_at:
-            try:
-                self.channels_aws.heartbeat(channel, account)
-                state.heartbeat_at = now + self.settings.event_drift_heartbeat_seconds
-            except Exception as exc:  # the next round tries again; a missing heartbeat only shortens polling
-                log.warning("event drift %s/%s: heartbeat not written: %s", state.key[0], region, exc)
+
+    def heartbeat(self, state: ChannelState) -> None:
+        """Tag the queue with the time: its CloudTrail event proves that events arrive."""
+        if state.channel is None:
+            return
+        try:
+            self.channels_aws.heartbeat(state.channel, state.account)
+        except Exception as exc:  # tried again next round; a missing heartbeat only shortens polling
+            log.warning("event drift %s/%s: heartbeat not written: %s", state.key[0], state.key[1], exc)
+            return
+        state.heartbeat_at = self.clock() + self.settings.event_drift_heartbeat_seconds
 
     def _failed(self, state: ChannelState, reason: str, message: str) -> None:
         with self._lock:

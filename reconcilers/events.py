@@ -36,6 +36,7 @@ from .sqs_queue import QueueClient, QueueSpec
 from .tags import OWNER_TAG, layered_tags, owner_value
 
 DETAIL_TYPE = "AWS API Call via CloudTrail"
+READS = ("Get", "List", "Describe", "Head")
 OPERATOR_AGENT = "awsop-operator"
 """User agent token of the operator's AWS calls (`awsop-operator/<cluster-id>`): its own writes are
 recognised in CloudTrail's `userAgent` and skipped."""
@@ -283,6 +284,7 @@ class Channel:
     queue_arn: str = ""
     rule_arn: str = ""
     outcome: Outcome | None = None
+    writes: list[str] = field(default_factory=list)  # what ensuring it had to write (empty: all was there)
 
 
 class ChannelError(Exception):
@@ -331,6 +333,7 @@ class EventChannels:
         ref = ObjectRef("Queue", "", CHANNEL_NAME, 1)
         outcome = engine.reconcile(self.queues, ref, spec, context=context)
         channel = Channel(region, outcome=outcome)
+        channel.writes = [c for c in outcome.calls if not c.split(":")[-1].startswith(READS)]
         if not outcome.ok or not outcome.status.get("url"):
             raise ChannelError(
                 "QueueFailed" if outcome.ok else outcome.reason, f"event queue {name}: {outcome.message}"
@@ -373,9 +376,11 @@ class EventChannels:
                     ),
                 )
                 channel.rule_arn = str(created["RuleArn"])
+                channel.writes.append("events:PutRule")
             targets = events.list_targets_by_rule(Rule=name).get("Targets", [])
             if not any(t.get("Arn") == channel.queue_arn for t in targets):
                 events.put_targets(Rule=name, Targets=[{"Id": "awsop-event-queue", "Arn": channel.queue_arn}])
+                channel.writes.append("events:PutTargets")
         except ClientError as exc:
             raise ChannelError(error_code(exc) or "RuleFailed", f"EventBridge rule {name}: {exc}") from None
         return channel

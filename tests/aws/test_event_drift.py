@@ -26,7 +26,6 @@ from awsop.reconcilers.engine import Engine, EngineConfig
 from awsop.reconcilers.events import HEARTBEAT_TAG, IAM_ACTIONS, channel_name, user_agent_marker
 from awsop.reconcilers.kinds import KINDS
 from awsop.reconcilers.sqs_queue import IAM_ACTIONS as QUEUE_IAM_ACTIONS
-from awsop.reconcilers.sqs_queue import QueueClient
 
 pytestmark = pytest.mark.aws
 QUEUE = KINDS["Queue"]
@@ -54,11 +53,11 @@ class Rig:
         self.events = boto3.client("events", region_name=REGION, endpoint_url=aws.url)
         self.sqs = boto3.client("sqs", region_name=REGION, endpoint_url=aws.url)
 
-    def apply(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        """Create the Queue object (one reconcile) and keep its body with the status written."""
+    def apply(self, name: str, spec: dict[str, Any], kind: str = "Queue") -> dict[str, Any]:
+        """Create the object (one reconcile) and keep its body with the status written."""
         obj = {
-            "apiVersion": "sqs.awsop.io/v1alpha1",
-            "kind": "Queue",
+            "apiVersion": KINDS[kind].api_version,
+            "kind": kind,
             "metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}", "generation": 1},
             "spec": spec,
             "status": {},
@@ -72,7 +71,7 @@ class Rig:
         before = len(written)  # type: ignore[arg-type]
         try:
             fn(
-                QUEUE,
+                KINDS[obj["kind"]],
                 self.rt,
                 body=obj,
                 meta=obj["metadata"],
@@ -91,7 +90,7 @@ class Rig:
         written = self.rt.write
         before = len(written)  # type: ignore[arg-type]
         delay = handlers.drift_check(
-            QUEUE,
+            KINDS[obj["kind"]],
             self.rt,
             body=obj,
             meta=obj["metadata"],
@@ -194,7 +193,11 @@ def rig(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Rig:
             return False
 
     rt = handlers.Runtime(
-        settings, engine, {"Queue": QueueClient(clients)}, write=Writes(), namespaces=NoNamespaces()
+        settings,
+        engine,
+        {kind: KINDS[kind].make_client(clients) for kind in ("Queue", "Bucket", "Table")},
+        write=Writes(),
+        namespaces=NoNamespaces(),
     )
     clock = Clock()
     drift = EventDrift(settings, engine, rt.objects, clock=clock)
@@ -450,3 +453,75 @@ def test_account_condition_says_why_events_do_not_arrive(rig: Rig) -> None:
     count = len(told)
     rig.drift.publish()
     assert len(told) == count  # told on change only
+
+
+@pytest.mark.parametrize(
+    "kind,spec,change,event",
+    [
+        (
+            "Bucket",
+            {"versioning": "Enabled", "driftPolicy": "Report"},
+            lambda aws: boto3.client("s3", region_name=REGION, endpoint_url=aws.url).put_bucket_versioning(
+                Bucket="ns-data", VersioningConfiguration={"Status": "Suspended"}
+            ),
+            cloudtrail(
+                "s3.amazonaws.com",
+                "PutBucketVersioning",
+                {"bucketName": "ns-data", "VersioningConfiguration": {"Status": "Suspended"}},
+            ),
+        ),
+        (
+            "Table",
+            {
+                "partitionKey": {"name": "pk", "type": "S"},
+                "pointInTimeRecovery": {"enabled": True},
+                "driftPolicy": "Report",
+            },
+            lambda aws: boto3.client(
+                "dynamodb", region_name=REGION, endpoint_url=aws.url
+            ).update_continuous_backups(
+                TableName="ns-data",
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False},
+            ),
+            cloudtrail(
+                "dynamodb.amazonaws.com",
+                "UpdateContinuousBackups",
+                {
+                    "tableName": "ns-data",
+                    "pointInTimeRecoverySpecification": {"pointInTimeRecoveryEnabled": False},
+                },
+            ),
+        ),
+    ],
+    ids=["bucket-facet", "table"],
+)
+def test_out_of_band_change_of_a_bucket_facet_or_table_is_drifted_within_seconds(
+    rig: Rig, kind: str, spec: dict[str, Any], change: Any, event: dict[str, Any]
+) -> None:
+    obj = rig.apply("data", spec, kind=kind)
+    assert not drifted(obj), obj["status"]
+    rig.drift.run_once()
+    started = time.time()
+    change(rig.aws)
+    rig.put(event)
+    assert rig.pump() == 1
+    assert run_until_checked(rig, "data") == 1
+    assert drifted(obj) and time.time() - started < 10.0, obj["status"]
+
+
+def test_rule_deleted_by_hand_is_made_again_after_the_silence(rig: Rig) -> None:
+    rig.apply("orders", {"visibilityTimeoutSeconds": 30})
+    rig.drift.run_once()
+    rig.put(cloudtrail("s3.amazonaws.com", "PutBucketTagging", {"bucketName": "x"}))
+    rig.pump()
+    assert rig.drift.flowing(("", REGION))
+    name = channel_name(CLUSTER)
+    rig.events.remove_targets(Rule=name, Ids=["awsop-event-queue"])
+    rig.events.delete_rule(Name=name)
+    rig.clock.offset += rig.rt.settings.event_drift_silence_seconds + 1  # no event since, heartbeats included
+    rig.drift.run_once()
+    assert rig.events.describe_rule(Name=name)["State"] == "ENABLED"
+    assert rig.events.list_targets_by_rule(Rule=name)["Targets"]
+    state = rig.channel()
+    assert state.reason == "NoRecentEvents" and not rig.drift.flowing(("", REGION))
+    assert rig.drift.period("uid-orders", 300.0) == 300.0
