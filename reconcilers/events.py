@@ -32,6 +32,7 @@ from .account import ResolvedAccount
 from .context import ReconcileContext
 from .engine import Engine, ObjectRef, Outcome
 from .errors import error_code
+from .sqs_queue import IAM_ACTIONS as QUEUE_IAM_ACTIONS
 from .sqs_queue import QueueClient, QueueSpec
 from .tags import OWNER_TAG, layered_tags, owner_value
 
@@ -179,6 +180,23 @@ IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     "PutTargets": ("events:PutTargets",),
 }
 """The operations event-driven drift adds to the Queue kind's, and their IAM actions."""
+QUEUE_OPERATIONS = (
+    "GetQueueUrl",
+    "GetQueueAttributes",
+    "ListQueueTags",
+    "CreateQueue",
+    "SetQueueAttributes",  # puts the queue's policy or attributes back when changed by hand
+    "TagQueue",
+    "UntagQueue",
+)
+"""The Queue kind's operations the engine calls for the event queue (never DeleteQueue: it is retained)."""
+
+
+def iam_actions() -> list[str]:
+    """Every IAM action event-driven drift needs, beside the kinds' own (`awsop iam-policy --event-drift`)."""
+    actions = {a for needed in IAM_ACTIONS.values() for a in needed}
+    actions.update(a for op in QUEUE_OPERATIONS for a in QUEUE_IAM_ACTIONS[op])
+    return sorted(actions)
 
 
 class MalformedEvent(ValueError):

@@ -23,12 +23,17 @@ from awsop.operator.events import EventRecorder
 from awsop.operator.settings import Settings
 from awsop.reconcilers.aws import AwsClients, AwsConfig
 from awsop.reconcilers.engine import Engine, EngineConfig
-from awsop.reconcilers.events import HEARTBEAT_TAG, IAM_ACTIONS, channel_name, user_agent_marker
+from awsop.reconcilers.events import (
+    HEARTBEAT_TAG,
+    IAM_ACTIONS,
+    channel_name,
+    iam_actions,
+    user_agent_marker,
+)
 from awsop.reconcilers.kinds import KINDS
 from awsop.reconcilers.sqs_queue import IAM_ACTIONS as QUEUE_IAM_ACTIONS
 
 pytestmark = pytest.mark.aws
-QUEUE = KINDS["Queue"]
 CLUSTER = "kube"
 REGION = "us-east-1"
 OWN_AGENT = f"Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux awsop/0.1 {user_agent_marker(CLUSTER)}"
@@ -252,7 +257,11 @@ def test_channel_made_once_owned_and_a_second_round_writes_nothing(rig: Rig) -> 
     rig.put(set_attributes("https://sqs/123/x", VisibilityTimeout=1))
     rig.pump()
     called = {c.split(":")[1] for c in log.calls} | {c.split(":")[1] for c in first}
-    assert called <= set(IAM_ACTIONS) | set(QUEUE_IAM_ACTIONS) | {"GetCallerIdentity"}, called
+    called.discard("GetCallerIdentity")  # the operator's account id: the kinds' policy has it
+    needed = {a for op in called for a in {**QUEUE_IAM_ACTIONS, **IAM_ACTIONS}[op]}
+    # what the channel may need beyond these scenarios: putting a changed queue back
+    correcting = {"sqs:SetQueueAttributes", "sqs:UntagQueue"}
+    assert needed | correcting == set(iam_actions()), sorted(set(iam_actions()) ^ (needed | correcting))
 
 
 def test_out_of_band_set_queue_attributes_gives_one_check_and_drifted_within_seconds(
@@ -525,3 +534,14 @@ def test_rule_deleted_by_hand_is_made_again_after_the_silence(rig: Rig) -> None:
     state = rig.channel()
     assert state.reason == "NoRecentEvents" and not rig.drift.flowing(("", REGION))
     assert rig.drift.period("uid-orders", 300.0) == 300.0
+
+
+def test_iam_policy_with_event_drift_adds_one_statement(capsys: pytest.CaptureFixture[str]) -> None:
+    from awsop.operator.cli import main
+
+    assert main(["iam-policy", "--kind", "Bucket", "--event-drift"]) == 0
+    policy = json.loads(capsys.readouterr().out)
+    statement = policy["Statement"][-1]
+    assert statement["Sid"] == "AwsopEventDrift" and statement["Action"] == iam_actions()
+    assert {"events:PutRule", "sqs:ReceiveMessage", "sqs:CreateQueue"} <= set(statement["Action"])
+    assert "sqs:DeleteQueue" not in statement["Action"]  # the queue is retained, never deleted
