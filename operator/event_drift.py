@@ -257,17 +257,16 @@ class EventDrift:
             due = [s for s in self._channels.values() if now >= s.next_ensure]
         for state in due:
             self.ensure(state)
-        with self._lock:
-            beats = [s for s in self._channels.values() if s.channel is not None and now >= s.heartbeat_at]
-        for state in beats:
-            self.heartbeat(state)
-        for state in due:
             if start_consumers and state.channel is not None and state.thread is None:
                 state.thread = threading.Thread(
                     target=self._consume, args=(state,), name=f"awsop-events-{state.key[1]}", daemon=True
                 )
                 state.thread.start()
         self.publish()
+        with self._lock:
+            beats = [s for s in self._channels.values() if s.channel is not None and now >= s.heartbeat_at]
+        for state in beats:
+            self.heartbeat(state)
 
     def ensure(self, state: ChannelState) -> None:
         """Make or check one channel (queue and rule)."""
@@ -289,7 +288,8 @@ class EventDrift:
             return
         now = self.clock()
         with self._lock:
-            repaired = state.channel is not None and bool(channel.writes)  # events were lost meanwhile
+            first = state.channel is None
+            repaired = not first and bool(channel.writes)  # events were lost meanwhile
             state.channel = channel
             state.failures = 0
             # the queue and rule are read again hourly (the resync period), after a silence, and at once when
@@ -301,6 +301,16 @@ class EventDrift:
                     "the event queue and rule are ready; no event yet",
                 )
                 state.last_event = None
+
+        if first or repaired:
+            log.info(
+                "event drift %s/%s: reading %s (rule %s)%s",
+                state.key[0] or "operator",
+                region,
+                channel.queue_url,
+                channel.rule_arn,
+                f"; put back: {', '.join(channel.writes)}" if repaired else "",
+            )
 
     def heartbeat(self, state: ChannelState) -> None:
         """Tag the queue with the time: its CloudTrail event proves that events arrive."""
@@ -362,10 +372,7 @@ class EventDrift:
     def _missing(self, state: ChannelState) -> None:
         with self._lock:
             state.reason = "QueueMissing"
-            state.message = (
-                "the event queue was deleted: awsop makes it again; meanwhile objects are checked every "
-                f"{self.settings.resync_seconds:.0f} s"
-            )
+            state.message = "the event queue was deleted: awsop makes it again"
             state.last_event = None
             state.next_ensure = self.clock()  # the manager's next round makes it again
         log.warning(

@@ -545,3 +545,44 @@ def test_iam_policy_with_event_drift_adds_one_statement(capsys: pytest.CaptureFi
     assert statement["Sid"] == "AwsopEventDrift" and statement["Action"] == iam_actions()
     assert {"events:PutRule", "sqs:ReceiveMessage", "sqs:CreateQueue"} <= set(statement["Action"])
     assert "sqs:DeleteQueue" not in statement["Action"]  # the queue is retained, never deleted
+
+
+def test_read_calls_per_object_per_day_drop_tenfold_with_events(
+    rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Computed from the periods in force and the calls measured here: reads of one routine no-op check
+    of a queue, and of one re-check of the channel (queue + rule). Checks per day = 86,400 / (period x 0.95,
+    the mean of the 0.9-1.0 jitter); the channel is read once per resync period while events arrive."""
+    obj = rig.apply("orders", {"visibilityTimeoutSeconds": 30})
+    rig.drift.run_once()
+    log = rig.rt.engine.clients.log
+    state = rig.rt.objects.get("uid-orders")
+    state.last_check = time.monotonic() - 10_000  # due
+    log.clear()
+    rig.check("orders")
+    per_check = len(log.calls)
+    assert log.calls == ["sqs:GetQueueAttributes", "sqs:ListQueueTags"]
+    log.clear()
+    rig.channel().next_ensure = 0.0
+    rig.channel().heartbeat_at = float("inf")
+    rig.drift.run_once()
+    channel_reads = len(log.calls)
+    assert all(c.split(":")[1].startswith(("Get", "List", "Describe")) for c in log.calls), log.calls
+    settings = rig.rt.settings
+    day, objects = 86_400.0, 100
+    off = objects * per_check * day / (settings.resync_seconds * 0.95)
+    on = objects * per_check * day / (settings.event_drift_resync_seconds * 0.95)
+    on += channel_reads * day / settings.event_drift_resync_seconds
+    receives = day / Settings().event_drift_wait_seconds  # 20 s long polls of an idle queue (the default)
+    heartbeats = day / settings.event_drift_heartbeat_seconds
+    assert off / on >= 10, (off, on)
+    with capsys.disabled():
+        print(
+            f"\nBENCH event-driven drift, {objects} unchanged queues, AWS read calls per day: events off "
+            f"{off:,.0f} ({off / objects:.0f} per object), events on {on:,.0f} "
+            f"({on / objects:.1f} per object, "
+            f"channel re-checks {channel_reads * day / settings.event_drift_resync_seconds:.0f} included): "
+            f"{off / on:.1f}x fewer; plus per (account, region) {receives:,.0f} ReceiveMessage long polls "
+            f"and {heartbeats:.0f} heartbeat TagQueue writes"
+        )
+    assert obj["status"]["url"]
