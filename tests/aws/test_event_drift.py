@@ -586,3 +586,48 @@ def test_read_calls_per_object_per_day_drop_tenfold_with_events(
             f"and {heartbeats:.0f} heartbeat TagQueue writes"
         )
     assert obj["status"]["url"]
+
+
+def test_awsaccount_status_carries_events_arriving_next_to_ready(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from awsop.operator import accounts
+    from awsop.reconcilers.account import AWSAccountSpec, ResolvedAccount
+
+    spec = {"roleArn": "arn:aws:iam::123456789012:role/awsop", "eventDrift": True}
+    account = ResolvedAccount.of("team-a", AWSAccountSpec.model_validate(spec))
+    assert account.event_drift
+    monkeypatch.setattr(accounts.AccountRuntime, "clients", rig.rt.engine.clients, raising=False)
+    monkeypatch.setattr(accounts.AccountRuntime, "settings", Settings(), raising=False)
+    monkeypatch.setattr(accounts.AccountRuntime, "directory", accounts.AccountDirectory(), raising=False)
+    monkeypatch.setattr(accounts.AccountRuntime, "event_condition", rig.drift.condition_of, raising=False)
+    with rig.drift._lock:
+        rig.drift._channels[("team-a", REGION)] = event_drift.ChannelState(
+            ("team-a", REGION), account, reason="QueueMissing", message="the event queue was deleted"
+        )
+
+    def check(status: dict[str, Any], account_spec: dict[str, Any]) -> dict[str, Any]:
+        patch = kopf.Patch()
+        ready, _ = accounts.check_account("team-a", {}, {"generation": 1}, account_spec, status, patch)
+        assert ready
+        return {**status, **patch.get("status", {})}
+
+    status = check({}, spec)
+    by_type = {c["type"]: c for c in status["conditions"]}
+    assert by_type["Ready"]["status"] == "True"
+    events = by_type["EventsArriving"]
+    assert (events["status"], events["reason"]) == ("False", "QueueMissing")
+    assert events["message"].startswith(f"{REGION}: the event queue was deleted")
+    rig.drift._arrived(rig.drift._channels[("team-a", REGION)])
+    again = check(status, spec)
+    by_type = {c["type"]: c for c in again["conditions"]}
+    assert (by_type["EventsArriving"]["status"], by_type["EventsArriving"]["reason"]) == (
+        "True",
+        "EventsArriving",
+    )
+    assert (
+        by_type["Ready"]["lastTransitionTime"]
+        == {c["type"]: c for c in status["conditions"]}["Ready"]["lastTransitionTime"]
+    )
+    off = check({}, {**spec, "eventDrift": False})  # not on for this account: no such condition
+    assert [c["type"] for c in off["conditions"]] == ["Ready"]
