@@ -296,9 +296,12 @@ class EventDrift:
             # a receive finds the queue gone; the heartbeat proves the path in between
             state.next_ensure = now + self.settings.event_drift_resync_seconds
             if state.reason not in ("EventsArriving", "NoRecentEvents") or repaired:
-                state.reason, state.message = (
-                    "NoRecentEvents",
-                    "the event queue and rule are ready; no event yet",
+                state.reason = "NoRecentEvents"
+                state.message = (
+                    f"the event queue or rule had changed and was put back ({', '.join(channel.writes)}); "
+                    "no event since"
+                    if repaired
+                    else "the event queue and rule are ready; no event yet"
                 )
                 state.last_event = None
 

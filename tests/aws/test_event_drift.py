@@ -533,6 +533,7 @@ def test_rule_deleted_by_hand_is_made_again_after_the_silence(rig: Rig) -> None:
     assert rig.events.list_targets_by_rule(Rule=name)["Targets"]
     state = rig.channel()
     assert state.reason == "NoRecentEvents" and not rig.drift.flowing(("", REGION))
+    assert "put back (events:PutRule, events:PutTargets)" in state.message
     assert rig.drift.period("uid-orders", 300.0) == 300.0
 
 
