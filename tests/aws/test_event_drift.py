@@ -200,7 +200,10 @@ def rig(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Rig:
     rt = handlers.Runtime(
         settings,
         engine,
-        {kind: KINDS[kind].make_client(clients) for kind in ("Queue", "Bucket", "Table")},
+        {
+            kind: KINDS[kind].make_client(clients)
+            for kind in ("Queue", "Bucket", "Table", "LaunchTemplate", "AutoScalingGroup")
+        },
         write=Writes(),
         namespaces=NoNamespaces(),
     )
@@ -632,3 +635,36 @@ def test_awsaccount_status_carries_events_arriving_next_to_ready(
     )
     off = check({}, {**spec, "eventDrift": False})  # not on for this account: no such condition
     assert [c["type"] for c in off["conditions"]] == ["Ready"]
+
+
+def test_out_of_band_change_of_an_auto_scaling_group_is_drifted_within_seconds(rig: Rig) -> None:
+    template = {"name": "ns-web-lt", "imageId": "ami-12345678", "instanceType": "t3.micro"}
+    rig.apply("web-lt", template, kind="LaunchTemplate")
+    group = rig.apply(
+        "web",
+        {
+            "launchTemplate": {"name": "ns-web-lt"},
+            "minSize": 1,
+            "maxSize": 4,
+            "availabilityZones": ["us-east-1a"],
+            "driftPolicy": "Report",
+        },
+        kind="AutoScalingGroup",
+    )
+    assert not drifted(group), group["status"]
+    rig.drift.run_once()
+    started = time.time()
+    boto3.client("autoscaling", region_name=REGION, endpoint_url=rig.aws.url).update_auto_scaling_group(
+        AutoScalingGroupName="ns-web", MaxSize=9
+    )
+    rig.put(
+        cloudtrail(
+            "autoscaling.amazonaws.com",
+            "UpdateAutoScalingGroup",
+            {"autoScalingGroupName": "ns-web", "maxSize": 9},
+        )
+    )
+    assert rig.pump() == 1
+    assert run_until_checked(rig, "web") == 1
+    assert drifted(group) and time.time() - started < 10.0, group["status"]
+    assert [d["path"] for d in group["status"]["drift"]] == ["maxSize"]
