@@ -156,6 +156,7 @@ class EventDrift:
         self.clock = clock
         self.session_name = engine.clients.config.session_name
         self._lock = threading.Lock()
+        self._nudges = threading.Lock()  # guards the objects' event_* fields (ObjectState)
         self._channels: dict[ChannelKey, ChannelState] = {}
         self._conditions: dict[str, dict[str, Any]] = {}  # account name -> last condition told
         self._stop = threading.Event()
@@ -187,11 +188,12 @@ class EventDrift:
     def take(self, state: ObjectState) -> float | None:
         """Called with the object's lock held when its event-driven check starts: clears the request and
         returns the (wall) time of the earliest event it answers."""
-        first = state.event_time
-        state.event_due = None
-        state.event_time = None
-        state.event_checked = time.time()
-        self.checks += 1
+        with self._nudges:
+            first = state.event_time
+            state.event_due = None
+            state.event_time = None
+            state.event_checked = time.time()
+            self.checks += 1
         return first
 
     def checked(self, first_event: float | None) -> None:
@@ -422,12 +424,13 @@ class EventDrift:
         if uid not in self.objects:
             return
         state = self.objects.get(uid)
-        if state.event_checked is not None and event_time + COVERED_MARGIN_SECONDS <= state.event_checked:
-            metrics.DRIFT_EVENTS_COVERED.inc()
-            return
-        if state.event_due is None:
-            state.event_due = self.clock() + DEBOUNCE_SECONDS
-        state.event_time = min(state.event_time or event_time, event_time)
+        with self._nudges:  # not the object's lock: a check may hold that for seconds
+            if state.event_checked is not None and event_time + COVERED_MARGIN_SECONDS <= state.event_checked:
+                metrics.DRIFT_EVENTS_COVERED.inc()
+                return
+            if state.event_due is None:
+                state.event_due = self.clock() + DEBOUNCE_SECONDS
+            state.event_time = min(state.event_time or event_time, event_time)
         if state.wake is not None:
             state.wake()
 

@@ -571,23 +571,14 @@ def drift_check(
         if remaining > 0 and not policy_changed:
             return remaining
         event = rt.event_drift.take(state) if state.event_due is not None else None
+        routine = not policy_changed and event is None  # else the check's reads are its own (fresh)
         previous = _previous_status(state, status)
         if _stalled_at(previous, int(meta.get("generation") or 0)):
             _recheck_stalled(info, rt, state, body, meta, spec, status, patch)
         else:
             with contextlib.suppress(kopf.PermanentError):  # invalid spec: reported, retried on edit
                 # a check for a policy change is not routine: its reads are its own (fresh)
-                _reconcile_locked(
-                    info,
-                    rt,
-                    state,
-                    body,
-                    meta,
-                    spec,
-                    status,
-                    patch,
-                    periodic=not policy_changed and event is None,
-                )
+                _reconcile_locked(info, rt, state, body, meta, spec, status, patch, periodic=routine)
         if event is not None:
             rt.event_drift.checked(event)
         if (slot := _slot(info, rt, state, meta)) is not None:

@@ -86,6 +86,7 @@ class ObjectState:
     progressing: int | None = None  # consecutive reconciles that found the resource busy
     stalled_by_write: bool = False  # the Stalled outcome came from AWS refusing a write
     wake: Callable[[], None] | None = None  # makes the object's drift daemon recompute its next check
+    # the event_* fields are guarded by event_drift.EventDrift's own lock, not `lock` (a check holds that)
     event_due: float | None = None  # monotonic time a CloudTrail event asks for a check (event_drift.py)
     event_time: float | None = None  # wall time of the earliest event that check answers
     event_checked: float | None = None  # wall time the last event-driven check started
