@@ -277,6 +277,7 @@ class AccountRuntime:
     directory: AccountDirectory
     clients: AwsClients
     settings: Settings
+    event_condition: Callable[[str], dict[str, Any] | None] | None = None  # EventsArriving (event_drift.py)
 
 
 def account_event(name: str, spec: Any, type: str | None, **_: Any) -> None:
@@ -337,6 +338,7 @@ def check_account(
             access_delay=settings.access_denied_backoff_seconds,
         )
     message = f"assumed {parsed.role_arn} as {identity['Arn']}"
+    events = AccountRuntime.event_condition(name) if AccountRuntime.event_condition else None
     _status(
         patch,
         previous,
@@ -347,6 +349,7 @@ def check_account(
         objects=objects,
         accountId=identity["Account"],
         arn=identity["Arn"],
+        extra=[events] if events is not None and parsed.event_drift else [],
     )
     if identity["Account"] != account.account_id:
         log.warning(
@@ -362,21 +365,26 @@ def _status(
     ready: str,
     reason: str,
     message: str,
+    extra: list[dict[str, Any]] | None = None,
     **fields: Any,
 ) -> None:
+    """Ready (and the `extra` conditions, e.g. EventsArriving), each with its transition time."""
     from awsop.reconcilers.engine import now_rfc3339
 
-    old: dict[str, Any] = next((c for c in previous.get("conditions", []) if c.get("type") == "Ready"), {})
-    changed = old.get("status") != ready
-    condition = {
-        "type": "Ready",
-        "status": ready,
-        "reason": reason,
-        "message": message[:1024],
-        "lastTransitionTime": now_rfc3339() if changed or not old else old.get("lastTransitionTime"),
-        "observedGeneration": generation,
-    }
-    new = {"observedGeneration": generation, "conditions": [condition], **fields}
+    conditions = []
+    for wanted in [{"type": "Ready", "status": ready, "reason": reason, "message": message}, *(extra or [])]:
+        kind = wanted["type"]
+        old: dict[str, Any] = next((c for c in previous.get("conditions", []) if c.get("type") == kind), {})
+        changed = old.get("status") != wanted["status"]
+        conditions.append(
+            {
+                **wanted,
+                "message": str(wanted["message"])[:1024],
+                "lastTransitionTime": now_rfc3339() if changed or not old else old.get("lastTransitionTime"),
+                "observedGeneration": generation,
+            }
+        )
+    new = {"observedGeneration": generation, "conditions": conditions, **fields}
     for key, value in new.items():
         if previous.get(key) != value:
             patch.status[key] = value
@@ -440,6 +448,13 @@ class AccountChecker:
             else:
                 self._bodies[name] = body
                 self._dirty.add(name)
+
+    def refresh(self, name: str) -> None:
+        """Check (and write the status of) account `name` in the next round, e.g. when whether its events
+        arrive changed."""
+        with self._lock:
+            _when, checked, retry = self._due.get(name, (0.0, None, 0))
+            self._due[name] = (0.0, checked, retry)
 
     def users_changed(self, name: str) -> None:
         with self._lock:

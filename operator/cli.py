@@ -579,6 +579,12 @@ def cmd_iam_policy(args: argparse.Namespace) -> int:
                 "Resource": sorted(set(args.assume_role)),
             }
         )
+    if args.event_drift:  # the event queue and rule per (account, region): docs/event-drift.md
+        from awsop.reconcilers.events import iam_actions
+
+        policy["Statement"].append(
+            {"Sid": "AwsopEventDrift", "Effect": "Allow", "Action": iam_actions(), "Resource": "*"}
+        )
     print(json.dumps(policy, indent=2))
     return EXIT_OK
 
@@ -685,6 +691,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="ARN",
         help="also allow sts:AssumeRole on this AWSAccount role (repeatable): the operator's own policy",
+    )
+    iam.add_argument(
+        "--event-drift",
+        action="store_true",
+        help="add the actions of event-driven drift (the event queue and EventBridge rule it owns)",
     )
     iam.set_defaults(func=cmd_iam_policy)
     run = sub.add_parser("run", help="run the operator (kopf)")

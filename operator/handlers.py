@@ -258,6 +258,8 @@ def _reconcile_locked(
     if (event := policy_event(previous, outcome)) is not None:
         _post(rt, body, [event])
     _record(info, outcome, uid, meta.get("creationTimestamp"), _is_ready(previous))
+    if rt.event_drift is not None:  # which AWS names this object manages, for its CloudTrail events
+        rt.event_drift.record(uid, info.kind, account, outcome)
     if outcome.state is State.READY and (
         not _is_ready(previous) or _identity(previous) != _identity(outcome.status)
     ):
@@ -567,18 +569,22 @@ def drift_check(
         remaining = state.last_check + interval * random.uniform(0.9, 1.0) - now
         if (slot := _slot(info, rt, state, meta)) is not None:
             remaining = slot - now
+        if state.event_due is not None:  # a CloudTrail event names this object's resource: check it now
+            remaining = min(remaining, state.event_due - now)
         policy_changed = remaining > 0 and _policy_changed(rt, info, meta, spec)
         if remaining > 0 and not policy_changed:
             return remaining
+        event = rt.event_drift.take(state) if state.event_due is not None else None
+        routine = not policy_changed and event is None  # else the check's reads are its own (fresh)
         previous = _previous_status(state, status)
         if _stalled_at(previous, int(meta.get("generation") or 0)):
             _recheck_stalled(info, rt, state, body, meta, spec, status, patch)
         else:
             with contextlib.suppress(kopf.PermanentError):  # invalid spec: reported, retried on edit
                 # a check for a policy change is not routine: its reads are its own (fresh)
-                _reconcile_locked(
-                    info, rt, state, body, meta, spec, status, patch, periodic=not policy_changed
-                )
+                _reconcile_locked(info, rt, state, body, meta, spec, status, patch, periodic=routine)
+        if event is not None:
+            rt.event_drift.checked(event)
         if (slot := _slot(info, rt, state, meta)) is not None:
             return max(0.0, slot - time.monotonic())  # wake at the slot, however long this check took
         return _interval(rt, state, meta)
@@ -627,6 +633,8 @@ def _interval(rt: Runtime, state: ObjectState, meta: Any) -> float:
     """Seconds between two checks of this object, from its failures, NotFound streak and resync period."""
     settings = rt.settings
     period = settings.resync_seconds
+    if rt.event_drift is not None:  # longer while CloudTrail events arrive for the object's account
+        period = rt.event_drift.period(str(meta.get("uid", "")), period)
     override = _annotation(meta, RESYNC)
     if override and (parsed := parse_duration(override)) is not None:
         period = max(settings.min_resync_seconds, parsed)
@@ -830,6 +838,8 @@ def forget(info: KindInfo, rt: Runtime, ref: ObjectRef, uid: str, moved: bool = 
         rt.accounts.forget(uid, gone=not moved)
     rt.objects.forget(uid)
     rt.policies.forget(uid)
+    if rt.event_drift is not None:
+        rt.event_drift.forget(uid)
     rt.references.record(info, ref, set())
 
 

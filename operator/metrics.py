@@ -86,6 +86,43 @@ TAG_POLICY_VIOLATIONS = Gauge(
     registry=REGISTRY,
 )
 
+DRIFT_EVENTS_RECEIVED = PCounter(
+    "awsop_drift_events_received",
+    "CloudTrail events read from awsop's event queues (event-driven drift).",
+    registry=REGISTRY,
+)
+DRIFT_EVENTS = PCounter(
+    "awsop_drift_events",
+    "CloudTrail events by what became of them: matched (a check asked for), own (awsop's own call, "
+    "skipped), unmanaged (no object manages the resource, dropped), malformed (logged and deleted).",
+    ["result"],
+    registry=REGISTRY,
+)
+DRIFT_EVENTS_COVERED = PCounter(
+    "awsop_drift_events_covered",
+    "Matched events older than the object's last event-driven check (it saw the change): no new check.",
+    registry=REGISTRY,
+)
+DRIFT_EVENT_LATENCY = Histogram(
+    "awsop_drift_event_check_latency_seconds",
+    "From a change's CloudTrail eventTime (whole seconds) to the end of the drift check it caused.",
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900),
+    registry=REGISTRY,
+)
+DRIFT_EVENTS_FLOWING = Gauge(
+    "awsop_drift_events_flowing",
+    "1 while CloudTrail events arrive on the event queue of an (account, region) in use, else 0.",
+    ["account", "region"],
+    registry=REGISTRY,
+)
+RESYNC_PERIOD = Gauge(
+    "awsop_resync_period_seconds",
+    "Periodic drift-check interval in force per (account, region) with event-driven drift on.",
+    ["account", "region"],
+    registry=REGISTRY,
+)
+EVENT_RESULTS = ("matched", "own", "unmanaged", "malformed")
+
 CONDITION_LABELS = ("Ready", "NotReady", "Drifted", "Stalled", "Paused")
 RESULT_LABELS = ("success", "error", "terminal", "access")
 
@@ -99,6 +136,8 @@ def initialise(kinds: Iterable[str]) -> None:
             RECONCILES.labels(kind, result)
         RECONCILE_DURATION.labels(kind)
         TIME_TO_READY.labels(kind)
+    for result in EVENT_RESULTS:
+        DRIFT_EVENTS.labels(result)
 
 
 def record_aws_call(service: str, operation: str, outcome: str) -> None:

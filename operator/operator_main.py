@@ -11,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from . import accounts, handlers, kube, metrics, sharding, webhook
+from . import accounts, event_drift, handlers, kube, metrics, sharding, webhook
 from .runtime import Runtime, build_engine
 from .settings import Settings
 
@@ -43,12 +43,24 @@ def run_operator(
     registry = kopf.get_default_registry()
     handlers.register(runtime, registry)
     cfg = settings
+    checker: accounts.AccountChecker | None = None
     if not settings.kinds or "AWSAccount" in settings.kinds:  # else: the operator's own credentials only
         runtime.accounts = accounts.kube_directory(settings)
         accounts.AccountRuntime.directory = runtime.accounts
         accounts.AccountRuntime.clients = clients
         accounts.AccountRuntime.settings = settings
-        accounts.register(settings, registry, runtime.accounts, runtime.events)
+        checker = accounts.register(settings, registry, runtime.accounts, runtime.events)
+    if settings.event_drift:  # CloudTrail events through a queue per (account, region): docs/event-drift.md
+        drift = event_drift.EventDrift(
+            settings,
+            engine,
+            runtime.objects,
+            write_condition=lambda name, _: checker.refresh(name) if checker else None,
+        )
+        runtime.event_drift = drift
+        accounts.AccountRuntime.event_condition = drift.condition_of
+        kopf.on.startup(id="event-drift", registry=registry)(lambda **_: drift.start())
+        kopf.on.cleanup(id="event-drift", registry=registry)(lambda **_: drift.stop())
 
     coverage = sharding.CoverageCheck(settings, handlers.served_kinds(settings), kube.list_page)
     kopf.on.startup(registry=registry, id="shard-coverage")(lambda **_: coverage.start())

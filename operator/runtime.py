@@ -20,6 +20,7 @@ from awsop.reconcilers.aws import AwsClients, AwsConfig, RateListener
 from awsop.reconcilers.batch import CheckSchedule
 from awsop.reconcilers.engine import Engine, EngineConfig, ObjectRef
 from awsop.reconcilers.errors import ErrorClass
+from awsop.reconcilers.events import user_agent_marker
 from awsop.reconcilers.kinds import KindInfo
 from awsop.reconcilers.model import AwsObjectSpec
 from awsop.reconcilers.tag_policy import TagPolicyVerdict
@@ -47,6 +48,8 @@ def build_engine(
             max_attempts=settings.aws_max_attempts,
             max_pool_connections=settings.http_pool_size,
             session_name=f"awsop-{settings.cluster_id}"[:64],
+            # CloudTrail records it: event-driven drift skips the operator's own calls by it
+            user_agent_extra=f"awsop/0.1 {user_agent_marker(settings.cluster_id)}",
             lookup_account_id=True,
             # a shared description is never older than half a drift-check period
             batch_max_age=min(settings.batch_max_age_seconds, settings.resync_seconds / 2),
@@ -84,6 +87,10 @@ class ObjectState:
     progressing: int | None = None  # consecutive reconciles that found the resource busy
     stalled_by_write: bool = False  # the Stalled outcome came from AWS refusing a write
     wake: Callable[[], None] | None = None  # makes the object's drift daemon recompute its next check
+    # the event_* fields are guarded by event_drift.EventDrift's own lock, not `lock` (a check holds that)
+    event_due: float | None = None  # monotonic time a CloudTrail event asks for a check (event_drift.py)
+    event_time: float | None = None  # wall time of the earliest event that check answers
+    event_checked: float | None = None  # wall time the last event-driven check started
 
 
 class ObjectRegistry:
@@ -163,6 +170,7 @@ class Runtime:
     checks: CheckSchedule = field(default_factory=CheckSchedule)  # aligns batched kinds' drift checks
     events: EventSink = field(default_factory=EventRecorder)  # Events, a repeat counted on the first
     skips: Skips = field(default_factory=Skips)  # objects an earlier shard serves, told once each
+    event_drift: Any = None  # event_drift.EventDrift when AWSOP_EVENT_DRIFT is on (it imports this module)
 
 
 def object_ref(info: KindInfo, meta: Any) -> ObjectRef:

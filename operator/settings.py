@@ -152,6 +152,31 @@ class Settings(BaseSettings):
         description="Allow spec.outputs to write Secrets; false where the operator may not touch Secrets "
         "(the chart then grants no Secret access and such outputs report SecretsDisabled).",
     )
+    event_drift: bool = Field(
+        False,
+        description="Event-driven drift: per (account, region) in use, an SQS queue and an EventBridge rule "
+        "bring CloudTrail events of out-of-band changes; the changed object is checked at once and the "
+        "periodic check lengthens to event_drift_resync_seconds while events arrive (docs/event-drift.md). "
+        "For the operator's own credentials, and for AWSAccounts with spec.eventDrift.",
+    )
+    event_drift_resync_seconds: float = Field(
+        3600.0, gt=0, description="Periodic drift-check interval while events arrive (the safety net)."
+    )
+    event_drift_silence_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="No event for this long (awsop's own heartbeat included): the channel counts as "
+        "stopped and the normal resync period applies again.",
+    )
+    event_drift_heartbeat_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="How often the queue and rule are checked (and put back) and a heartbeat tag is "
+        "written on the queue, whose CloudTrail event proves that events arrive.",
+    )
+    event_drift_wait_seconds: int = Field(
+        20, ge=0, le=20, description="Long-polling wait of the event consumer (SQS allows 0-20)."
+    )
     peering: str = Field(
         "", description="kopf peering name for high availability (one active replica); empty = standalone."
     )

@@ -133,6 +133,14 @@ class AWSAccountSpec(Model):
         "override the operator's caps. Below its cap the rate adapts to AWS's throttling by itself.",
     )
 
+    event_drift: bool = Field(
+        False,
+        description="Event-driven drift for this account (the operator's eventDrift must be on too): awsop "
+        "creates and owns one SQS queue and one EventBridge rule per region in use that bring CloudTrail "
+        "events of out-of-band changes, checks the changed object at once and lengthens the periodic check "
+        "while events arrive. Needs a CloudTrail trail logging management events in those regions.",
+    )
+
     @field_validator("allowed_regions")
     @classmethod
     def _regions(cls, value: list[str]) -> list[str]:
@@ -183,7 +191,9 @@ class AWSAccountStatus(Model):
 
     observed_generation: int | None = Field(None, description="Last metadata.generation checked.")
     conditions: list[Condition] = Field(
-        default_factory=list, description="Ready: the role can be assumed (AWS's reason when not)."
+        default_factory=list,
+        description="Ready: the role can be assumed (AWS's reason when not). EventsArriving (with "
+        "spec.eventDrift): CloudTrail events reach awsop in every region in use, or why not.",
     )
     account_id: str | None = Field(None, description="Account id GetCallerIdentity reports for the role.")
     arn: str | None = Field(None, description="ARN of the assumed-role session.")
@@ -218,6 +228,7 @@ class ResolvedAccount:
     allowed_regions: tuple[str, ...] = ()
     default_tags: tuple[tuple[str, str], ...] = ()
     rate_limits: tuple[tuple[str, float], ...] = ()
+    event_drift: bool = False
     source: str = ""
     denial: AwsopError | None = field(default=None, compare=False)
 
@@ -232,6 +243,7 @@ class ResolvedAccount:
             allowed_regions=tuple(spec.allowed_regions),
             default_tags=tuple(sorted((spec.default_tags or {}).items())),
             rate_limits=tuple(sorted((spec.rate_limits or {}).items())),
+            event_drift=spec.event_drift,
             source=source,
         )
 

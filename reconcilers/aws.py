@@ -74,6 +74,7 @@ STARTING_RATES: dict[str, float] = {
     "sqs": 50.0,  # no published rate for queue management calls
     "sts": 10.0,  # awsop calls STS about once per account and session lifetime
     "application-autoscaling": 5.0,  # no published figure; awsop calls it only when autoScaling changes
+    "events": 10.0,  # EventBridge rule APIs: per-API quotas (Service Quotas); awsop calls a few per minute
 }
 """Where each (account, region, service) starts, in calls per second: AWS's published API limits where
 AWS publishes one, else a choice explained in docs/rate-limits.md. Never above the configured cap."""
@@ -320,6 +321,9 @@ class AwsConfig:
     """Seconds a periodic check waits for others due at the same time to share one read call."""
     batch_max_age: float = 30.0
     """Oldest shared description (seconds) a periodic check accepts instead of reading itself."""
+    user_agent_extra: str = "awsop/0.1"
+    """Appended to botocore's user agent; CloudTrail records it (`userAgent`). The operator adds
+    `awsop-operator/<cluster-id>` so event-driven drift knows its own calls."""
 
 
 _CURRENT_ACCOUNT: ContextVar[ResolvedAccount | None] = ContextVar("awsop_account", default=None)
@@ -335,6 +339,7 @@ _SERVICE_IDS = {
     "autoscaling": "autoscaling",
     "ec2": "ec2",
     "application-autoscaling": "application-autoscaling",
+    "events": "events",
 }
 
 
@@ -508,7 +513,7 @@ class AwsClients:
             read_timeout=self.config.read_timeout,
             max_pool_connections=self.config.max_pool_connections,
             s3={"addressing_style": "path"},
-            user_agent_extra="awsop/0.1",
+            user_agent_extra=self.config.user_agent_extra,
         )
         raw = session.client(service, config=config)  # type: ignore[call-overload]
         limiter_key = (account_key, region, service)

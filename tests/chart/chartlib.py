@@ -32,6 +32,12 @@ METRICS = {
     "awsop_resources": "gauge",
     "awsop_time_to_ready_seconds": "histogram",
     "awsop_tag_policy_violations": "gauge",
+    "awsop_drift_events_received_total": "counter",
+    "awsop_drift_events_total": "counter",
+    "awsop_drift_events_covered_total": "counter",
+    "awsop_drift_event_check_latency_seconds": "histogram",
+    "awsop_drift_events_flowing": "gauge",
+    "awsop_resync_period_seconds": "gauge",
 }
 
 # Kind -> (API group, plural, namespaced): the awsop kinds.

@@ -74,6 +74,7 @@ def test_rules_are_the_documented_alerts() -> None:
         "AwsopPersistentDrift",
         "AwsopThrottling",
         "AwsopReconcileErrors",
+        "AwsopDriftEventsStopped",
     }
     assert by_name["AwsopPersistentDrift"]["for"] == "30m"
     assert 'condition="Drifted"' in by_name["AwsopPersistentDrift"]["expr"]

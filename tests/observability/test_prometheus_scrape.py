@@ -7,7 +7,9 @@ SQS's throttling error, so the throttle and retry series exist (moto never throt
 every state a series: Ready buckets and a queue, one bucket whose drift is corrected, one whose drift is
 only reported (Drifted), one Stalled (its AWS name belongs to another owner), one paused, a queue waiting
 for a dead-letter queue that never comes (a retryable error at every attempt) and a Report TagPolicy the
-objects break. Prometheus scrapes every second and evaluates the alert rules.
+objects break. Event-driven drift is on: its queue and rule are made in moto, which has no CloudTrail,
+so no event ever arrives (the "events stopped" state). Prometheus scrapes every second and evaluates the
+alert rules.
 
 Each query must be valid PromQL (Prometheus answers 400 otherwise) and return series with a number;
 where the scenario makes the value certain (e.g. one Stalled object) the value is checked too. Nothing
@@ -204,6 +206,8 @@ def scenario(real_apiserver: RealApiServer, tmp_path_factory: pytest.TempPathFac
             {**aws, "AWS_ENDPOINT_URL_SQS": proxy.url},
             port,
             AWSOP_TAG_POLICY_STATUS_SECONDS="1",
+            # moto has no CloudTrail: the event queue and rule are made, no event ever arrives (stopped)
+            AWSOP_EVENT_DRIFT="true",
         )
         op = Operator(env, folder / "awsop.log", ["-n", ns])
         with prometheus(folder, [f"127.0.0.1:{port}"], SCRAPE_SECONDS) as prom:
@@ -253,6 +257,7 @@ def settled(scenario: Scenario) -> Scenario:
     at_least(prom, 'awsop_aws_throttles_total{service="sqs"}', 1)
     at_least(prom, 'awsop_aws_retries_total{service="sqs"}', 1)
     at_least(prom, "awsop_tag_policy_violations", 1)
+    at_least(prom, 'awsop_resync_period_seconds{account="operator"}', 1)  # the event queue is made
     # the rates' windows hold samples from before and after the last of the events above
     at_least(
         prom, f'sum(increase(awsop_reconcile_total{{kind="Queue", result="error"}}[{RATE_INTERVAL}]))', 0.5
@@ -312,6 +317,7 @@ def test_alert_expression_returns_series(settled: Scenario, rule: dict[str, Any]
         "AwsopPersistentDrift": ("kind", "Bucket"),
         "AwsopThrottling": ("service", "sqs"),
         "AwsopReconcileErrors": ("kind", "Queue"),
+        "AwsopDriftEventsStopped": ("region", "us-east-1"),
     }[rule["alert"]]
     assert [s["metric"].get(expected[0]) for s in series] == [expected[1]], series
 
