@@ -151,7 +151,7 @@ class EventDrift:
         self.engine = engine
         self.objects = objects
         self.index = ResourceIndex()
-        self.channels_aws = EventChannels(engine)
+        self.channels_aws = EventChannels(engine, shard=settings.shard)
         self.write_condition = write_condition
         self.clock = clock
         self.session_name = engine.clients.config.session_name

@@ -251,14 +251,22 @@ def pattern_text() -> str:
     return text
 
 
-def channel_name(cluster_id: str) -> str:
-    """The queue's and the rule's name: `awsop-events-<cluster-id>`, shortened with a digest to fit the
-    rule's 64 characters (the queue's limit, 80, is larger)."""
-    name = f"awsop-events-{cluster_id}"
+def channel_name(cluster_id: str, shard: str = "") -> str:
+    """The queue's and the rule's name: `awsop-events-<cluster-id>`, or `awsop-events-<cluster-id>-<shard>`
+    for a shard of a sharded installation (each shard consumes its own channel: an SQS message reaches one
+    consumer, and an event for another shard's object would be dropped there as unknown), shortened with a
+    digest to fit the rule's 64 characters (the queue's limit, 80, is larger)."""
+    unique = f"{cluster_id}-{shard}" if shard else cluster_id
+    name = f"awsop-events-{unique}"
     if len(name) <= MAX_RULE_NAME:
         return name
-    digest = hashlib.sha256(cluster_id.encode()).hexdigest()[:8]
+    digest = hashlib.sha256(unique.encode()).hexdigest()[:8]
     return f"{name[: MAX_RULE_NAME - 9]}-{digest}"
+
+
+def channel_object(shard: str = "") -> str:
+    """The object name in the channel's owner tag: <cluster-id>//event-drift[-<shard>]."""
+    return f"{CHANNEL_NAME}-{shard}" if shard else CHANNEL_NAME
 
 
 def queue_policy(queue_arn: str, rule_arn: str) -> str:
@@ -314,8 +322,8 @@ class ChannelError(Exception):
         self.message = message
 
 
-def queue_spec(region: str, cluster_id: str, account_id: str) -> QueueSpec:
-    name = channel_name(cluster_id)
+def queue_spec(region: str, cluster_id: str, account_id: str, shard: str = "") -> QueueSpec:
+    name = channel_name(cluster_id, shard)
     return QueueSpec.model_validate(
         {
             "name": name,
@@ -333,8 +341,9 @@ def queue_spec(region: str, cluster_id: str, account_id: str) -> QueueSpec:
 class EventChannels:
     """Makes and reads the channels of one operator (one engine); remembers which rules it found owned."""
 
-    def __init__(self, engine: Engine, queues: QueueClient | None = None) -> None:
+    def __init__(self, engine: Engine, queues: QueueClient | None = None, shard: str = "") -> None:
         self.engine = engine
+        self.shard = shard  # a sharded installation's shard: a channel of its own
         self.queues = queues or QueueClient(engine.clients)
         self._owned: set[str] = set()  # rule ARNs whose owner tag was read once in this process
 
@@ -346,9 +355,9 @@ class EventChannels:
         back when someone changes it; the rule gets the same tags. Raises ChannelError."""
         engine = self.engine
         cluster_id = engine.config.cluster_id
-        name = channel_name(cluster_id)
-        spec = queue_spec(region, cluster_id, account_id)
-        ref = ObjectRef("Queue", "", CHANNEL_NAME, 1)
+        name = channel_name(cluster_id, self.shard)
+        spec = queue_spec(region, cluster_id, account_id, self.shard)
+        ref = ObjectRef("Queue", "", channel_object(self.shard), 1)
         outcome = engine.reconcile(self.queues, ref, spec, context=context)
         channel = Channel(region, outcome=outcome)
         channel.writes = [c for c in outcome.calls if not c.split(":")[-1].startswith(READS)]
@@ -359,7 +368,7 @@ class EventChannels:
         channel.queue_url = str(outcome.status["url"])
         channel.queue_arn = str(outcome.status.get("arn") or arn("sqs", region, account_id, name))
         events = engine.clients.client("events", region, account=context.account)
-        owner = owner_value(cluster_id, "", CHANNEL_NAME)
+        owner = owner_value(cluster_id, "", channel_object(self.shard))
         tags = layered_tags(engine.tag_layers(spec, context), owner, CHANNEL_KIND)
         wanted = pattern_text()
         try:

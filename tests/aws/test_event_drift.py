@@ -22,10 +22,12 @@ from awsop.operator.event_drift import EventDrift
 from awsop.operator.events import EventRecorder
 from awsop.operator.settings import Settings
 from awsop.reconcilers.aws import AwsClients, AwsConfig
+from awsop.reconcilers.context import ReconcileContext
 from awsop.reconcilers.engine import Engine, EngineConfig
 from awsop.reconcilers.events import (
     HEARTBEAT_TAG,
     IAM_ACTIONS,
+    EventChannels,
     channel_name,
     iam_actions,
     user_agent_marker,
@@ -668,3 +670,24 @@ def test_out_of_band_change_of_an_auto_scaling_group_is_drifted_within_seconds(r
     assert run_until_checked(rig, "web") == 1
     assert drifted(group) and time.time() - started < 10.0, group["status"]
     assert [d["path"] for d in group["status"]["drift"]] == ["maxSize"]
+
+
+def test_each_shard_consumes_a_channel_of_its_own(aws: Any) -> None:
+    """An SQS message reaches one consumer: shards sharing a queue would drop each other's events as
+    unknown, so each shard of a sharded installation makes its own queue and rule, owned by name."""
+    clients = AwsClients(AwsConfig(default_region=REGION, default_rate_limit=0, lookup_account_id=True))
+    engine = Engine(clients, EngineConfig(cluster_id=CLUSTER))
+    account = boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
+    urls = {
+        shard: EventChannels(engine, shard=shard).ensure(REGION, account, ReconcileContext()).queue_url
+        for shard in ("", "b")
+    }
+    assert urls[""] != urls["b"] and urls["b"].endswith(channel_name(CLUSTER, "b"))
+    sqs = boto3.client("sqs", region_name=REGION)
+    events = boto3.client("events", region_name=REGION)
+    for shard, owner in (("", f"{CLUSTER}//event-drift"), ("b", f"{CLUSTER}//event-drift-b")):
+        assert sqs.list_queue_tags(QueueUrl=urls[shard])["Tags"]["awsop.io/owner"] == owner
+        rule = events.describe_rule(Name=channel_name(CLUSTER, shard))
+        assert {"Key": "awsop.io/owner", "Value": owner} in events.list_tags_for_resource(
+            ResourceARN=rule["Arn"]
+        )["Tags"]
