@@ -3,6 +3,7 @@ semantics. kopf itself is not running here (the e2e suite does that); Events are
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import time
@@ -481,6 +482,39 @@ def test_digest_diff_base_stays_small_and_tells_changed_from_unchanged() -> None
     assert storage.fetch(body=kopf.Body(obj)) != storage.build(body=kopf.Body(obj)), "changed"
     obj["metadata"]["annotations"] = {"kopf.awsop.io/last-handled": json.dumps({"spec": {}})}
     assert storage.fetch(body=kopf.Body(obj)) == {"spec": {}}, "kopf's full copy is still understood"
+
+
+def test_digest_essence_is_kopfs_own_without_copying_status_and_managed_fields(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The digest of every stored object must not move (an upgrade would reconcile them all), so the
+    essence is exactly kopf's; but status and managedFields, most of a body, are never deep-copied."""
+    obj = body({"versioning": "Enabled", "tags": {"a": "b"}}, **{"awsop.io/paused": "false"})
+    obj["metadata"].update(
+        labels={"team": "x"},
+        resourceVersion="7",
+        managedFields=[{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+    )
+    obj["metadata"]["annotations"].update(
+        {"kopf.awsop.io/last-handled": "sha256:0", "kubectl.kubernetes.io/last-applied-configuration": "{}"}
+    )
+    obj["status"] = {"conditions": [{"type": "Ready", "status": "True"}], "arn": "arn:aws:s3:::x"}
+    ours = handlers.DigestDiffBaseStorage().build(body=kopf.Body(obj))
+    kopfs = kopf.AnnotationsDiffBaseStorage(prefix=handlers.KOPF_PREFIX).build(body=kopf.Body(obj))
+    del kopfs["metadata"]["annotations"]["kopf.awsop.io/last-handled"]  # ours leaves its own prefix out
+    assert ours == kopfs
+    assert ours == {
+        "spec": {"versioning": "Enabled", "tags": {"a": "b"}},
+        "metadata": {"labels": {"team": "x"}, "annotations": {"awsop.io/paused": "false"}},
+    }
+    copied: list[Any] = []
+    real = copy.deepcopy
+    monkeypatch.setattr(copy, "deepcopy", lambda x, *a: copied.append(x) or real(x, *a))
+    handlers.DigestDiffBaseStorage().build(body=kopf.Body(obj))
+    assert copied and all(
+        "status" not in c and "managedFields" not in c for c in copied if isinstance(c, dict)
+    )
+    assert not any(c is obj["status"] or c is obj["metadata"]["managedFields"] for c in copied)
 
 
 def test_drift_after_a_failed_check_is_still_drift_under_report(
