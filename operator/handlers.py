@@ -937,7 +937,7 @@ def configure(settings: kopf.OperatorSettings, cfg: Settings) -> None:
     # kopf holds an object's next handler run until the watch shows kopf's own last patch, for at most
     # this long; past it, kopf handles the older body (no last-handled digest yet) as a new object and
     # runs the create handler again. With 1,000 objects applied at once the watch lags the API server by
-    # more than kopf's default 5 s and 15 % of the objects were reconciled twice. A watch delivers every
+    # more than kopf's default 5 s and 7-18 % of the objects were reconciled twice. A watch delivers every
     # version in order, so the wait ends as soon as the patch is seen; the bound only matters when a watch
     # restarts.
     settings.persistence.consistency_timeout = CONSISTENCY_TIMEOUT_SECONDS

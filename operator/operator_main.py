@@ -90,11 +90,15 @@ def warm_up(runtime: Runtime) -> None:
     """Build the Kubernetes API client and the AWS clients of the served kinds before the first object
     arrives (kopf runs startup handlers before it starts watching). Built lazily, the first reconciles
     import the Kubernetes client's modules and load botocore's service models under the factories'
-    locks, and every handler thread waits for that (seconds, on two cores). No AWS call is made."""
-    kube.warm()
-    services = {a.split(":")[0] for info in handlers.served_kinds(runtime.settings) for a in _actions(info)}
-    for service in sorted(services & set(STARTING_RATES)):
-        runtime.engine.clients.client(service)
+    locks, and every handler thread waits for that (seconds, on two cores). No AWS call is made, and a
+    failure here only leaves the clients to be built on first use, as before."""
+    try:
+        kube.warm()
+        services = {a.split(":")[0] for i in handlers.served_kinds(runtime.settings) for a in _actions(i)}
+        for service in sorted(services & set(STARTING_RATES)):
+            runtime.engine.clients.client(service)
+    except Exception as exc:  # an optimisation: the first reconcile builds what is missing
+        logging.getLogger("awsop").debug("warm-up incomplete: %s", exc)
 
 
 def _actions(info: Any) -> list[str]:

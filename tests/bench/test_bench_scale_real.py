@@ -511,7 +511,7 @@ def plot(folder: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     for count, times in sorted(CURVES.items()):
         ax.step([0.0, *times], [0, *range(1, len(times) + 1)], where="post", label=f"N = {count:,}")
-    ax.set_xlabel("seconds since kubectl apply started")
+    ax.set_xlabel("seconds since the apply started")
     ax.set_ylabel("objects Ready")
     ax.set_title(
         "awsop operator: mixed objects Ready over time\n(real kube-apiserver, AWS +30 ms per call, 2 cores)"
