@@ -56,6 +56,12 @@ def _api(name: str) -> Any:
         return _clients[name]
 
 
+def warm() -> None:
+    """Build the API clients now (importing the Kubernetes client takes seconds of CPU), not in the first
+    handler that needs one while the others wait for the lock."""
+    _api("custom")
+
+
 def _custom_objects() -> Any:
     return _api("custom")
 

@@ -345,6 +345,16 @@ class _CreateRecord:
 
 
 @runtime_checkable
+class TagsAtCreate(Protocol):
+    """`tags_at_create = True`: the create call carries the ownership tags and AWS applies them with the
+    create or refuses the create (CreateQueue `tags`, CreateTable `Tags`, CreateLaunchTemplate and
+    CreateAutoScalingGroup tag specifications). A crash can never leave such a resource untagged, so the
+    create-pending mark (`before_create`: one Kubernetes write before every create) is not recorded."""
+
+    tags_at_create: bool
+
+
+@runtime_checkable
 class GlobalNames(Protocol):
     """`global_names = True`: the AWS name is unique across regions and accounts (S3), so two objects
     naming it in different regions still name one resource."""
@@ -354,6 +364,10 @@ class GlobalNames(Protocol):
 
 def creates_exclusively(client: object) -> bool:
     return isinstance(client, ExclusiveCreate) and client.exclusive_create
+
+
+def tags_at_create(client: object) -> bool:
+    return isinstance(client, TagsAtCreate) and client.tags_at_create
 
 
 def names_are_global(client: object) -> bool:
@@ -670,9 +684,10 @@ class Engine:
             plan.changes = client.plan_create(target)
             if plan_only:
                 return self._planned(plan)
-            if before_create is not None:
-                before_create()
-            if isinstance(client, StartsCreate) and client.starts_create(spec):
+            starts = isinstance(client, StartsCreate) and client.starts_create(spec)
+            if before_create is not None and (starts or not tags_at_create(client)):
+                before_create()  # leak safety: the mark is stored before AWS is asked (a create without tags)
+            if starts:
                 return self._start_create(client, target, plan, box)
             try:
                 created_now = client.create(target)

@@ -30,6 +30,7 @@ from .engine import (
     ReadsTags,
     ReportsBusy,
     StartsCreate,
+    TagsAtCreate,
     TagsOwner,
 )
 from .launch_template import IAM_ACTIONS as LAUNCH_TEMPLATE_IAM_ACTIONS
@@ -276,6 +277,12 @@ if TYPE_CHECKING:
     )
     _exclusive: tuple[type[ExclusiveCreate], ...] = (TableClient, LaunchTemplateClient)
     _global: tuple[type[GlobalNames], ...] = (BucketClient,)
+    _tags_at_create: tuple[type[TagsAtCreate], ...] = (
+        QueueClient,
+        TableClient,
+        LaunchTemplateClient,
+        AutoScalingGroupClient,
+    )
     _own_tags: tuple[type[AddsOwnTags], ...] = (AutoScalingGroupClient, TableClient)
 
 

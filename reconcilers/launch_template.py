@@ -387,6 +387,7 @@ class LaunchTemplateClient:
     kind = KIND
     default_deletion_policy = DeletionPolicy.DELETE
     exclusive_create = True  # CreateLaunchTemplate fails on an existing name and tags atomically
+    tags_at_create = True
 
     def __init__(self, clients: AwsClients) -> None:
         self.clients = clients

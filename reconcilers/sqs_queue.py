@@ -556,6 +556,7 @@ class QueueClient:
 
     kind = KIND
     default_deletion_policy = DeletionPolicy.DELETE
+    tags_at_create = True  # CreateQueue takes `tags`: a queue it makes carries the owner tag from birth
 
     def __init__(self, clients: AwsClients, clock: Callable[[], float] = time.monotonic) -> None:
         self.clients = clients

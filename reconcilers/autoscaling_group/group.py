@@ -130,6 +130,7 @@ class AutoScalingGroupClient:
 
     kind = KIND
     default_deletion_policy = DeletionPolicy.DELETE
+    tags_at_create = True  # CreateAutoScalingGroup takes `Tags`: the owner tag comes with the group
 
     def __init__(self, clients: AwsClients) -> None:
         self.clients = clients

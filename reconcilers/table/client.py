@@ -127,6 +127,7 @@ class TableClient:
     # CreateTable fails with ResourceInUseException when the table exists and takes the tags atomically:
     # its answer proves the table new and ours, so the engine makes no read-back
     exclusive_create = True
+    tags_at_create = True
 
     def __init__(self, clients: AwsClients) -> None:
         self.clients = clients

@@ -249,3 +249,48 @@ def test_two_cli_applies_at_once_on_two_machines_both_exit_0(
         assert codes == {"a": 0, "b": 0}, f"trial {trial}"
         assert tags_of(s3, name)[OWNER_TAG] == "ci/race/b" + str(trial)
     assert len([n for n in names(s3) if n.startswith("ci-race-")]) == 4
+
+
+CREATE_MARKS = {  # kind -> (spec, whether the create-pending mark is recorded before its create)
+    "Bucket": ({"tags": {"team": "a"}}, True),  # CreateBucket may leave an untagged bucket (tag_owner)
+    "Queue": ({"tags": {"team": "a"}}, False),  # CreateQueue takes the tags with the create
+    "Table": ({"partitionKey": {"name": "pk", "type": "S"}}, False),
+    "LaunchTemplate": ({"imageId": "ami-12345678", "instanceType": "t3.micro"}, False),
+    "AutoScalingGroup": (
+        {
+            "launchTemplate": {"name": "tpl-a"},
+            "minSize": 0,
+            "maxSize": 1,
+            "availabilityZones": ["us-east-1a"],
+        },
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(CREATE_MARKS))
+def test_create_pending_mark_only_where_a_create_can_leave_the_resource_untagged(
+    clients: AwsClients, kind: str
+) -> None:
+    """The mark costs a Kubernetes write before every create; kinds whose create call carries the owner
+    tag (AWS tags with the create or refuses it) never leave an untagged resource behind, so they skip it
+    and are still created, tagged and Ready."""
+    from awsop.reconcilers.kinds import KINDS
+
+    info = KINDS[kind]
+    if kind == "AutoScalingGroup":  # its launch template must exist
+        clients.client("ec2").create_launch_template(
+            LaunchTemplateName="tpl-a", LaunchTemplateData={"ImageId": "ami-12345678"}
+        )
+    spec_body, marked = CREATE_MARKS[kind]
+    spec = info.spec_model.model_validate(spec_body)
+    engine = Engine(clients, EngineConfig(cluster_id="kube"))
+    marks: list[float] = []
+    outcome = engine.reconcile(
+        info.make_client(clients),
+        ObjectRef(kind, "race", "data", 1),
+        spec,
+        before_create=lambda: marks.append(1.0),
+    )
+    assert outcome.state is State.READY and outcome.reason == "Created", outcome.message
+    assert bool(marks) is marked

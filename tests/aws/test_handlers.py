@@ -3,6 +3,7 @@ semantics. kopf itself is not running here (the e2e suite does that); Events are
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import time
@@ -483,6 +484,39 @@ def test_digest_diff_base_stays_small_and_tells_changed_from_unchanged() -> None
     assert storage.fetch(body=kopf.Body(obj)) == {"spec": {}}, "kopf's full copy is still understood"
 
 
+def test_digest_essence_is_kopfs_own_without_copying_status_and_managed_fields(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The digest of every stored object must not move (an upgrade would reconcile them all), so the
+    essence is exactly kopf's; but status and managedFields, most of a body, are never deep-copied."""
+    obj = body({"versioning": "Enabled", "tags": {"a": "b"}}, **{"awsop.io/paused": "false"})
+    obj["metadata"].update(
+        labels={"team": "x"},
+        resourceVersion="7",
+        managedFields=[{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+    )
+    obj["metadata"]["annotations"].update(
+        {"kopf.awsop.io/last-handled": "sha256:0", "kubectl.kubernetes.io/last-applied-configuration": "{}"}
+    )
+    obj["status"] = {"conditions": [{"type": "Ready", "status": "True"}], "arn": "arn:aws:s3:::x"}
+    ours = handlers.DigestDiffBaseStorage().build(body=kopf.Body(obj))
+    kopfs = kopf.AnnotationsDiffBaseStorage(prefix=handlers.KOPF_PREFIX).build(body=kopf.Body(obj))
+    del kopfs["metadata"]["annotations"]["kopf.awsop.io/last-handled"]  # ours leaves its own prefix out
+    assert ours == kopfs
+    assert ours == {
+        "spec": {"versioning": "Enabled", "tags": {"a": "b"}},
+        "metadata": {"labels": {"team": "x"}, "annotations": {"awsop.io/paused": "false"}},
+    }
+    copied: list[Any] = []
+    real = copy.deepcopy
+    monkeypatch.setattr(copy, "deepcopy", lambda x, *a: copied.append(x) or real(x, *a))
+    handlers.DigestDiffBaseStorage().build(body=kopf.Body(obj))
+    assert copied and all(
+        "status" not in c and "managedFields" not in c for c in copied if isinstance(c, dict)
+    )
+    assert not any(c is obj["status"] or c is obj["metadata"]["managedFields"] for c in copied)
+
+
 def test_drift_after_a_failed_check_is_still_drift_under_report(
     runtime: list[tuple[str, str, str]], s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -590,3 +624,27 @@ def test_stalled_tag_policy_violation_is_judged_again_at_once_when_a_policy_chan
     ready = {c["type"]: c["status"] for c in (state().status or {})["conditions"]}
     assert ready["Ready"] == "True" and ready["Stalled"] == "False"
     s3.head_bucket(Bucket="ns-data")
+
+
+def test_kopf_waits_for_its_own_patch_long_enough_for_a_lagging_watch() -> None:
+    """Past kopf's consistency timeout an object's older body (no last-handled digest yet) is handled
+    as a new object again: at 1,000 objects applied at once the watch lags well past kopf's default 5 s."""
+    settings = kopf.OperatorSettings()
+    assert settings.persistence.consistency_timeout == 5.0  # kopf's default, the one that was too short
+    handlers.configure(settings, Settings(cluster_id="kube"))
+    assert settings.persistence.consistency_timeout >= 60.0
+
+
+def test_warm_up_builds_every_client_before_the_first_object_without_an_aws_call(
+    runtime: list[tuple[str, str, str]], clients: AwsClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from awsop.operator import operator_main
+
+    built: list[str] = []
+    monkeypatch.setattr(kube, "warm", lambda: built.append("kubernetes"))
+    with aws_calls(clients) as calls:
+        operator_main.warm_up(RT["current"])
+    assert built == ["kubernetes"]
+    assert calls == []
+    services = {service for _, _, service in clients._clients}
+    assert {"s3", "sqs", "dynamodb", "ec2", "autoscaling"} <= services
