@@ -276,6 +276,13 @@ class CallLog:
             self.calls.clear()
             self.outcomes.clear()
 
+    def totals(self) -> tuple[int, int]:
+        """(calls, throttled calls) recorded so far; safe while other threads record."""
+        with self._lock:
+            calls = sum(self.outcomes.values())
+            throttled = sum(n for (_, _, outcome), n in self.outcomes.items() if outcome == "throttled")
+        return calls, throttled
+
     @contextmanager
     def capture(self) -> Iterator[list[str]]:
         """Yields a list that collects the calls this thread makes inside the block (other threads'

@@ -27,6 +27,7 @@ from .engine import (
     GlobalNames,
     KnowsCreatedAt,
     MovesIdentifiers,
+    Prefetches,
     ReadsTags,
     ReportsBusy,
     TagsOwner,
@@ -275,6 +276,7 @@ if TYPE_CHECKING:
     _exclusive: tuple[type[ExclusiveCreate], ...] = (TableClient, LaunchTemplateClient)
     _global: tuple[type[GlobalNames], ...] = (BucketClient,)
     _own_tags: tuple[type[AddsOwnTags], ...] = (AutoScalingGroupClient, TableClient)
+    _prefetches: tuple[type[Prefetches], ...] = (QueueClient, LaunchTemplateClient, AutoScalingGroupClient)
 
 
 def _sid(service: str) -> str:
