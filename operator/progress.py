@@ -50,14 +50,14 @@ class RunProgress:
         verb: str,
         *,
         enabled: bool,
-        after: float = SHOW_AFTER,
+        after: float | None = None,
     ) -> None:
         self._console = console
         self._total = total
         self._log = log
         self._verb = verb
         self._enabled = enabled
-        self._after = after
+        self._after = SHOW_AFTER if after is None else after
         self._lock = threading.Lock()
         self._done = 0
         self._progress: Progress | None = None

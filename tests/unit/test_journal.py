@@ -52,3 +52,30 @@ def test_default_path(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expe
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert str(default_path()) == expected
+
+
+def test_concurrent_workers_of_one_run_lose_no_mark(tmp_path: Path) -> None:
+    """The CLI's workers record and clear marks at once in one process: every update lands (the lock file
+    serialises threads too: each update opens it anew, and flock locks belong to the open file)."""
+    import threading
+
+    path = tmp_path / "creates.json"
+    entries = [key("Bucket", "us-east-1", f"b{i}", f"c/ns/b{i}") for i in range(64)]
+    start = threading.Barrier(16)
+
+    def worker(mine: list[str]) -> None:
+        journal = Journal(path)
+        start.wait()
+        for entry in mine:
+            journal.record(entry, entry)
+        for entry in mine[::2]:
+            journal.clear(entry)
+
+    threads = [threading.Thread(target=worker, args=(entries[i::16],)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    journal = Journal(path)
+    kept = {e for e in entries if journal.pending(e) is not None}
+    assert kept == {e for i in range(16) for e in entries[i::16][1::2]}
