@@ -114,7 +114,8 @@ def test_queue_urls_not_listed_are_looked_up_by_name(
 ) -> None:
     """A listing is a hint: a queue it does not show (new, or another prefix) still gets GetQueueUrl."""
     docs = [
-        f"apiVersion: sqs.awsop.io/v1alpha1\nkind: Queue\nmetadata: {{name: q{i}, namespace: ns}}\nspec: {{}}\n"
+        f"apiVersion: sqs.awsop.io/v1alpha1\nkind: Queue\nmetadata: {{name: q{i}, namespace: ns}}\n"
+        "spec: {}\n"
         for i in range(3)
     ]
     path = _write(tmp_path / "set.yaml", docs)
@@ -178,12 +179,13 @@ def test_a_failed_target_named_by_aws_name_stops_its_dependents_with_a_message(
     docs = [
         "apiVersion: ec2.awsop.io/v1alpha1\nkind: LaunchTemplate\nmetadata: {name: lt, namespace: ns}\n"
         "spec: {name: taken-lt, imageId: ami-12345678}\n",
-        "apiVersion: autoscaling.awsop.io/v1alpha1\nkind: AutoScalingGroup\nmetadata: {name: g, namespace: ns}\n"
+        "apiVersion: autoscaling.awsop.io/v1alpha1\nkind: AutoScalingGroup\n"
+        "metadata: {name: g, namespace: ns}\n"
         "spec: {launchTemplate: {name: taken-lt}, minSize: 0, maxSize: 1, availabilityZones: [us-east-1a]}\n",
     ]
     path = _write(tmp_path / "set.yaml", docs)
     made = _capture_engine(monkeypatch)
-    code, out, err = run(capsys, "plan", "-o", "json", "-f", path)
+    code, out, _ = run(capsys, "plan", "-o", "json", "-f", path)
     assert code == cli.EXIT_ERROR
     objects = {o["name"]: o for o in json.loads(out)["objects"]}
     assert objects["lt"]["error"]["reason"] == "AlreadyExists"
