@@ -94,7 +94,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _engine(args: argparse.Namespace) -> Engine:
-    from .runtime import build_engine
+    from .factory import build_engine
 
     engine, _clients = build_engine(_settings(args))
     return engine
