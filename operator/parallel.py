@@ -13,8 +13,9 @@ once, or swallow an exception a worker raised (the first one is raised once runn
 from __future__ import annotations
 
 import heapq
+import queue
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -58,24 +59,28 @@ def run_in_order(
             key = keys[heapq.heappop(ready)]
             finished(key, work(key))
     else:
+        finished_queue: queue.SimpleQueue[Future[R]] = queue.SimpleQueue()
         running: dict[Future[R], K] = {}
         failure: BaseException | None = None
+        # completions arrive through a queue (one put per object), not concurrent.futures.wait, which
+        # re-registers a waiter on every running future at each completion
         with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="awsop-worker") as pool:
             try:
                 while ready or running:
                     while ready and len(running) < parallelism and failure is None:
                         key = keys[heapq.heappop(ready)]
-                        running[pool.submit(work, key)] = key
+                        future = pool.submit(work, key)
+                        running[future] = key
+                        future.add_done_callback(finished_queue.put)
                     if not running:
                         break
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        key = running.pop(future)
-                        error = future.exception()
-                        if error is not None:
-                            failure = failure or error
-                            continue
-                        finished(key, future.result())
+                    future = finished_queue.get()
+                    key = running.pop(future)
+                    error = future.exception()
+                    if error is not None:
+                        failure = failure or error
+                        continue
+                    finished(key, future.result())
             except BaseException:  # Ctrl-C: let running work end, start nothing more
                 for future in running:
                     future.cancel()
