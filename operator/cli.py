@@ -5,6 +5,10 @@
 name and ownership tags, never by local state, so plan and apply can run as separate processes. The
 one local file is the journal of creates in flight (`--journal`), which lets a run recognise its own
 create that was interrupted before the ownership tags were confirmed.
+
+`plan` and `apply` run the set as a dependency graph on `--parallelism` workers (operator/parallel.py):
+an object starts once the objects it refers to or names by AWS name are done, and the result is printed
+in the stable order (targets first, otherwise file order) whatever the number of workers.
 """
 
 from __future__ import annotations

@@ -107,3 +107,15 @@ def test_a_cycle_is_refused_not_waited_for() -> None:
 def test_parallelism_below_one_is_refused() -> None:
     with pytest.raises(ValueError):
         run_in_order(["a"], {}, str.upper, 0)
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_the_cli_refuses_a_parallelism_that_is_not_a_positive_number(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from awsop.operator import cli
+
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["plan", "-f", "x", "--parallelism", value])
+    assert "--parallelism" in capsys.readouterr().err
+    assert cli.build_parser().parse_args(["plan", "-f", "x"]).parallelism == 16
