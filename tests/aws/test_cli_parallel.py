@@ -230,3 +230,28 @@ def test_progress_shows_on_a_terminal_after_a_while_and_never_on_stdout(
     assert "planning" in out.err and "AWS calls" in out.err and "throttled" in out.err, out.err
     assert cli.main([*_plan_args(tmp_path), "-o", "json"]) == code
     assert capsys.readouterr().err == "", "no progress with -o json"
+
+
+def test_a_failing_read_ahead_only_costs_the_reads_it_would_have_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No sqs:ListQueues permission (or any error listing): each queue is looked up by name as before."""
+    from botocore.exceptions import ClientError
+
+    from awsop.reconcilers.sqs_queue import QueueClient
+
+    def denied(self: Any, region: str, targets: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "ListQueues")
+
+    monkeypatch.setattr(QueueClient, "prefetch", denied)
+    docs = [
+        f"apiVersion: sqs.awsop.io/v1alpha1\nkind: Queue\nmetadata: {{name: q{i}, namespace: ns}}\n"
+        "spec: {}\n"
+        for i in range(2)
+    ]
+    path = _write(tmp_path / "set.yaml", docs)
+    assert run(capsys, "apply", "-f", path)[0] == cli.EXIT_OK
+    made = _capture_engine(monkeypatch)
+    code, out, err = run(capsys, "plan", "-f", path)
+    assert code == cli.EXIT_OK, out + err
+    assert Counter(c for c in made[-1].clients.log.calls if c.startswith("sqs:"))["sqs:GetQueueUrl"] == 2
