@@ -5,6 +5,10 @@
 name and ownership tags, never by local state, so plan and apply can run as separate processes. The
 one local file is the journal of creates in flight (`--journal`), which lets a run recognise its own
 create that was interrupted before the ownership tags were confirmed.
+
+`plan` and `apply` run the set as a dependency graph on `--parallelism` workers (operator/parallel.py):
+an object starts once the objects it refers to or names by AWS name are done, and the result is printed
+in the stable order (targets first, otherwise file order) whatever the number of workers.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +30,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from awsop.reconcilers.account import AccountRef, ResolvedAccount, resolve_account
+from awsop.reconcilers.changes import Plan
 from awsop.reconcilers.context import ReconcileContext
-from awsop.reconcilers.engine import Engine, Outcome, StartedCreate, State, names_are_global
+from awsop.reconcilers.engine import (
+    Engine,
+    Outcome,
+    StartedCreate,
+    State,
+    dependency_not_ready,
+    names_are_global,
+)
 from awsop.reconcilers.errors import AwsopError, ErrorClass
 from awsop.reconcilers.kinds import KINDS
 from awsop.reconcilers.policies import ManagementPolicy
@@ -44,7 +57,16 @@ from .manifests import (
     load_policy_inputs,
     parse_namespace_labels,
 )
-from .references import key_of, order_manifests, reference_problems, resolution_from_outcome
+from .parallel import DEFAULT_PARALLELISM, run_in_order
+from .progress import RunProgress
+from .references import (
+    Key,
+    dependency_order,
+    key_of,
+    order_manifests,
+    reference_problems,
+    resolution_from_outcome,
+)
 from .settings import Settings
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -83,7 +105,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _engine(args: argparse.Namespace) -> Engine:
-    from .runtime import build_engine
+    from .factory import build_engine
 
     engine, _clients = build_engine(_settings(args))
     return engine
@@ -274,26 +296,35 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
         if manifest.info.kind not in clients:
             clients[manifest.info.kind] = manifest.info.make_client(engine.clients)
     # targets first: of references, and of AWS names a spec names that another manifest manages
-    manifests = order_manifests(manifests, _aws_names(engine, manifests, clients))
+    manifests, dependencies = dependency_order(manifests, _aws_names(engine, manifests, clients))
     _check_unique(engine, manifests, clients, lambda m: _account(m, found, chosen, require))
     verdicts = {key_of(m): _verdict(m, inputs, settings) for m in manifests}
     _check_policy_conflicts(manifests, verdicts)
     done: dict[tuple[str, str, str], Outcome] = {}
     show = sys.stderr.isatty() and args.output != "json"
+    by_key = {key_of(m): m for m in manifests}
+    contexts = {
+        key_of(m): ReconcileContext(
+            account=_account(m, found, chosen, require), tag_policy=verdicts[key_of(m)]
+        )
+        for m in manifests
+    }
+    _prefetch(engine, manifests, clients, contexts)
 
-    def run_one(manifest: Manifest) -> Outcome:
-        if show:
-            err.print(
-                f"[dim]{'planning' if plan_only else 'applying'} {manifest.info.kind} "
-                f"{manifest.ref.namespace}/{manifest.ref.name}[/dim]"
-            )
-        context = ReconcileContext(
+    def run_one(key: Key) -> Outcome:
+        manifest = by_key[key]
+        refs = {(manifest.ref.namespace, r.kind, r.name) for r in manifest.spec.references()}
+        # a target named by AWS name that failed: the object would only fail against AWS after it
+        failed = [d for d in dependencies[key] if d not in refs and not done[d].ok]
+        if failed:
+            client = clients[manifest.info.kind]
+            return _dependency_failed(engine, client, manifest, contexts[key], done[failed[0]])
+        context = replace(
+            contexts[key],
             references={
                 (r.kind, r.name): resolution_from_outcome(r, done[(manifest.ref.namespace, r.kind, r.name)])
                 for r in manifest.spec.references()
             },
-            account=_account(manifest, found, chosen, require),
-            tag_policy=verdicts[key_of(manifest)],
         )
         client = clients[manifest.info.kind]
         outcome = _reconcile(engine, client, manifest, journal, plan_only, context)
@@ -301,18 +332,26 @@ def _run(args: argparse.Namespace, plan_only: bool) -> tuple[list[tuple[Manifest
             outcome = _until_settled(engine, client, manifest, outcome, args.timeout, show, context)
             if outcome.ok and (entry := _journal_entry(engine, client, manifest)):
                 _settle_journal(journal, entry, manifest, outcome)
-        done[key_of(manifest)] = outcome
         return outcome
 
-    with err.status("working...", spinner="dots") if show else _null():
-        outcomes = {key_of(manifest): run_one(manifest) for manifest in manifests}
+    keys = [key_of(m) for m in manifests]
+    verb = "planning" if plan_only else "applying"
+    with RunProgress(err, len(keys), engine.clients.log, verb, enabled=show) as progress:
+
+        def finished(key: Key, outcome: Outcome) -> None:
+            done[key] = outcome
+            progress.advance()
+
+        outcomes = run_in_order(keys, dependencies, run_one, args.parallelism, finished)
         # AWS said a resource named by AWS name does not exist yet: try again after the rest of the run
         # (another object of the run may have made it), for as long as each round brings one further
-        waiting = [m for m in manifests if _dependency_missing(outcomes[key_of(m)]) and not plan_only]
+        waiting = [k for k in keys if _dependency_missing(outcomes[k]) and not plan_only]
         while waiting:
-            for manifest in waiting:
-                outcomes[key_of(manifest)] = run_one(manifest)
-            still = [m for m in waiting if _dependency_missing(outcomes[key_of(m)])]
+            again = run_in_order(
+                waiting, dependencies, run_one, args.parallelism, lambda k, o: done.__setitem__(k, o)
+            )
+            outcomes.update(again)
+            still = [k for k in waiting if _dependency_missing(outcomes[k])]
             if len(still) == len(waiting):
                 break
             waiting = still
@@ -337,6 +376,38 @@ def _aws_names(
         )
         for m in manifests
     }
+
+
+def _prefetch(
+    engine: Engine, manifests: list[Manifest], clients: dict[str, Any], contexts: dict[Key, ReconcileContext]
+) -> None:
+    """Kinds that read many objects in one call (groups and launch templates by 100 names, queue URLs by
+    pages of ListQueues) read the whole set ahead, per (account, region), instead of one call each."""
+    for kind, client in clients.items():
+        objects = [
+            (m.ref, m.spec, contexts[key_of(m)])
+            for m in manifests
+            if m.info.kind == kind and m.annotations.get("awsop.io/paused", "").lower() != "true"
+        ]
+        engine.prefetch(client, objects)
+
+
+def _dependency_failed(
+    engine: Engine, client: Any, manifest: Manifest, context: ReconcileContext, failed: Outcome
+) -> Outcome:
+    """The object names (by AWS name) a resource whose own object failed in this run: it is not tried,
+    and says which object failed and why."""
+    plan = failed.plan
+    try:
+        target = engine.target(client, manifest.ref, manifest.spec, context=context)
+        aws_name, region = target.aws_name, target.region
+    except AwsopError:
+        aws_name, region = "", manifest.spec.region or ""
+    message = f"{plan.kind} {plan.namespace}/{plan.name} failed: {failed.reason}: {failed.message}"
+    return dependency_not_ready(
+        Plan(manifest.ref.kind, manifest.ref.namespace, manifest.ref.name, aws_name, region, "blocked"),
+        message,
+    )
 
 
 def _dependency_missing(outcome: Outcome) -> bool:
@@ -387,6 +458,16 @@ def parse_timeout(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use 90s, 5m, 1h)") from None
     if value <= 0:
         raise argparse.ArgumentTypeError("--timeout must be positive")
+    return value
+
+
+def parse_parallelism(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("--parallelism must be at least 1")
     return value
 
 
@@ -643,6 +724,14 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="PATH",
                 help="local journal of creates in flight (default: $AWSOP_JOURNAL, else "
                 "$XDG_STATE_HOME/awsop/creates.json)",
+            )
+            p.add_argument(
+                "--parallelism",
+                type=parse_parallelism,
+                default=DEFAULT_PARALLELISM,
+                metavar="N",
+                help=f"objects worked on at once, in dependency order (default {DEFAULT_PARALLELISM}); "
+                "they share one AWS rate limiter per account, region and service",
             )
             p.add_argument(
                 "--account",

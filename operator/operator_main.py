@@ -32,7 +32,10 @@ def run_operator(
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     logging.getLogger("awsop").setLevel(logging.INFO)
     engine, clients = build_engine(
-        settings, listeners=[metrics.record_aws_call], rate_listeners=[metrics.record_rate_limit]
+        settings,
+        listeners=[metrics.record_aws_call],
+        rate_listeners=[metrics.record_rate_limit],
+        operator=True,
     )
     kube.configure(settings.http_pool_size)
     runtime = Runtime(

@@ -57,6 +57,16 @@ def order_manifests(manifests: list[Manifest], aws_names: Mapping[Key, str] | No
     With `aws_names` (each manifest's AWS name), a resource a spec names by AWS name
     (`named_dependencies`: a bucket's logging target, a group's launch template by name) that another
     manifest of the set manages is ordered like a reference; a name no manifest has is left to AWS."""
+    return dependency_order(manifests, aws_names)[0]
+
+
+def dependency_order(
+    manifests: list[Manifest], aws_names: Mapping[Key, str] | None = None
+) -> tuple[list[Manifest], dict[Key, tuple[Key, ...]]]:
+    """`order_manifests`, and per object the objects of the set it must wait for: its references and
+    the objects managing the AWS names it names, except a name that closes a cycle (two buckets that log
+    into each other), which is left to the retry after the rest of the run. The edges only point to
+    objects earlier in the order, so running each object after its edges never deadlocks."""
     by_key: dict[Key, Manifest] = {}
     for manifest in manifests:
         by_key.setdefault(key_of(manifest), manifest)
@@ -86,6 +96,7 @@ def order_manifests(manifests: list[Manifest], aws_names: Mapping[Key, str] | No
     ordered: list[Manifest] = []
     done: set[Key] = set()
     path: list[Key] = []
+    edges: dict[Key, tuple[Key, ...]] = {}
 
     def visit(key: Key) -> None:
         if key in done:
@@ -94,18 +105,21 @@ def order_manifests(manifests: list[Manifest], aws_names: Mapping[Key, str] | No
             cycle = [*path[path.index(key) :], key]
             raise ManifestError("reference cycle: " + " -> ".join(_label(k) for k in cycle))
         path.append(key)
+        kept = []
         for dependency, by_ref in dependencies(key):
             # two buckets that log into each other are valid: a name that closes a cycle is left to the
             # retry after the rest of the run; only references must form no cycle
             if by_ref or dependency not in path:
                 visit(dependency)
+                kept.append(dependency)
         path.pop()
         done.add(key)
+        edges[key] = tuple(dict.fromkeys(kept))
         ordered.append(by_key[key])
 
     for manifest in manifests:
         visit(key_of(manifest))
-    return ordered
+    return ordered, edges
 
 
 def resolution_from_outcome(reference: Reference, outcome: Outcome) -> Resolution:

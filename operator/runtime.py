@@ -9,18 +9,15 @@ keeps the arrow one way) and never calls kopf.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from awsop.reconcilers.account import ResolvedAccount
-from awsop.reconcilers.aws import AwsClients, AwsConfig, RateListener
 from awsop.reconcilers.batch import CheckSchedule
-from awsop.reconcilers.engine import Engine, EngineConfig, ObjectRef
+from awsop.reconcilers.engine import Engine, ObjectRef
 from awsop.reconcilers.errors import ErrorClass
-from awsop.reconcilers.events import user_agent_marker
 from awsop.reconcilers.kinds import KindInfo
 from awsop.reconcilers.model import AwsObjectSpec
 from awsop.reconcilers.tag_policy import TagPolicyVerdict
@@ -28,46 +25,10 @@ from awsop.reconcilers.tag_policy import TagPolicyVerdict
 from . import kube
 from .accounts import AccountDirectory
 from .events import EventRecorder, EventSink
+from .factory import build_engine as build_engine  # re-exported: the operator builds it here
 from .settings import Settings
 from .sharding import Skips
 from .tag_policies import PolicyCache
-
-
-def build_engine(
-    settings: Settings,
-    listeners: list[Callable[[str, str, str], None]] | None = None,
-    rate_listeners: list[RateListener] | None = None,
-) -> tuple[Engine, AwsClients]:
-    region = settings.default_region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    clients = AwsClients(
-        AwsConfig(
-            default_region=region or "us-east-1",
-            rate_limits=settings.rate_limits,
-            default_rate_limit=settings.default_rate_limit,
-            retry_mode=settings.aws_retry_mode,
-            max_attempts=settings.aws_max_attempts,
-            max_pool_connections=settings.http_pool_size,
-            session_name=f"awsop-{settings.cluster_id}"[:64],
-            # CloudTrail records it: event-driven drift skips the operator's own calls by it
-            user_agent_extra=f"awsop/0.1 {user_agent_marker(settings.cluster_id)}",
-            lookup_account_id=True,
-            # a shared description is never older than half a drift-check period
-            batch_max_age=min(settings.batch_max_age_seconds, settings.resync_seconds / 2),
-        ),
-        listeners=listeners,
-        rate_listeners=rate_listeners,
-    )
-    engine = Engine(
-        clients,
-        EngineConfig(
-            cluster_id=settings.cluster_id,
-            default_tags=settings.default_tags,
-            deletion_policy_defaults=settings.deletion_policy_defaults,
-            name_prefix={"Bucket": settings.bucket_name_prefix},
-            create_window=settings.create_window_seconds,
-        ),
-    )
-    return engine, clients
 
 
 @dataclass

@@ -277,6 +277,13 @@ class CallLog:
             self.calls.clear()
             self.outcomes.clear()
 
+    def totals(self) -> tuple[int, int]:
+        """(calls, throttled calls) recorded so far; safe while other threads record."""
+        with self._lock:
+            calls = sum(self.outcomes.values())
+            throttled = sum(n for (_, _, outcome), n in self.outcomes.items() if outcome == "throttled")
+        return calls, throttled
+
     @contextmanager
     def capture(self) -> Iterator[list[str]]:
         """Yields a list that collects the calls this thread makes inside the block (other threads'
@@ -371,6 +378,7 @@ class AwsClients:
         self._sessions: dict[tuple[str, str, str, int], boto3.Session] = {}
         self._batchers: dict[tuple[Any, str, str], BatchReader[Any]] = {}
         self._lock = threading.Lock()
+        self._account_lock = threading.Lock()
         self._own_account: str | None = self.config.account_id
         self._own_failed_at: float | None = None
 
@@ -423,16 +431,19 @@ class AwsClients:
             return account.account_id
         if self._own_account is not None or not (lookup and self.config.lookup_account_id):
             return self._own_account
-        now = time.monotonic()
-        if self._own_failed_at is not None and now - self._own_failed_at < OWN_ACCOUNT_RETRY_SECONDS:
-            return None
-        try:
-            identity = self.caller_identity(None)
-        except Exception:  # no credentials yet, STS unreachable: the id is simply not known yet
-            self._own_failed_at = now
-            return None
-        self._own_account = str(identity["Account"])
-        return self._own_account
+        with self._account_lock:  # concurrent reconciles (the CLI's workers) ask once, not once each
+            if self._own_account is not None:
+                return self._own_account
+            now = time.monotonic()
+            if self._own_failed_at is not None and now - self._own_failed_at < OWN_ACCOUNT_RETRY_SECONDS:
+                return None
+            try:
+                identity = self.caller_identity(None)
+            except Exception:  # no credentials yet, STS unreachable: the id is simply not known yet
+                self._own_failed_at = now
+                return None
+            self._own_account = str(identity["Account"])
+            return self._own_account
 
     def caller_identity(self, account: ResolvedAccount | None) -> dict[str, Any]:
         """sts:GetCallerIdentity with `account`'s credentials (assuming its role first if needed)."""

@@ -8,7 +8,10 @@ A `BatchReader` lets the periodic drift checks of one kind in one (account, regi
 - the same call also refreshes the names whose last check is oldest (the objects due next), so checks
   that are spread over a resync period find a fresh description waiting and make no call at all;
 - a reconcile of a single object (a spec change, a create, the CLI) never waits: it reads directly, and
-  what it reads refreshes the shared entry.
+  what it reads refreshes the shared entry;
+- a runner that knows in advance which names it is about to reconcile (the CLI's plan and apply) may
+  `prime` them: one call per `per_call` names, and the next read of each primed name, periodic or not, is
+  served that description once (a read-back after a write is direct again).
 
 What it must never do: serve an entry older than `max_age`, take a batch's word for it that a resource is
 missing (absence is always confirmed by a direct read), or hold its lock while calling AWS.
@@ -87,6 +90,7 @@ class BatchReader(Generic[T]):
         self._known: dict[str, float] = {}  # name -> when it was last asked for
         self._open: _Batch[T] | None = None  # collecting names during its window
         self._pending: dict[str, _Batch[T]] = {}  # name -> the closed batch reading it right now
+        self._primed: dict[str, _Entry[T]] = {}  # name -> a description read ahead for its next read
         self.stats = BatchStats()
 
     def read(self, name: str, periodic: bool = False) -> T | None:
@@ -94,6 +98,9 @@ class BatchReader(Generic[T]):
 
         `periodic` marks a routine drift check, which may wait up to `window` to share a call or be
         served a description at most `max_age` old; anything else reads at once."""
+        primed = self._take_primed(name)
+        if primed is not None:
+            return primed
         if not periodic:
             return self.read_now(name)
         with self._lock:
@@ -124,6 +131,28 @@ class BatchReader(Generic[T]):
             return self.read_now(name)  # a batch's silence is not proof: confirm directly
         return value
 
+    def prime(self, names: list[str]) -> None:
+        """Read `names` ahead, `per_call` names per call, for one read each (see `read`). Names AWS does
+        not answer for are not primed: their read goes to AWS (a batch's silence is not proof)."""
+        wanted = list(dict.fromkeys(names))
+        for start in range(0, len(wanted), self.per_call):
+            chunk = wanted[start : start + self.per_call]
+            found = self._call(chunk)
+            with self._lock:
+                stamp = self._clock()
+                for name, value in found.items():
+                    if name in chunk and value is not None:
+                        self._cache[name] = self._primed[name] = _Entry(stamp, value)
+
+    def _take_primed(self, name: str) -> T | None:
+        with self._lock:
+            entry = self._primed.pop(name, None)
+            if entry is None or entry.value is None or self._clock() - entry.at > self.max_age:
+                return None
+            self._known[name] = self._clock()
+            self.stats.served_from_cache += 1
+            return entry.value
+
     def read_now(self, name: str) -> T | None:
         """Read `name` at once (one call) and share what was read."""
         with self._lock:
@@ -138,12 +167,14 @@ class BatchReader(Generic[T]):
         """`name` was just changed: its shared description is stale."""
         with self._lock:
             self._cache.pop(name, None)
+            self._primed.pop(name, None)
 
     def forget(self, name: str) -> None:
         """`name` is gone or no longer watched: stop refreshing it."""
         with self._lock:
             self._cache.pop(name, None)
             self._known.pop(name, None)
+            self._primed.pop(name, None)
 
     def _call(self, names: list[str]) -> dict[str, T]:
         with self._lock:

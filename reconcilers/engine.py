@@ -15,7 +15,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -362,6 +362,15 @@ class GlobalNames(Protocol):
     global_names: bool
 
 
+@runtime_checkable
+class Prefetches(Protocol):
+    """Reads many objects of one (account, region) in few calls ahead of their reconciles (the CLI runs a
+    whole set at once): Auto Scaling groups and launch templates 100 names per describe call, queue URLs
+    from pages of ListQueues. Best effort: what it does not find, each object's observe reads itself."""
+
+    def prefetch(self, region: str, targets: Sequence[Target[Any]]) -> None: ...
+
+
 def creates_exclusively(client: object) -> bool:
     return isinstance(client, ExclusiveCreate) and client.exclusive_create
 
@@ -490,6 +499,31 @@ class Engine:
             context=context,
             account_id=self.clients.account_id(account, lookup=False) or "",
         )
+
+    def prefetch(
+        self, client: ResourceClient[S, ObservedT], objects: Sequence[tuple[ObjectRef, S, ReconcileContext]]
+    ) -> None:
+        """Let a kind that can (`Prefetches`) read the given objects ahead, grouped per (account, region),
+        before they are reconciled one by one. Never raises: an object whose target is invalid or whose
+        prefetch fails is read (and its error reported) by its own reconcile. Its calls belong to no
+        object's call log."""
+        if not isinstance(client, Prefetches):
+            return
+        groups: dict[tuple[Any, str], tuple[ReconcileContext, list[Target[Any]]]] = {}
+        for ref, spec, context in objects:
+            try:
+                target = self.target(client, ref, spec, context=context)
+            except AwsopError:
+                continue
+            account = context.account
+            session = account.session_key if account is not None and account.role_arn else None
+            groups.setdefault((session, target.region), (context, []))[1].append(target)
+        for (_, region), (context, targets) in groups.items():
+            with self.clients.using(context.account):
+                try:
+                    client.prefetch(region, targets)
+                except Exception:  # best effort: the objects' own reads report errors
+                    continue
 
     def _know_account(self, context: ReconcileContext) -> None:
         """Learn the operator's own account id once (one sts:GetCallerIdentity per process, outside any

@@ -27,6 +27,7 @@ from .engine import (
     GlobalNames,
     KnowsCreatedAt,
     MovesIdentifiers,
+    Prefetches,
     ReadsTags,
     ReportsBusy,
     StartsCreate,
@@ -284,6 +285,7 @@ if TYPE_CHECKING:
         AutoScalingGroupClient,
     )
     _own_tags: tuple[type[AddsOwnTags], ...] = (AutoScalingGroupClient, TableClient)
+    _prefetches: tuple[type[Prefetches], ...] = (QueueClient, LaunchTemplateClient, AutoScalingGroupClient)
 
 
 def _sid(service: str) -> str:

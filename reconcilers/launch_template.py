@@ -25,6 +25,7 @@ import hashlib
 import json
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -414,6 +415,10 @@ class LaunchTemplateClient:
 
     def aws_name(self, ref: ObjectRef, spec: LaunchTemplateSpec, prefix: str) -> str:
         return spec.name or default_template_name(prefix, ref.namespace, ref.name)
+
+    def prefetch(self, region: str, targets: Sequence[Target[LaunchTemplateSpec]]) -> None:
+        """Many templates about to be reconciled: one DescribeLaunchTemplates per 100 names."""
+        self._reader(region).prime([t.aws_name for t in targets])
 
     def observe(
         self, target: Target[LaunchTemplateSpec], facets: bool = True

@@ -19,7 +19,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -60,6 +60,7 @@ DELETED_RECENTLY_CODES = frozenset({"AWS.SimpleQueueService.QueueDeletedRecently
 # generated from this table; a test fails if an operation is called that is not here).
 IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     "GetQueueUrl": ("sqs:GetQueueUrl",),
+    "ListQueues": ("sqs:ListQueues",),
     "GetQueueAttributes": ("sqs:GetQueueAttributes",),
     "SetQueueAttributes": ("sqs:SetQueueAttributes",),
     "CreateQueue": ("sqs:CreateQueue",),
@@ -72,6 +73,7 @@ PROPAGATION_SECONDS = 60.0
 """How long SQS may keep answering with the old value of an attribute after a write."""
 SLOW_PROPAGATION = {"MessageRetentionPeriod": 900.0}
 MAX_NAME = 80
+LIST_PAGE = 1000  # ListQueues: at most 1,000 URLs per page
 FIFO_SUFFIX = ".fifo"
 
 # -- spec ------------------------------------------------------------------------------------------
@@ -590,6 +592,35 @@ class QueueClient:
         with self._lock:
             self._urls[key] = url
         return url
+
+    def prefetch(self, region: str, targets: Sequence[Target[QueueSpec]]) -> None:
+        """Many queues about to be reconciled: their URLs from pages of ListQueues (1,000 URLs a page, by
+        the names' common prefix) instead of one GetQueueUrl each. Only URLs listed are kept: a queue not
+        listed (absent, or too new for the listing) is looked up by name as before."""
+        with self._lock:
+            wanted = {t.aws_name for t in targets if (region, t.aws_name) not in self._urls}
+        if not wanted:
+            return
+        sqs = self._sqs(region)
+        kwargs: dict[str, Any] = {"MaxResults": LIST_PAGE}
+        first, last = min(wanted), max(wanted)  # the common prefix of the two extremes is everyone's
+        prefix = first[
+            : next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), len(first))
+        ]
+        if prefix:
+            kwargs["QueueNamePrefix"] = prefix
+        found: dict[tuple[str, str], str] = {}
+        while True:
+            page = sqs.list_queues(**kwargs)
+            for url in page.get("QueueUrls") or []:
+                name = str(url).rsplit("/", 1)[-1]
+                if name in wanted:
+                    found[(region, name)] = str(url)
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+        with self._lock:
+            self._urls.update(found)
 
     def _forget(self, region: str, name: str) -> None:
         with self._lock:

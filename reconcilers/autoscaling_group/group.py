@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -160,6 +160,10 @@ class AutoScalingGroupClient:
 
     def aws_name(self, ref: ObjectRef, spec: AutoScalingGroupSpec, prefix: str) -> str:
         return spec.name or f"{prefix}{ref.namespace}-{ref.name}"[:255]
+
+    def prefetch(self, region: str, targets: Sequence[Target[AutoScalingGroupSpec]]) -> None:
+        """Many groups about to be reconciled: one DescribeAutoScalingGroups per 100 names."""
+        self._reader(region).prime([t.aws_name for t in targets])
 
     def observe(self, target: Target[AutoScalingGroupSpec], facets: bool = True) -> GroupObserved | None:
         periodic = facets and target.context.periodic

@@ -168,6 +168,7 @@ def run_queue_scenarios(engine: Engine, client: QueueClient) -> list[tuple[str, 
     out = [("create dlq", engine.reconcile(client, dlq_ref, dlq))]
     found = Resolution("Queue", "orders-dlq", ready=True, values=out[0][1].status)
     context = ReconcileContext(references={("Queue", "orders-dlq"): found})
+    engine.prefetch(client, [(src_ref, src, context)])  # the CLI's read ahead: ListQueues
     changed = src.model_copy(update={"visibility_timeout_seconds": 90, "tags": {"tier": "1"}})
     out += [
         ("create source", engine.reconcile(client, src_ref, src, context=context)),
@@ -429,12 +430,17 @@ def test_every_scenario_passes_under_exactly_the_shipped_policy(enforced: Iam, a
     )
 
 
+# Actions of reads ahead that only save calls (the CLI's ListQueues, Engine.prefetch): without them every
+# scenario still passes, one GetQueueUrl per queue dearer, so their removal ends in no access condition.
+BEST_EFFORT = frozenset({"sqs:ListQueues"})
+
+
 def _distinguishable() -> list[str]:
     full = as_moto(policy_actions())
     return [
         a
         for a in policy_actions()
-        if a not in UNPROVABLE and as_moto([b for b in policy_actions() if b != a]) != full
+        if a not in UNPROVABLE | BEST_EFFORT and as_moto([b for b in policy_actions() if b != a]) != full
     ]
 
 

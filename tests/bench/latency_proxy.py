@@ -5,6 +5,7 @@ Run as a process of its own (its CPU is neither the operator's nor the emulator'
 
     python -P tests/bench/latency_proxy.py UPSTREAM_URL PORT DELAY_SECONDS
 
+`latency_proxy(upstream, delay)` starts it on a free port (a context manager).
 `GET /__proxy/stats` answers JSON: calls per operation (`service:Operation`), and for every create call
 the AWS name it created (so a benchmark can tell an object created twice). `POST /__proxy/reset` clears
 them. Operation names: the `X-Amz-Target` of JSON protocols (SQS, DynamoDB), the `Action` of query
@@ -16,9 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
+import time
 import urllib.parse
+import urllib.request
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
@@ -115,6 +121,45 @@ def summary(stats: dict[str, Any]) -> tuple[int, int]:
     calls: dict[str, int] = stats["calls"]
     writes = sum(n for op, n in calls.items() if is_write(op))
     return sum(calls.values()) - writes, writes
+
+
+def stats(url: str, reset: bool = False) -> dict[str, Any]:
+    """The proxy's stats (or reset them)."""
+    path = "/__proxy/reset" if reset else "/__proxy/stats"
+    with urllib.request.urlopen(url + path, timeout=10) as rsp:
+        return json.loads(rsp.read())  # type: ignore[no-any-return]
+
+
+def calls(url: str) -> int:
+    """AWS calls passed on so far."""
+    return sum(stats(url)["calls"].values())
+
+
+@contextmanager
+def latency_proxy(upstream: str, delay: float, log: Any = None) -> Iterator[str]:
+    """The proxy in a process of its own on a free port; yields its URL once it answers."""
+    from awsop.operator.embedded import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-P", __file__, upstream, str(port), str(delay)], stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                stats(url)
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 if __name__ == "__main__":

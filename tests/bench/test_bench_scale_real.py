@@ -42,6 +42,7 @@ from typing import Any
 import pytest
 import yaml
 from benchlib import moto_process, wait_for
+from latency_proxy import latency_proxy, stats
 
 from awsop.operator.embedded import free_port
 
@@ -251,26 +252,13 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def latency_proxy(upstream: str, folder: Path) -> Iterator[str]:
-    port = free_port()
-    log = (folder / "proxy.log").open("wb")
-    script = Path(__file__).with_name("latency_proxy.py")
-    proc = subprocess.Popen(
-        [sys.executable, "-P", str(script), upstream, str(port), str(DELAY)], stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: proxy_stats(url) is not None, 30, "latency proxy", 0.1)
+def aws_behind_proxy(upstream: str, folder: Path) -> Iterator[str]:
+    with (folder / "proxy.log").open("wb") as log, latency_proxy(upstream, DELAY, log) as url:
         yield url
-    finally:
-        _stop(proc)
-        log.close()
 
 
 def proxy_stats(url: str, reset: bool = False) -> dict[str, Any]:
-    path = "/__proxy/reset" if reset else "/__proxy/stats"
-    with urllib.request.urlopen(url + path, timeout=10) as rsp:
-        return json.loads(rsp.read())  # type: ignore[no-any-return]
+    return stats(url, reset)
 
 
 @contextmanager
@@ -387,7 +375,7 @@ def test_bench_operator_scale_real_apiserver(cluster: Path, tmp_path: Path, coun
     resync = RESYNC.get(count, "")
     with (
         moto_process(tmp_path) as moto_url,
-        latency_proxy(moto_url, tmp_path) as aws_url,
+        aws_behind_proxy(moto_url, tmp_path) as aws_url,
         operator(
             kubeconfig, aws_url, tmp_path, **({"AWSOP_RESYNC_SECONDS": resync} if resync else {})
         ) as proc,

@@ -211,3 +211,36 @@ def test_schedule_forgets_objects_that_stopped_asking() -> None:
     assert len(phases(150)) == 2  # 150 objects: two slots per period
     clock.now += 3.5 * PERIOD  # 100 of them are gone: only 50 keep asking
     assert len(phases(50)) == 1  # one slot again: every check of the kind due at once
+
+
+@pytest.mark.parametrize("count", [1, 100, 101, 250])
+def test_primed_names_cost_ceil_n_over_per_call_and_serve_one_read_each(count: int) -> None:
+    names = [f"g{i}" for i in range(count)]
+    fake = Fake(set(names))
+    reader = BatchReader(fake, per_call=100, window=5.0, sleep=lambda _: pytest.fail("a primed read waited"))
+    reader.prime(names)
+    assert len(fake.calls) == -(-count // 100) and all(len(c) <= 100 for c in fake.calls)
+    assert [reader.read(n) for n in names] == [f"described {n}" for n in names]
+    assert len(fake.calls) == -(-count // 100), "a primed read made a call"
+    assert reader.read(names[0]) == f"described {names[0]}"
+    assert fake.calls[-1] == [names[0]], "a second read (a read-back after a write) goes to AWS again"
+
+
+def test_a_name_absent_from_the_primed_answer_is_read_directly() -> None:
+    fake = Fake({"a"})
+    reader = BatchReader(fake, per_call=100)
+    reader.prime(["a", "b"])
+    assert reader.read("b") is None
+    assert fake.calls == [["a", "b"], ["b"]]  # the batch's silence was confirmed by a direct read
+
+
+def test_a_primed_description_older_than_max_age_or_invalidated_is_not_served() -> None:
+    clock = Clock()
+    fake = Fake({"a", "b"})
+    reader = BatchReader(fake, per_call=100, max_age=30.0, clock=clock)
+    reader.prime(["a", "b"])
+    reader.invalidate("b")  # written meanwhile
+    clock.now += 31
+    reader.read("a")
+    reader.read("b")
+    assert fake.calls == [["a", "b"], ["a"], ["b"]]

@@ -66,3 +66,30 @@ def test_started_operation_is_kept_with_its_mark_until_cleared(tmp_path: Path) -
     assert Journal(path).pending(entry) == since, "the create mark is kept with it"
     Journal(path).clear(entry)
     assert Journal(path).started(entry) is None and Journal(path).pending(entry) is None
+
+
+def test_concurrent_workers_of_one_run_lose_no_mark(tmp_path: Path) -> None:
+    """The CLI's workers record and clear marks at once in one process: every update lands (the lock file
+    serialises threads too: each update opens it anew, and flock locks belong to the open file)."""
+    import threading
+
+    path = tmp_path / "creates.json"
+    entries = [key("Bucket", "us-east-1", f"b{i}", f"c/ns/b{i}") for i in range(64)]
+    start = threading.Barrier(16)
+
+    def worker(mine: list[str]) -> None:
+        journal = Journal(path)
+        start.wait()
+        for entry in mine:
+            journal.record(entry, entry)
+        for entry in mine[::2]:
+            journal.clear(entry)
+
+    threads = [threading.Thread(target=worker, args=(entries[i::16],)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    journal = Journal(path)
+    kept = {e for e in entries if journal.pending(e) is not None}
+    assert kept == {e for i in range(16) for e in entries[i::16][1::2]}
