@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from awsop.operator.factory import build_engine
+from awsop.operator.settings import Settings
 from awsop.reconcilers.events import (
     MAX_PATTERN,
     MAX_RULE_NAME,
@@ -170,3 +172,13 @@ def test_channel_name_fits_the_rule_limit_and_stays_distinct() -> None:
     assert channel_name("prod") == "awsop-events-prod"
     long_a, long_b = channel_name("a" * 60 + "x"), channel_name("a" * 60 + "y")
     assert len(long_a) <= MAX_RULE_NAME and len(long_b) <= MAX_RULE_NAME and long_a != long_b
+
+
+def test_only_the_running_operator_marks_its_calls_as_its_own() -> None:
+    """Event-driven drift skips calls whose user agent carries the operator's marker: the CLI's calls
+    (an `awsop apply` by hand) must not carry it, or the change they make would never be checked."""
+    settings = Settings(cluster_id="prod")
+    _, cli = build_engine(settings)
+    _, operator = build_engine(settings, operator=True)
+    assert user_agent_marker("prod") not in cli.config.user_agent_extra.split()
+    assert user_agent_marker("prod") in operator.config.user_agent_extra.split()
