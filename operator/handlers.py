@@ -188,6 +188,9 @@ def _reconcile_locked(
     attempted: list[float] = []
 
     def before_create() -> None:
+        if pending is not None:  # an earlier attempt's mark keeps its time: AWS dates what it made before
+            attempted.append(pending)
+            return
         stamp = time.time()
         kube.annotate(info, ref.namespace, ref.name, {CREATE_PENDING: f"{stamp:.3f}"})
         attempted.append(stamp)

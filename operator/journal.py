@@ -79,10 +79,15 @@ class Journal:
         return float(value["since"]) if isinstance(value, dict) and "since" in value else None
 
     def record(self, entry: str, what: str) -> None:
-        """Mark a create as in flight; called right before the create request goes out."""
+        """Mark a create as in flight; called right before the create request goes out. A mark already
+        there keeps its time: a retried create (a throttle or a timeout after AWS made the resource)
+        must still claim what the first attempt made, which AWS dates before the second mark."""
         with self._locked():
             data = self._read()
-            data[entry] = {"since": time.time(), "object": what}
+            found = data.get(entry)
+            since = found.get("since") if isinstance(found, dict) else None
+            data[entry] = {**(found if isinstance(found, dict) else {}), "object": what}
+            data[entry]["since"] = since if isinstance(since, (int, float)) else time.time()
             self._write(data)
 
     def started(self, entry: str) -> dict[str, Any] | None:

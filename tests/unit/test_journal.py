@@ -93,3 +93,19 @@ def test_concurrent_workers_of_one_run_lose_no_mark(tmp_path: Path) -> None:
     journal = Journal(path)
     kept = {e for e in entries if journal.pending(e) is not None}
     assert kept == {e for i in range(16) for e in entries[i::16][1::2]}
+
+
+def test_a_retried_create_keeps_the_first_marks_time(tmp_path: Path) -> None:
+    """Attempt 1 marks and creates, then fails (a timeout after AWS made the bucket); attempt 2 marks
+    again. The mark must keep attempt 1's time, or a run killed after attempt 2 leaves a resource AWS
+    dates before the mark, which the next run would refuse as someone else's."""
+    path = tmp_path / "creates.json"
+    entry = key("Bucket", "us-east-1", "b", "c/ns/b")
+    Journal(path).record(entry, "Bucket ns/b")
+    first = Journal(path).pending(entry)
+    time.sleep(0.01)
+    Journal(path).record(entry, "Bucket ns/b")
+    assert Journal(path).pending(entry) == first
+    Journal(path).clear(entry)
+    Journal(path).record(entry, "Bucket ns/b")
+    assert (Journal(path).pending(entry) or 0) > (first or 0), "a cleared mark starts afresh"
