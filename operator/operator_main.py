@@ -13,7 +13,7 @@ import kopf
 
 from awsop.reconcilers.aws import STARTING_RATES
 
-from . import accounts, event_drift, handlers, kube, metrics, sharding, webhook
+from . import accounts, event_drift, handlers, kube, memory, metrics, sharding, webhook
 from .runtime import Runtime, build_engine
 from .settings import Settings
 
@@ -31,6 +31,8 @@ def run_operator(
     # warnings; awsop logs one line per reconcile that did or found something.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     logging.getLogger("awsop").setLevel(logging.INFO)
+    memory.lean_watch_events()  # bodies kept per object without managedFields (operator/memory.py)
+    memory.debug_memory()  # AWSOP_DEBUG_MEMORY only
     engine, clients = build_engine(
         settings,
         listeners=[metrics.record_aws_call],
@@ -71,9 +73,13 @@ def run_operator(
     kopf.on.startup(registry=registry, id="shard-coverage")(lambda **_: coverage.start())
     kopf.on.cleanup(registry=registry, id="shard-coverage")(lambda **_: coverage.stop())
 
+    connections = memory.kopf_connection_limit(namespaces, clusterwide=not namespaces or all_namespaces)
+
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        return as_awsop(kopf.login_via_client(**kwargs))
+    async def login(**kwargs: Any) -> kopf.ConnectionInfo | kopf.AiohttpSession | None:
+        # the client's configuration is read in a thread; the session is built here, in kopf's loop
+        info = as_awsop(await asyncio.to_thread(kopf.login_via_client, **kwargs))
+        return memory.bounded_session(info, connections)  # type: ignore[no-any-return]
 
     @kopf.on.startup(registry=registry)
     def startup(settings: kopf.OperatorSettings, **_: Any) -> None:

@@ -282,6 +282,8 @@ def operator(
             **settings,
         }
     )
+    if os.environ.get("AWSOP_DEBUG_MEMORY"):  # operator/memory.py: where the operator's memory goes
+        env["AWSOP_DEBUG_MEMORY"] = os.environ["AWSOP_DEBUG_MEMORY"]
     log_path = folder / "awsop.log"
     log = log_path.open("ab")
     proc = subprocess.Popen(
