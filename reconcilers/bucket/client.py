@@ -450,12 +450,20 @@ class BucketClient:
         self._s3(target.region).delete_bucket(Bucket=target.aws_name)
 
     def created_at(self, target: Target[BucketSpec], observed: BucketObserved) -> float | None:
-        """CreationDate from ListBuckets narrowed by prefix (the name itself sorts first)."""
-        page = self._s3(target.region).list_buckets(Prefix=target.aws_name, MaxBuckets=1)
-        for bucket in page.get("Buckets", []):
-            if bucket.get("Name") == target.aws_name and bucket.get("CreationDate") is not None:
-                return float(bucket["CreationDate"].timestamp())
-        return None
+        """CreationDate from ListBuckets narrowed by prefix. The name is looked for in every page, not taken
+        as the first answer: other buckets share the prefix (`reports` and `reports-replica`), and an
+        emulator (moto) lists them in creation order rather than sorted."""
+        s3 = self._s3(target.region)
+        kwargs: dict[str, Any] = {"Prefix": target.aws_name, "MaxBuckets": 100}
+        while True:
+            page = s3.list_buckets(**kwargs)
+            for bucket in page.get("Buckets", []):
+                if bucket.get("Name") == target.aws_name and bucket.get("CreationDate") is not None:
+                    return float(bucket["CreationDate"].timestamp())
+            token = page.get("ContinuationToken")
+            if not token:
+                return None
+            kwargs["ContinuationToken"] = token
 
     def apply(self, target: Target[BucketSpec], observed: BucketObserved, changes: list[Change]) -> None:
         s3 = self._s3(target.region)

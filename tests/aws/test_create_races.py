@@ -134,6 +134,18 @@ def test_create_pending_claims_an_untagged_bucket_created_after_the_mark(
     assert "s3:ListBuckets" in outcome.calls and "s3:CreateBucket" not in outcome.calls
 
 
+def test_create_pending_claims_its_bucket_when_a_longer_name_was_made_first(
+    engine: Engine, buckets: BucketClient, s3: Any
+) -> None:
+    """`reports-replica` made before `reports` (a replication target first): ListBuckets by the prefix
+    answers both, in creation order on moto; the creation date is still that of the bucket named."""
+    since = time.time() - 1
+    s3.create_bucket(Bucket=f"{NAME}-replica")
+    s3.create_bucket(Bucket=NAME)  # the crashed create: untagged
+    outcome = engine.reconcile(buckets, REF, SPEC, create_pending=since)
+    assert outcome.state is State.READY and outcome.reason == "Adopted", outcome.message
+
+
 def test_create_pending_never_claims_a_bucket_older_than_the_mark(
     engine: Engine, buckets: BucketClient, s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
