@@ -48,6 +48,9 @@ def cleanup(kubectl: Kubectl) -> Iterator[None]:
     yield
     kubectl.run("delete", "tagpolicies", "--all", "--wait=false", check=False)
     kubectl.run("delete", "buckets", "--all", "-n", NS, "--timeout=60s", check=False)
+    # the next test starts without this one's policies: gone from the API server and from the webhook's
+    # view (a policy the operator has not yet let go of would still judge the next test's objects)
+    kubectl.run("wait", "--for=delete", "tagpolicies", "--all", "--timeout=90s", check=False)
 
 
 def test_object_created_before_a_deny_policy_stalls_then_recovers_when_tagged(
