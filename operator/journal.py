@@ -11,7 +11,8 @@ instead of starting another, and a failed one is not started again for the same 
 
 It must never: hold anything but these marks and records (no AWS state, no secrets), or be the reason a
 resource is taken over - the engine only honours an entry for a resource created at or after the entry's time.
-Updates are atomic (temporary file + rename) and serialised between concurrent runs by a lock file.
+Updates are atomic (temporary file + rename) and serialised between concurrent runs by a lock file; lookups
+take no lock (a rename replaces the whole file) and parse the file again only when it changed.
 """
 
 from __future__ import annotations
@@ -45,6 +46,23 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._seen: tuple[tuple[int, int, int], dict[str, Any]] | None = None
+
+    def _current(self) -> dict[str, Any]:
+        """The journal as it is now, for lookups. No lock: writers replace the file by rename, so a read
+        sees one whole version. Parsed again only when the file changed (a plan of N objects looks up
+        2 N entries in a file no one writes)."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return {}
+        version = (st.st_ino, st.st_mtime_ns, st.st_size)
+        seen = self._seen
+        if seen is not None and seen[0] == version:
+            return seen[1]
+        data = self._read()
+        self._seen = (version, data)
+        return data
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -72,10 +90,7 @@ class Journal:
 
     def pending(self, entry: str) -> float | None:
         """The time a create of `entry` was recorded and not yet confirmed, or None."""
-        if not self.path.exists():
-            return None
-        with self._locked():
-            value = self._read().get(entry)
+        value = self._current().get(entry)
         return float(value["since"]) if isinstance(value, dict) and "since" in value else None
 
     def record(self, entry: str, what: str) -> None:
@@ -92,10 +107,7 @@ class Journal:
 
     def started(self, entry: str) -> dict[str, Any] | None:
         """The record of the operation a create of `entry` started and a later run must follow, or None."""
-        if not self.path.exists():
-            return None
-        with self._locked():
-            value = self._read().get(entry)
+        value = self._current().get(entry)
         record = value.get("started") if isinstance(value, dict) else None
         return record if isinstance(record, dict) else None
 

@@ -24,6 +24,29 @@ def test_mark_is_recorded_read_back_by_another_instance_and_cleared(tmp_path: Pa
     assert not list(path.parent.glob(".*.tmp")), "no temporary file is left behind"
 
 
+def test_lookups_parse_the_file_once_until_another_run_changes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "creates.json"
+    entry = key("Bucket", "us-east-1", "data", "c/ns/data")
+    reader, other = Journal(path), Journal(path)
+    other.record(entry, "Bucket ns/data")
+    parsed: list[int] = []
+    real = Journal._read
+
+    def counted(self: Journal) -> dict[str, object]:
+        parsed.append(1)
+        return real(self)
+
+    monkeypatch.setattr(Journal, "_read", counted)
+    for _ in range(50):  # a plan looks up every object's entry
+        assert reader.pending(entry) is not None and reader.started(entry) is None
+    assert len(parsed) == 1
+    other.clear(entry)  # another run's change is seen by the next lookup
+    assert reader.pending(entry) is None
+    assert len(parsed) == 3  # clear read it under the lock, the lookup once more
+
+
 def test_missing_journal_reads_as_empty_without_creating_it(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "none" / "creates.json")
     assert journal.pending("x") is None
