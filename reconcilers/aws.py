@@ -345,7 +345,7 @@ def base_user_agent() -> str:
         agent = UserAgentString.from_environment().set_session_config(
             session_user_agent_name="Boto3",
             session_user_agent_version=boto3.__version__,
-            session_user_agent_extra=None,
+            session_user_agent_extra="",
         )
         return str(agent.to_string())
     except Exception:  # a botocore without this API: its short legacy form

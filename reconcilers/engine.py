@@ -173,7 +173,7 @@ class ResourceClient(Protocol[S, ObservedT]):
     raises `AlreadyCreatedError` when the account already owns it. The engine confirms every create by
     a read (`observe(facets=False)`) that must show this object's owner tag. Optional capabilities
     refine that and more; each is a small protocol below, and a kind without one keeps the plain
-    behaviour: `ReportsBusy`, `TagsOwner`, `FinishesCreate`, `Discards`, `KnowsCreatedAt`,
+    behaviour: `ReportsBusy`, `TagsOwner`, `ConfirmsCreate`, `FinishesCreate`, `Discards`, `KnowsCreatedAt`,
     `MovesIdentifiers`, `AddsOwnTags`, `ExclusiveCreate`, `GlobalNames`, `ReadsTags`. The engine asks
     `isinstance(client, P)`, and reconcilers/kinds.py lists who has which so mypy checks the signatures.
     """
@@ -214,6 +214,15 @@ class TagsOwner(Protocol):
     tags at create, or an earlier tag write that failed)."""
 
     def tag_owner(self, target: Target[Any], observed: Any) -> None: ...
+
+
+@runtime_checkable
+class ConfirmsCreate(Protocol):
+    """A cheaper read for confirming a create this reconcile's own call just made: the create answered,
+    so the resource exists where it was asked for, and only the owner tag is in question (S3: the tags
+    alone, without HeadBucket). None when the resource is not there (yet): the engine reads again."""
+
+    def observe_created(self, target: Target[Any], created: Any) -> Any | None: ...
 
 
 @runtime_checkable
@@ -723,15 +732,16 @@ class Engine:
                 before_create()  # leak safety: the mark is stored before AWS is asked (a create without tags)
             if starts:
                 return self._start_create(client, target, plan, box)
+            created_now: ObservedT | None = None
             try:
                 created_now = client.create(target)
                 made_here = True
             except AlreadyCreatedError:
                 made_here = False  # the account owns it already: another run of ours, or a race
-            if made_here and creates_exclusively(client):
+            if created_now is not None and creates_exclusively(client):
                 observed = created_now  # the create itself proved it new and ours
             else:
-                observed = self._confirm_create(client, target, made_here)
+                observed = self._confirm_create(client, target, made_here, created_now)
             if made_here and isinstance(client, FinishesCreate):
                 observed = client.finish_create(target, observed)
             if made_here:
@@ -940,7 +950,11 @@ class Engine:
         )
 
     def _confirm_create(
-        self, client: ResourceClient[S, ObservedT], target: Target[S], made_here: bool
+        self,
+        client: ResourceClient[S, ObservedT],
+        target: Target[S],
+        made_here: bool,
+        created: ObservedT | None = None,
     ) -> ObservedT:
         """The resource, once a read after the create (and after any ownership tag write) shows our owner.
 
@@ -954,7 +968,10 @@ class Engine:
         observed: ObservedT | None = None
         failure: BaseException | None = None
         for attempt in range(CONFIRM_ATTEMPTS):
-            observed = client.observe(target, facets=False)
+            if made_here and created is not None and isinstance(client, ConfirmsCreate):
+                observed = client.observe_created(target, created)
+            else:
+                observed = client.observe(target, facets=False)
             owner = None if observed is None else client.owner_of(observed)
             if observed is not None and owner == target.owner:
                 return observed

@@ -21,6 +21,7 @@ from .bucket import IAM_ACTIONS as BUCKET_IAM_ACTIONS
 from .bucket import BucketClient, BucketSpec
 from .engine import (
     AddsOwnTags,
+    ConfirmsCreate,
     Discards,
     ExclusiveCreate,
     FinishesCreate,
@@ -265,6 +266,7 @@ if TYPE_CHECKING:
     _busy: tuple[type[ReportsBusy], ...] = (TableClient, AutoScalingGroupClient)
     _tags_owner: tuple[type[TagsOwner], ...] = (BucketClient, TableClient)
     _starts: tuple[type[StartsCreate], ...] = (TableClient,)
+    _confirms: tuple[type[ConfirmsCreate], ...] = (BucketClient,)
     _finishes: tuple[type[FinishesCreate], ...] = (BucketClient, AutoScalingGroupClient)
     _discards: tuple[type[Discards], ...] = (BucketClient,)
     _created_at: tuple[type[KnowsCreatedAt], ...] = (BucketClient,)

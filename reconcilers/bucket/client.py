@@ -346,6 +346,17 @@ class BucketClient:
                 observed.facets[facet.path] = facet.read(s3, target.aws_name)
         return observed
 
+    def observe_created(self, target: Target[BucketSpec], created: BucketObserved) -> BucketObserved | None:
+        """After this reconcile's CreateBucket answered: the tags alone show whose bucket it is (its
+        existence and region are what the create was asked for; HeadBucket would add a call)."""
+        try:
+            tags = self._read_tags(self._s3(target.region), target.aws_name)
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND_CODES:
+                return None  # not visible yet: the engine reads again
+            raise
+        return BucketObserved(target.aws_name, created.region, tags)
+
     @staticmethod
     def _read_tags(s3: S3, bucket: str) -> dict[str, str]:
         try:

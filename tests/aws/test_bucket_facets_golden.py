@@ -22,10 +22,8 @@ NAME = "team-a-facets"
 CREATE = [
     "s3:HeadBucket",
     "s3:CreateBucket",
-    "s3:HeadBucket",
-    "s3:GetBucketTagging",
+    "s3:GetBucketTagging",  # the create answered: only the owner is in question (no HeadBucket)
     "s3:PutBucketTagging",
-    "s3:HeadBucket",
     "s3:GetBucketTagging",
 ]
 CHECK = ["s3:HeadBucket", "s3:GetBucketTagging"]

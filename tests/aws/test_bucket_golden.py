@@ -66,10 +66,8 @@ def test_bucket_create_calls(engine: Engine, buckets: BucketClient, s3) -> None:
     assert outcome.calls == [
         "s3:HeadBucket",
         "s3:CreateBucket",
-        "s3:HeadBucket",
-        "s3:GetBucketTagging",
+        "s3:GetBucketTagging",  # the create answered: only the owner is in question (no HeadBucket)
         "s3:PutBucketTagging",
-        "s3:HeadBucket",
         "s3:GetBucketTagging",
         "s3:PutBucketVersioning",
         "s3:PutBucketEncryption",
@@ -93,11 +91,30 @@ def test_bucket_create_calls_where_tags_at_create_are_honoured(
     assert outcome.calls == [
         "s3:HeadBucket",
         "s3:CreateBucket",
-        "s3:HeadBucket",
         "s3:GetBucketTagging",
         "s3:PutBucketVersioning",
         "s3:PutBucketEncryption",
     ]
+    assert tags_of(s3, NAME)[OWNER_TAG] == "test-cluster/team-a/data"
+
+
+def test_bucket_created_but_not_visible_yet_is_read_again(
+    engine: Engine, buckets: BucketClient, s3, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The confirming read right after CreateBucket reads the tags alone; a bucket S3 does not show yet
+    (NoSuchBucket) is read again after a short wait instead of failing the create."""
+    monkeypatch.setattr(engine_module, "CONFIRM_DELAY", 0.01)
+    unseen = {"left": 1}
+
+    def not_yet(**_: Any) -> None:
+        if unseen["left"]:
+            unseen["left"] -= 1
+            raise s3.exceptions.NoSuchBucket({"Error": {"Code": "NoSuchBucket"}}, "GetBucketTagging")
+
+    engine.clients.client("s3").meta.events.register_first("before-call.s3.GetBucketTagging", not_yet)
+    outcome = engine.reconcile(buckets, REF, spec(**BUDGET_SPEC))
+    assert outcome.state is State.READY and outcome.reason == "Created", outcome.message
+    assert unseen["left"] == 0
     assert tags_of(s3, NAME)[OWNER_TAG] == "test-cluster/team-a/data"
 
 

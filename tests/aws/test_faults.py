@@ -98,7 +98,7 @@ def _crash_after(clients: AwsClients, calls: int) -> None:
     clients.client("s3").meta.events.register_first("before-call.s3", hook)
 
 
-@pytest.mark.parametrize("crash_after", range(0, 9))  # every step of a create against moto
+@pytest.mark.parametrize("crash_after", range(0, 7))  # every step of a create against moto
 def test_operator_killed_at_every_step_of_a_create_converges_without_duplicates(
     aws: Any, s3: Any, crash_after: int
 ) -> None:
