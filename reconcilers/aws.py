@@ -22,6 +22,7 @@ credentials.
 from __future__ import annotations
 
 import functools
+import math
 import threading
 import time
 from collections import Counter
@@ -82,6 +83,8 @@ STARTING_RATES: dict[str, float] = {
 AWS publishes one, else a choice explained in docs/rate-limits.md. Never above the configured cap."""
 DEFAULT_STARTING_RATE = 10.0
 """Start of services not in STARTING_RATES."""
+SLOW_START = math.log(2)
+"""Calls/s each answer adds before a key's first throttle: at full use, the rate doubles every second."""
 
 
 class RateLimiter:
@@ -90,10 +93,13 @@ class RateLimiter:
     - The cap is the configured rate (an AWSAccount's rateLimits, else the operator's per-service limits,
       else its default); 0 means no limit at all (no waiting, no adapting). Burst: one second's worth.
     - A key starts at `STARTING_RATES[service]` (at most the cap).
-    - Additive increase: each answer that is not a throttle, while callers are waiting for tokens (the
-      limiter, not the demand, sets the pace), raises the rate by `step / rate`, i.e. by `step` calls/s
-      per second at full use. `step` is `increase` (1/20) of the rate AWS last throttled at (at first,
-      of the starting rate): after a decrease the old rate is back in (1 - decrease) / increase = 6 s.
+    - Slow start: until AWS first throttles a key, each answer while callers are waiting for tokens (the
+      limiter, not the demand, sets the pace) raises the rate by ln 2 calls/s, so at full use it doubles
+      every second up to the cap: a published starting rate below what AWS takes costs a second, not the
+      twenty that additive steps need to double it.
+    - Additive increase after that first throttle: each such answer raises the rate by `step / rate`,
+      i.e. by `step` calls/s per second at full use. `step` is `increase` (1/20) of the rate AWS last
+      throttled at: after a decrease the old rate is back in (1 - decrease) / increase = 6 s.
     - Multiplicative decrease: a throttle answer multiplies the rate by `decrease` (never below the
       floor) and empties the bucket. Throttles of calls sent before the last decrease were sent at the
       old rate and say nothing new: they are ignored, so a burst of throttles costs one decrease.
@@ -215,7 +221,9 @@ class RateLimiter:
             now = self._clock()
             if bucket.rate >= bucket.cap or now - bucket.waited_at > self.SATURATION_WINDOW:
                 return
-            bucket.rate = min(bucket.cap, bucket.rate + bucket.step / bucket.rate)
+            # slow start: ln 2 per answer doubles the rate every second at full use
+            grow = SLOW_START if bucket.decreased_at == float("-inf") else bucket.step / bucket.rate
+            bucket.rate = min(bucket.cap, bucket.rate + grow)
             rate = bucket.rate
         self._notify(key, rate)
 

@@ -8,7 +8,16 @@ Run as a process of its own (its CPU is neither the operator's nor the emulator'
 `latency_proxy(upstream, delay)` starts it on a free port (a context manager).
 `GET /__proxy/stats` answers JSON: calls per operation (`service:Operation`), and for every create call
 the AWS name it created (so a benchmark can tell an object created twice). `POST /__proxy/reset` clears
-them. Operation names: the `X-Amz-Target` of JSON protocols (SQS, DynamoDB), the `Action` of query
+them.
+
+Replay (`POST /__proxy/replay?on=1`, off with `on=0`): a read whose request (operation, path and
+query, body) was answered before gets that answer again after the same delay, without asking moto. On AWS the
+server's work is not done on the caller's machine; here moto shares its 2 cores with the program measured
+and spends several milliseconds of CPU per call, so a benchmark of a read-only run (a no-op `awsop plan`)
+can take the emulator's CPU out by replaying the answers an identical live run got. Writes, and reads not
+seen before, always go to moto; `stats` counts `replayed` and `missed` reads.
+
+Operation names: the `X-Amz-Target` of JSON protocols (SQS, DynamoDB), the `Action` of query
 protocols (EC2, Auto Scaling), and for S3's REST protocol the method and the sub-resource
 (`s3:PUT ?versioning`, `s3:PUT /` for CreateBucket).
 """
@@ -47,6 +56,8 @@ def operation(request: web.Request, body: bytes) -> tuple[str, str]:
     service = auth.split("Credential=", 1)[-1].split("/")[3] if "Credential=" in auth else "?"
     if target:
         op = f"{service}:{target.rsplit('.', 1)[-1]}"
+        if op not in CREATES:
+            return op, ""  # only a create's name is kept (parsing every body costs the proxy CPU)
         try:
             sent = json.loads(body or b"{}")
         except ValueError:
@@ -76,14 +87,22 @@ class Proxy:
         self.calls: Counter[str] = Counter()
         self.created: dict[str, int] = Counter()
         self.session: ClientSession | None = None
+        self.replay = False
+        self.answers: dict[tuple[str, str, bytes], tuple[int, list[tuple[str, str]], bytes]] = {}
+        self.replayed = self.missed = 0
 
     async def forward(self, request: web.Request) -> web.StreamResponse:
         if request.path == "/__proxy/stats":
-            return web.json_response({"calls": self.calls, "created": self.created})
+            counts = {"replayed": self.replayed, "missed": self.missed}
+            return web.json_response({"calls": self.calls, "created": self.created, **counts})
         if request.path == "/__proxy/reset":
             self.calls.clear()
             self.created.clear()
+            self.replayed = self.missed = 0
             return web.json_response({})
+        if request.path == "/__proxy/replay":
+            self.replay = request.query.get("on") == "1"
+            return web.json_response({"replay": self.replay})
         assert self.session is not None
         body = await request.read()
         op, name = operation(request, body)
@@ -91,15 +110,27 @@ class Proxy:
         if op in CREATES and name:
             self.created[f"{CREATES[op]}/{name}"] += 1
         await asyncio.sleep(self.delay)
+        key = (op, request.rel_url.raw_path_qs, body) if not is_write(op) else None
+        if key is not None and self.replay:
+            if (answer := self.answers.get(key)) is not None:
+                self.replayed += 1
+                return web.Response(status=answer[0], body=answer[2], headers=answer[1])
+            self.missed += 1
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
         async with self.session.request(
             request.method, self.upstream + request.rel_url.raw_path_qs, data=body, headers=headers
         ) as rsp:
             payload = await rsp.read()
+            kept = [
+                (k, v)
+                for k, v in rsp.headers.items()
+                if k.lower() not in HOP and k.lower() not in ("content-encoding", "server", "date")
+            ]
+            if key is not None:
+                self.answers[key] = (rsp.status, kept, payload)
             out = web.Response(status=rsp.status, body=payload)
-            for key, value in rsp.headers.items():
-                if key.lower() not in HOP and key.lower() not in ("content-encoding", "server", "date"):
-                    out.headers[key] = value
+            for k, v in kept:
+                out.headers[k] = v
             return out
 
 
@@ -121,6 +152,12 @@ def summary(stats: dict[str, Any]) -> tuple[int, int]:
     calls: dict[str, int] = stats["calls"]
     writes = sum(n for op, n in calls.items() if is_write(op))
     return sum(calls.values()) - writes, writes
+
+
+def replay(url: str, on: bool) -> None:
+    """Answer reads seen before from the recorded answers (see the module's text), or stop."""
+    with urllib.request.urlopen(f"{url}/__proxy/replay?on={int(on)}", data=b"", timeout=10) as rsp:
+        rsp.read()
 
 
 def stats(url: str, reset: bool = False) -> dict[str, Any]:

@@ -155,6 +155,19 @@ def test_successes_while_callers_wait_raise_the_rate_additively() -> None:
     assert lim.current_rate(KEY) == pytest.approx(35.0 + 4 * 2.5, rel=0.03)
 
 
+def test_until_the_first_throttle_the_rate_doubles_every_second_of_full_use_up_to_the_cap() -> None:
+    """Slow start: s3 starts at 50; a second of full use takes it to about 100 (the cap here), where it
+    stays; a published start below what AWS takes costs a second, not the twenty additive steps need."""
+    lim, fake = limiter(default=100.0)
+    saturate(lim, fake, 0.5)
+    assert 65.0 <= lim.current_rate(KEY) <= 80.0
+    saturate(lim, fake, 0.7)
+    assert lim.current_rate(KEY) == 100.0
+    lim.penalize(KEY)  # the first throttle ends it: additive from here
+    saturate(lim, fake, 2.0)
+    assert lim.current_rate(KEY) == pytest.approx(70.0 + 2 * 5.0, rel=0.03)
+
+
 def test_successes_without_waiting_callers_leave_the_rate_alone() -> None:
     """Demand below the allowed rate says nothing about AWS's limit: an idle key must not creep up to
     the cap and then hit AWS with a full-cap burst."""
@@ -248,21 +261,24 @@ class ThrottlingService:
         return False
 
 
-@pytest.mark.parametrize(("limit", "start"), [(20.0, 50.0), (10.0, 50.0), (30.0, 50.0)])
-def test_aimd_settles_near_a_service_limit_below_its_start(limit: float, start: float) -> None:
-    """Eight callers, 20 ms per call, against a service that throttles above `limit` calls/s: after a few
-    decreases the limiter holds within 15 % of the limit, with throttles a small share of the calls
-    (the first 15 s find the limit from the start, the next 15 s are measured)."""
-    lim, fake = limiter(default=100.0, starting_rates={"s3": start})
+@pytest.mark.parametrize(
+    ("limit", "start", "callers"),
+    [(20.0, 50.0, 8), (10.0, 50.0, 8), (30.0, 50.0, 8), (80.0, 50.0, 16), (150.0, 50.0, 16)],
+)
+def test_aimd_settles_near_a_service_limit(limit: float, start: float, callers: int) -> None:
+    """`callers` callers, 20 ms per call, against a service that throttles above `limit` calls/s, below or
+    above the start: after slow start or a few decreases the limiter holds within 15 % of the limit, with
+    throttles a small share of the calls (the first 15 s find the limit, the next 15 s are measured)."""
+    lim, fake = limiter(default=200.0, starting_rates={"s3": start})
     service = ThrottlingService(limit)
     service.stamp = fake.now
-    callers = [fake.now] * 8  # when each caller is ready to send again
+    ready = [fake.now] * callers  # when each caller is ready to send again
     ok: list[float] = []
     throttled: list[float] = []
     rng = random.Random(7)
-    while min(callers) < 1000.0 + 30:
-        index = callers.index(min(callers))
-        fake.now = max(fake.now, callers[index])
+    while min(ready) < 1000.0 + 30:
+        index = ready.index(min(ready))
+        fake.now = max(fake.now, ready[index])
         lim.acquire(KEY)
         sent = lim.now()
         if service.answer(sent):
@@ -271,7 +287,7 @@ def test_aimd_settles_near_a_service_limit_below_its_start(limit: float, start: 
         else:
             lim.penalize(KEY, sent)
             throttled.append(sent)
-        callers[index] = sent + 0.02 * (0.5 + rng.random())
+        ready[index] = sent + 0.02 * (0.5 + rng.random())
     late = [t for t in ok if t >= 1015.0]
     late_throttled = [t for t in throttled if t >= 1015.0]
     achieved = len(late) / 15.0
