@@ -42,10 +42,8 @@ NOTIFY: dict[str, Any] = {
 CREATE_CALLS = [
     "s3:HeadBucket",
     "s3:CreateBucket",
-    "s3:HeadBucket",
     "s3:GetBucketTagging",
     "s3:PutBucketTagging",
-    "s3:HeadBucket",
     "s3:GetBucketTagging",
 ]
 NOOP_CALLS = ["s3:HeadBucket", "s3:GetBucketTagging", "s3:GetBucketNotificationConfiguration"]
