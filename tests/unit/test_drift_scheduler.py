@@ -104,7 +104,7 @@ def test_the_next_check_comes_after_the_delay_the_check_returned(monkeypatch: py
         drift.track("a", "Queue", obj("a"))
         await until(lambda: checks.count("a") >= 3)
         times = [t for _, t in checks.runs]
-        assert all(0.28 <= b - a < 1.0 for a, b in itertools.pairwise(times)), times
+        assert all(0.28 <= b - a < 2.0 for a, b in itertools.pairwise(times)), times
         await drift.stop()
 
     run(scenario)
@@ -123,7 +123,7 @@ def test_a_wake_from_another_thread_makes_the_object_due_now_and_only_that_objec
         thread = threading.Thread(target=drift.wake, args=("a",))
         thread.start()
         thread.join()
-        await until(lambda: checks.count("a") == 2, limit=2.0)
+        await until(lambda: checks.count("a") == 2)
         await asyncio.sleep(0.1)
         assert checks.count("b") == 1
         drift.wake("unknown")  # an object the scheduler does not track: nothing happens
@@ -205,9 +205,9 @@ def test_an_untracked_object_is_checked_no_more(monkeypatch: pytest.MonkeyPatch)
         assert drift.untrack("a") and not drift.untrack("a")
         seen = checks.count("a")
         drift.wake("a")
-        await asyncio.sleep(0.3)
+        others = checks.count("b")
+        await until(lambda: checks.count("b") >= others + 4)  # the others go on
         assert checks.count("a") <= seen + 1, "at most the check in flight finishes"
-        assert checks.count("b") >= 4, "the others go on"
         await drift.stop()
 
     run(scenario)
