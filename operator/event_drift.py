@@ -1,5 +1,5 @@
 """Event-driven drift in the operator: which objects manage which AWS names, one consumer per event
-queue, and the nudge that makes an object's drift daemon check it now.
+queue, and the nudge that makes the drift scheduler check an object now.
 
 With `AWSOP_EVENT_DRIFT=true`, every (account, region) that objects use (the operator's own credentials,
 or an AWSAccount with `spec.eventDrift: true`) gets a channel (reconcilers/events.py: an SQS queue and an
@@ -431,8 +431,7 @@ class EventDrift:
             if state.event_due is None:
                 state.event_due = self.clock() + DEBOUNCE_SECONDS
             state.event_time = min(state.event_time or event_time, event_time)
-        if state.wake is not None:
-            state.wake()
+        self.objects.wake(uid)
 
     # -- status and metrics -------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from awsop.reconcilers.kinds import CONFIG_KINDS, KINDS, VERSION, KindInfo, refe
 from awsop.reconcilers.model import AwsObjectSpec
 from awsop.reconcilers.refs import REFERENCE_VALUES, Reference
 
-from . import kube, metrics, outputs, sharding, webhook
+from . import kube, metrics, outputs, scheduler, sharding, webhook
 from .manifests import format_validation_error
 from .references import resolution_from_body
 from .runtime import (  # noqa: F401 (ObjectRegistry, ReferenceIndex, Writer: this module's API too)
@@ -139,8 +139,7 @@ def reconcile(
         with state.lock:
             outcome = _reconcile_locked(info, rt, state, body, meta, spec, status, patch)
     finally:
-        if state.wake is not None:
-            state.wake()  # the next check is a period from now, or sooner after NotFound or an error
+        rt.objects.wake(meta.get("uid", ""))  # the next check: a period from now, sooner after an error
     if outcome is not None:
         _raise_for(rt, outcome, retry, state.progressing)
 
@@ -491,47 +490,52 @@ def progress_delay(rt: Runtime, rounds: int) -> float:
 PROGRESS_CAP_SECONDS = 30.0
 
 
-async def drift_daemon(info: KindInfo, rt: Runtime, stopped: Any, body: Any, **_: Any) -> None:
-    """One sleeping coroutine per object that wakes only when its own drift check is due.
+async def follow(info: KindInfo, rt: Runtime, type: str | None, body: Any) -> None:
+    """One watch event of an object, for the drift scheduler (`rt.drift`): it keeps the newest body of every
+    object this process serves and checks each when due (`drift_check`).
 
-    kopf timers wake every object on a fixed tick (at 10,000 objects that alone kept a core busy); this
-    sleeps exactly until the object's next check, runs it in a worker thread and writes what changed.
-    """
-    loop = asyncio.get_running_loop()
-    woken = asyncio.Event()
-    state = rt.objects.get(body.get("metadata", {}).get("uid", ""))
-
-    def wake() -> None:
-        loop.call_soon_threadsafe(woken.set)
-
-    state.wake = wake
-    try:
-        while not stopped:
-            woken.clear()
-            policy_change = rt.policies.wake_event()  # taken before the round: a change during it wakes us
-            delay = await asyncio.to_thread(_drift_round, info, rt, body)
-            # sleep until due, until a handler changed what is due (e.g. ObserveOnly NotFound), or until a
-            # TagPolicy or a namespace label changed (the check then judges the object again at once)
-            waits = {
-                asyncio.ensure_future(stopped.wait(max(1.0, delay))),
-                asyncio.ensure_future(woken.wait()),
-                asyncio.ensure_future(policy_change.wait()),
-            }
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            for task in waits:
-                task.cancel()
-    finally:
-        state.wake = None
-        if stopped.reason is not None and stopped.reason & kopf.DaemonStoppingReason.RESOURCE_DELETED:
-            task = loop.create_task(
-                forget_when_gone(info, rt, dict(body.get("metadata", {})), GONE_CHECK_SECONDS)
+    An object is tracked from the first event this shard serves it in (its first check comes a full period
+    later) and untracked when it is marked for deletion (then, should its delete handler never run, e.g.
+    because someone removed the finalizer by hand, `forget_when_gone` still forgets it), when it is gone,
+    or when it leaves this shard (its labels left the selector, or an earlier shard's selector matches it
+    too: then `_forget_moved`). Only a shallow view of the body kopf hands over is kept (no copy)."""
+    meta = body.get("metadata") or {}
+    uid = meta.get("uid", "")
+    deleted = type == "DELETED"
+    if meta.get("deletionTimestamp") or deleted:
+        tracked = rt.drift.untrack(uid)
+        if deleted and sharding.sharded(rt.settings):  # gone, or its labels left this shard's selector
+            await asyncio.to_thread(_forget_moved, info, rt, body)
+        elif tracked:
+            task = asyncio.get_running_loop().create_task(
+                forget_when_gone(info, rt, dict(meta), GONE_CHECK_SECONDS)
             )
             rt.background.add(task)
             task.add_done_callback(rt.background.discard)
+        return
+    if sharding.serves(rt.settings, body):
+        rt.drift.track(uid, info, {key: body[key] for key in _CHECKED if key in body})
+    elif rt.drift.untrack(uid):  # an earlier shard's selector matches it now: that shard checks it
+        await asyncio.to_thread(_forget_moved, info, rt, body)
 
 
-def _drift_round(info: KindInfo, rt: Runtime, body: Any) -> float:
-    snapshot = copy.deepcopy(dict(body))  # kopf's live body may change while the check runs
+_CHECKED = ("apiVersion", "kind", "metadata", "spec", "status")  # what a check reads of a body
+
+
+def drift_scheduler(rt: Runtime) -> scheduler.DriftScheduler:
+    """The process's drift scheduler: `drift_check` in worker threads, every object woken at once by a
+    TagPolicy or namespace label change, nothing started while kopf pauses the operator (peering)."""
+    return scheduler.DriftScheduler(
+        functools.partial(_drift_round, rt=rt),
+        workers=rt.settings.drift_workers,
+        wake_event=rt.policies.wake_event,
+        paused=scheduler.operator_paused,
+    )
+
+
+def _drift_round(info: KindInfo, body: Any, rt: Runtime) -> float:
+    """One scheduled check of the object whose newest body is `body` (in a worker thread)."""
+    snapshot = copy.deepcopy(dict(body))  # the check's own copy: a handler may write to what it reads
     meta = snapshot.get("metadata", {})
     return drift_check(
         info,
@@ -659,7 +663,7 @@ def _interval(rt: Runtime, state: ObjectState, meta: Any) -> float:
 
 def _applied_generation(state: ObjectState, status: dict[str, Any]) -> int | None:
     """The generation whose spec reached AWS: from status, or from this process's memory when the body
-    a drift daemon reads has not caught up with the status written by the previous reconcile yet."""
+    a drift check reads has not caught up with the status written by the previous reconcile yet."""
     known = [g for g in (synced_generation(status), state.applied) if g is not None]
     return max(known) if known else None
 
@@ -737,7 +741,21 @@ def delete(
 
 
 def register(rt: Runtime, registry: kopf.OperatorRegistry | None = None) -> None:
-    """Register every handler for every kind this process serves, each bound to `rt`."""
+    """Register every handler for every kind this process serves, each bound to `rt`, and the drift
+    scheduler that checks them (started and stopped with the operator)."""
+    opts: dict[str, Any] = {"registry": registry} if registry is not None else {}
+    rt.drift = drift_scheduler(rt)
+    rt.objects.waker = rt.drift.wake
+    scheduler.follow_kopf_pause()
+
+    async def start(**_: Any) -> None:
+        rt.drift.start()
+
+    async def stop(**_: Any) -> None:
+        await rt.drift.stop()
+
+    kopf.on.startup(id="drift-scheduler", **opts)(start)
+    kopf.on.cleanup(id="drift-scheduler", **opts)(stop)
     for info in served_kinds(rt.settings):
         _register_kind(info, rt, registry)
     if not rt.settings.kinds or "TagPolicy" in rt.settings.kinds:
@@ -897,30 +915,11 @@ def _register_kind(info: KindInfo, rt: Runtime, registry: kopf.OperatorRegistry 
     kopf.on.update(*resource, id="reconcile", **opts)(bind(reconcile))
     kopf.on.delete(*resource, id="delete", **opts)(bind(delete))
 
-    async def daemon(**kwargs: Any) -> None:
-        if not sharding.sharded(rt.settings):
-            await drift_daemon(info, rt, **kwargs)
-            return
-        stopped, body = kwargs["stopped"], kwargs["body"]
-        mine = functools.partial(sharding.serves, rt.settings, body)
-        while not stopped:  # with overlapping selectors, check only while no earlier shard serves it
-            if mine():
-                await drift_daemon(info, rt, **{**kwargs, "stopped": sharding.WhileServed(stopped, mine)})
-                if not stopped:
-                    await asyncio.to_thread(_forget_moved, info, rt, body)
-            else:
-                await stopped.wait(sharding.RECHECK_SECONDS)
+    async def drift(type: str | None, body: Any, **_: Any) -> None:
+        await follow(info, rt, type, body)
 
-    daemon.__name__ = f"drift_daemon_{info.kind.lower()}"
-    kopf.daemon(*resource, id="drift", cancellation_timeout=5.0, **opts)(daemon)
-    if sharding.sharded(rt.settings):
-
-        async def left(type: str | None, body: Any, **_: Any) -> None:
-            if type == "DELETED":  # gone, or its labels left this shard's selector: forget it here
-                await asyncio.to_thread(_forget_moved, info, rt, body)
-
-        left.__name__ = f"shard_leave_{info.kind.lower()}"
-        kopf.on.event(*resource, id="shard-leave", **opts)(left)
+    drift.__name__ = f"drift_{info.kind.lower()}"
+    kopf.on.event(*resource, id="drift", **opts)(drift)
 
 
 def _leave_to_other_shard(info: KindInfo, rt: Runtime, deleting: bool, body: Any) -> None:

@@ -1,13 +1,14 @@
 """What the operator keeps in memory per object, and the means to look at it.
 
-kopf keeps the newest body of every object it watches for as long as the object exists (the live body
-its daemons read), and awsop serves one daemon per object: at 10,000 objects every byte kept per body
-counts. A body from the API server carries `metadata.managedFields` (server-side apply's record of which
-manager owns which field, often the largest part of a small object's metadata) and, after a client-side
-`kubectl apply`, the `kubectl.kubernetes.io/last-applied-configuration` annotation (a second copy of the
-whole manifest). Neither kopf nor awsop reads them from watched bodies: kopf's last-handled essence
-leaves both out, its patches are merge patches, and awsop's writes go by field manager, never by the
-body's managedFields. `lean_watch_events` drops both from every watch event before kopf stores it.
+The drift scheduler keeps the newest body of every object it serves for as long as the object exists
+(what its checks read), and kopf holds bodies in its queues while it handles them: at 10,000 objects
+every byte kept per body counts. A body from the API server carries `metadata.managedFields`
+(server-side apply's record of which manager owns which field, often the largest part of a small
+object's metadata) and, after a client-side `kubectl apply`, the
+`kubectl.kubernetes.io/last-applied-configuration` annotation (a second copy of the whole manifest).
+Neither kopf nor awsop reads them from watched bodies: kopf's last-handled essence leaves both out, its
+patches are merge patches, and awsop's writes go by field manager, never by the body's managedFields.
+`lean_watch_events` drops both from every watch event before kopf stores it.
 
 This module must never change what a handler decides: only those two fields go, everything else of a
 body (resourceVersion, generation, labels, annotations, spec, status) stays as the API server sent it.

@@ -26,6 +26,7 @@ from . import kube
 from .accounts import AccountDirectory
 from .events import EventRecorder, EventSink
 from .factory import build_engine as build_engine  # re-exported: the operator builds it here
+from .scheduler import DriftScheduler
 from .settings import Settings
 from .sharding import Skips
 from .tag_policies import PolicyCache
@@ -47,7 +48,6 @@ class ObjectState:
     not_found: int = 0  # consecutive NotFound results under ObserveOnly
     progressing: int | None = None  # consecutive reconciles that found the resource busy
     stalled_by_write: bool = False  # the Stalled outcome came from AWS refusing a write
-    wake: Callable[[], None] | None = None  # makes the object's drift daemon recompute its next check
     # the event_* fields are guarded by event_drift.EventDrift's own lock, not `lock` (a check holds that)
     event_due: float | None = None  # monotonic time a CloudTrail event asks for a check (event_drift.py)
     event_time: float | None = None  # wall time of the earliest event that check answers
@@ -60,6 +60,12 @@ class ObjectRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._objects: dict[str, ObjectState] = {}
+        self.waker: Callable[[str], None] | None = None  # the drift scheduler's `wake` (thread-safe)
+
+    def wake(self, uid: str) -> None:
+        """Make the object's drift check due now, to recompute when its next one comes (any thread)."""
+        if self.waker is not None:
+            self.waker(uid)
 
     def get(self, uid: str) -> ObjectState:
         with self._lock:
@@ -132,6 +138,8 @@ class Runtime:
     events: EventSink = field(default_factory=EventRecorder)  # Events, a repeat counted on the first
     skips: Skips = field(default_factory=Skips)  # objects an earlier shard serves, told once each
     event_drift: Any = None  # event_drift.EventDrift when AWSOP_EVENT_DRIFT is on (it imports this module)
+    # every served object's next drift check; `handlers.register` puts in the one that runs the checks
+    drift: DriftScheduler = field(default_factory=lambda: DriftScheduler(lambda kind, body: 0.0, 1))
 
 
 def object_ref(info: KindInfo, meta: Any) -> ObjectRef:

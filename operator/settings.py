@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from awsop.reconcilers.policies import DeletionPolicy
 
 WORKERS = 16  # kopf's handler threads
+DRIFT_EXTRA_WORKERS = 4  # the drift scheduler's threads beyond WORKERS
 
 
 class ShardSpec(BaseModel):
@@ -211,7 +212,12 @@ class Settings(BaseSettings):
         return WORKERS
 
     @property
+    def drift_workers(self) -> int:
+        """Drift-check threads (the drift scheduler's pool): checks in flight at once."""
+        return self.workers + DRIFT_EXTRA_WORKERS
+
+    @property
     def http_pool_size(self) -> int:
         """Connections per HTTP pool (Kubernetes API, each AWS client): one per thread that may call at
-        once, i.e. the handler threads plus the drift checks' threads (asyncio's default executor)."""
+        once, i.e. the handler threads plus the drift checks' threads, and room for the few others."""
         return self.workers + 32

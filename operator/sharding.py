@@ -18,7 +18,6 @@ Nothing here reads or writes AWS; it never imports the handlers.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import threading
@@ -200,32 +199,7 @@ def total(
     return count
 
 
-RECHECK_SECONDS = 10.0  # how often a shard looks again at an object whose selector match may have moved
-
-
-class WhileServed:
-    """kopf's `stopped` flag for a drift daemon, also raised once an earlier shard's selector matches the
-    object too (overlapping selectors and a label change): the check loop then ends here."""
-
-    def __init__(self, stopped: Any, serving: Callable[[], bool], recheck: float = RECHECK_SECONDS) -> None:
-        self.stopped, self.serving, self.recheck = stopped, serving, recheck
-
-    def __bool__(self) -> bool:
-        return bool(self.stopped) or not self.serving()
-
-    @property
-    def reason(self) -> Any:
-        return self.stopped.reason
-
-    async def wait(self, timeout: float | None = None) -> WhileServed:
-        loop = asyncio.get_running_loop()
-        end = None if timeout is None else loop.time() + timeout
-        while not self:
-            step = self.recheck if end is None else min(self.recheck, end - loop.time())
-            if step <= 0:
-                break
-            await self.stopped.wait(step)
-        return self
+RECHECK_SECONDS = 10.0  # how soon a shard looks again at a deletion an earlier shard serves
 
 
 class Skips:

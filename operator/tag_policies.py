@@ -4,8 +4,8 @@ violation metrics.
 
 kopf does not run any other handler before every index has seen its initial listing, so no object is
 ever reconciled against an empty cache at startup. When a policy or a namespace's labels change, every
-drift daemon wakes up once; the ones whose verdict changed are checked at once (a Stalled object with
-reads only, reconciling once the violation is gone), the others go back to sleep. Nothing here writes to
+object's drift check falls due once; the ones whose verdict changed are checked at once (a Stalled object
+with reads only, reconciling once the violation is gone), the others go back to sleep. Nothing here writes to
 a user's object: status of TagPolicies only.
 
 It must never: hold the lock while calling the Kubernetes API, or label metrics per object.
@@ -97,10 +97,11 @@ class PolicyCache:
         with self._lock:
             self.namespaces.pop(name, None)
 
-    # -- waking drift daemons -----------------------------------------------------------------------
+    # -- waking the drift checks --------------------------------------------------------------------
 
     def wake_event(self) -> asyncio.Event:
-        """The event the next wake sets; a daemon takes it before its round so no change is missed."""
+        """The event the next wake sets; the drift scheduler takes it before it waits, so no change is
+        missed (a wake swaps in a new event and sets the old one)."""
         if self._wake is None:
             self._loop = asyncio.get_running_loop()
             self._wake = asyncio.Event()
@@ -147,7 +148,7 @@ class PolicyCache:
     def record(self, uid: str, kind: str, verdict: TagPolicyVerdict, epoch: int | None = None) -> None:
         """Remember the verdict a reconcile acted on. `epoch` is `self.epoch` from before the verdict was
         computed: when policies changed while that reconcile ran, its verdict may be stale, so the drift
-        daemons are woken once more (a daemon that woke before this record saw nothing to compare)."""
+        checks are woken once more (a check that ran before this record saw nothing to compare)."""
         with self._lock:
             self._fingerprints[uid] = verdict.fingerprint()
             if verdict.policies:

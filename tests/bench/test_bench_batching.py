@@ -2,7 +2,7 @@
 
 `awsop run` (kopf) against the in-process sandbox Kubernetes API and moto's server in a process of its
 own holds COUNT AutoScalingGroups, each following its own LaunchTemplate by reference, all Ready. The
-operator checks every object every RESYNC seconds (its drift daemons, as in production, only with a short
+operator checks every object every RESYNC seconds (its drift scheduler, as in production, only with a short
 period). After every object has had its first periodic check (which reads each template's default
 version once), the AWS calls the operator makes over a few periods are counted by operation from its
 /metrics, with the drift checks of each kind (awsop_reconcile_total) and their wall time

@@ -519,7 +519,7 @@ RSS_OBJECTS = int(os.environ.get("AWSOP_BENCH_RSS_OBJECTS", "10000"))
 
 def test_bench_operator_rss_paused_real_apiserver(cluster: Path, tmp_path: Path) -> None:
     """Operator RSS holding 10,000 objects of the same mix on the real API server, paused
-    (`awsop.io/paused: "true"`: kopf watches, tracks and handles every one, with its drift daemon, but no
+    (`awsop.io/paused: "true"`: kopf watches, tracks and handles every one, its drift check scheduled, but no
     AWS call is made). Budget: under 512 MiB. Runs last: its objects stay (the server goes at the end)."""
     kubeconfig = cluster
     subprocess.run(

@@ -1,5 +1,5 @@
-"""TagPolicy evaluation cost (`make bench`): what the webhook, every reconcile and every drift daemon's
-wake-up after a policy change pay per object. Prints numbers; asserts no timing."""
+"""TagPolicy evaluation cost (`make bench`): what the webhook, every reconcile and every object's drift
+check after a policy change pay per object. Prints numbers; asserts no timing."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Event-driven drift through the real operator on the real API server: with the periodic check 10 minutes
 away, an out-of-band SetQueueAttributes and its CloudTrail event (put on moto's EventBridge, which
 delivers to the operator's own queue) make the Queue Drifted within seconds, and the operator's own
-writes and events for other queues cause no check. The kopf daemon, the consumer thread and the nudge
+writes and events for other queues cause no check. The drift scheduler, the consumer thread and the nudge
 between them are the operator's own here; tests/aws/test_event_drift.py covers the rest quickly."""
 
 from __future__ import annotations

@@ -121,7 +121,7 @@ def table_operator(
 ) -> Iterator[tuple[Operator, TransitionProxy]]:
     kubectl.run("create", "namespace", NAMESPACE, check=False)
     with TransitionProxy(e2e_aws.url) as proxy:
-        # a long resync keeps the drift daemon's first check away from the create handler's reconciles
+        # a long resync keeps the object's first drift check away from the create handler's reconciles
         aws_env = {**e2e_aws.env(), "AWS_ENDPOINT_URL": proxy.url}
         env = operator_env(kubectl.kubeconfig, aws_env, free_port(), AWSOP_RESYNC_SECONDS="600")
         op = Operator(env, tmp_path_factory.mktemp("table-operator") / "awsop.log", ["-n", NAMESPACE])

@@ -161,7 +161,7 @@ PERIOD = 300.0
 
 
 def simulate(count: int, periods: int, late: float = 0.5) -> tuple[list[tuple[str, float, float]], int]:
-    """Drift daemons of `count` objects first seen at random times over one period: each sleeps until
+    """Drift checks of `count` objects first seen at random times over one period: each sleeps until
     its check is due, the check runs `late` seconds after that, then it asks for the next one.
     Returns every (object, last check, due) asked after the first round, and the slots per period."""
     clock = Clock()

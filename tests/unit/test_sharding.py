@@ -245,23 +245,22 @@ def test_an_object_that_left_the_shard_is_counted_again_when_it_returns() -> Non
     assert directory.users_of("acct") == 0
 
 
-def test_drift_loop_ends_once_an_earlier_shard_matches_the_object_too() -> None:
-    from kopf._cogs.aiokits.aioenums import AsyncFlagWaiter, FlagSetter
+def test_drift_checks_end_once_an_earlier_shard_matches_the_object_too_and_resume_when_it_returns() -> None:
+    settings = shard("b", [{"name": "a", "labelSelector": "team=web"}, {"name": "b"}])
+    rt = Runtime(settings, None, {})  # type: ignore[arg-type]
+    queue = KINDS["Queue"]
 
     async def scenario() -> None:
-        loop = asyncio.get_running_loop()
-        setter: FlagSetter[Any] = FlagSetter()
-        labels: dict[str, str] = {}
-        guard = sharding.WhileServed(AsyncFlagWaiter(setter), lambda: not labels, recheck=0.01)
-        started = loop.time()
-        await guard.wait(0.1)
-        assert loop.time() - started >= 0.1 and not guard, "served: it sleeps the whole wait"
-        labels["team"] = "web"  # relabelled: another shard serves it now
-        await asyncio.wait_for(guard.wait(30), 1.0)
-        assert guard
-        labels.clear()
-        setter.set()  # kopf stops the daemon
-        assert guard and guard.reason is None
+        await handlers.follow(queue, rt, None, body(uid="q"))
+        assert "q" in rt.drift, "served here: checked here"
+        rt.objects.get("q")
+        await handlers.follow(queue, rt, "MODIFIED", body({"team": "web"}, uid="q"))  # relabelled
+        assert "q" not in rt.drift and "q" not in rt.objects, "an earlier shard serves it: forgotten here"
+        await handlers.follow(queue, rt, "MODIFIED", body(uid="q"))  # and back
+        assert "q" in rt.drift
+        rt.objects.get("q")
+        await handlers.follow(queue, rt, "DELETED", body(uid="q"))  # left this shard's selector
+        assert "q" not in rt.drift and "q" not in rt.objects
 
     asyncio.run(scenario())
 

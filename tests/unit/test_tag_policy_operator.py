@@ -76,7 +76,7 @@ def test_conflicts_mark_both_policies() -> None:
         assert message == "conflicting defaults for tag 'tier': 'gold' from a, 'silver' from b; none applied"
 
 
-def test_verdict_change_is_detected_and_wakes_daemons() -> None:
+def test_verdict_change_is_detected_and_wakes_the_drift_checks() -> None:
     async def scenario() -> tuple[bool, bool, bool]:
         cache = PolicyCache()
         wake = cache.wake_event()
@@ -184,9 +184,9 @@ def test_webhook_rejects_invalid_tag_policies() -> None:
     webhook.validate_tag_policy(body={"metadata": {"name": "p"}, "spec": DENY}, operation="CREATE")
 
 
-def test_a_verdict_made_stale_during_its_reconcile_wakes_the_daemons_again() -> None:
-    """A daemon that woke for a policy change before the running reconcile recorded its (old) verdict had
-    nothing to compare with; recording that stale verdict wakes the daemons once more."""
+def test_a_verdict_made_stale_during_its_reconcile_wakes_the_drift_checks_again() -> None:
+    """A check that ran for a policy change before the running reconcile recorded its (old) verdict had
+    nothing to compare with; recording that stale verdict wakes the checks once more."""
 
     async def scenario() -> tuple[bool, bool]:
         cache = PolicyCache()
