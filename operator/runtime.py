@@ -133,6 +133,13 @@ class Runtime:
     skips: Skips = field(default_factory=Skips)  # objects an earlier shard serves, told once each
     event_drift: Any = None  # event_drift.EventDrift when AWSOP_EVENT_DRIFT is on (it imports this module)
 
+    def stop_background(self) -> None:
+        """On shutdown (in the event loop): cancel the background tasks (e.g. forgetting a deleted object a
+        minute later). Left running, kopf waits 5 s for them before it cancels them itself, so every
+        operator that had deleted an object took 5 s longer to stop."""
+        for task in list(self.background):
+            task.cancel()
+
 
 def object_ref(info: KindInfo, meta: Any) -> ObjectRef:
     """The engine's name for the object whose metadata is `meta`."""
