@@ -92,6 +92,10 @@ def run_operator(
     def cleanup(**_: Any) -> None:
         metrics.Health.ready = False
 
+    @kopf.on.cleanup(registry=registry, id="background")
+    async def stop_background(**_: Any) -> None:
+        runtime.stop_background()
+
     server = metrics.serve(settings.metrics_host, settings.metrics_port) if settings.metrics_port else None
     logging.getLogger("awsop").info("awsop starting (cluster id %s)", settings.cluster_id)
     try:

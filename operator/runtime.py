@@ -141,6 +141,13 @@ class Runtime:
     # every served object's next drift check; `handlers.register` puts in the one that runs the checks
     drift: DriftScheduler = field(default_factory=lambda: DriftScheduler(lambda kind, body: 0.0, 1))
 
+    def stop_background(self) -> None:
+        """On shutdown (in the event loop): cancel the background tasks (e.g. forgetting a deleted object a
+        minute later). Left running, kopf waits 5 s for them before it cancels them itself, so every
+        operator that had deleted an object took 5 s longer to stop."""
+        for task in list(self.background):
+            task.cancel()
+
 
 def object_ref(info: KindInfo, meta: Any) -> ObjectRef:
     """The engine's name for the object whose metadata is `meta`."""

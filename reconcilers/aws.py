@@ -377,6 +377,32 @@ _SERVICE_IDS = {
 }
 
 
+_LOADER: Any = None
+_LOADER_LOCK = threading.Lock()
+
+
+def new_session() -> boto3.Session:
+    """A new boto3 session (credentials and region from the environment) that reads service models
+    through the process's one botocore loader: each service's model JSON is parsed once per process, not
+    once per session (about a second of CPU for the kinds' services, the EC2 model most of it). The CLI
+    builds a session per run, and a process may run it many times (the demo, an embedding program)."""
+    global _LOADER
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            _LOADER = botocore.session.Session().get_component("data_loader")
+    return session_with_loader(botocore.session.Session(), _LOADER)
+
+
+def session_with_loader(core: botocore.session.Session, loader: Any) -> boto3.Session:
+    """`core` as a boto3 session reading models through `loader` (shared: parsed once)."""
+    core.register_component("data_loader", loader)
+    session = boto3.Session(botocore_session=core)
+    with _LOADER_LOCK:  # boto3 appends its resource folder to the loader's paths on every session
+        paths = loader.search_paths
+        paths[:] = list(dict.fromkeys(paths))
+    return session
+
+
 class AwsClients:
     """Creates and caches wrapped boto3 clients per (account, region, service); thread-safe.
 
@@ -395,7 +421,7 @@ class AwsClients:
         `rate_listeners` hear every change of a limiter key's allowed rate (a metrics gauge)."""
         self.config = config or AwsConfig()
         self._session_clock = session_clock
-        self._session = session or boto3.Session()
+        self._session = session or new_session()
         self.limiter = RateLimiter(
             self.config.rate_limits, self.config.default_rate_limit, listeners=rate_listeners
         )
@@ -488,11 +514,11 @@ class AwsClients:
                     lambda: self._assume(account), account.session_duration_seconds, self._session_clock
                 )
                 core = botocore.session.Session()
+                core.register_component("credential_provider", CredentialResolver([_Fixed(credentials)]))
                 # share the parsed service models with the operator's own session (loading them again
                 # costs about a second of CPU per account)
-                core.register_component("data_loader", self._session._session.get_component("data_loader"))
-                core.register_component("credential_provider", CredentialResolver([_Fixed(credentials)]))
-                session = self._sessions[key] = boto3.Session(botocore_session=core)
+                loader = self._session._session.get_component("data_loader")
+                session = self._sessions[key] = session_with_loader(core, loader)
             return session
 
     def _assume(self, account: ResolvedAccount) -> dict[str, str]:

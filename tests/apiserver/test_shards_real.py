@@ -206,6 +206,8 @@ def test_two_shards_split_objects_hand_them_over_and_count_across(
             assert "shards: each of the" in main.log_path.read_text()
             assert "shards: each of the" not in b.log_path.read_text() and "match no shard" not in logs
         finally:
+            for op in (main, b):  # both drain at once, then each is waited for
+                op.terminate()
             main.stop()
             b.stop()
 

@@ -105,15 +105,28 @@ class Backends:
         backend = self.get(name)
         if backend.operator is None:
             backend.operator = start_operator(backend.kubectl, self.aws(name), self.tmp)
-            self.stack.callback(stop_operator, backend.kubectl, backend.operator)
         return backend.operator
+
+    def stop_operators(self) -> None:
+        """Both backends' operators stop side by side: each drains its handlers and drift checks for
+        seconds (about 10 s with the objects the scenarios leave), once per worker at its very end."""
+        started = [b for b in self.started.values() if b.operator is not None]
+        for backend in started:
+            assert backend.operator is not None
+            backend.operator.terminate()
+        for backend in started:
+            assert backend.operator is not None
+            stop_operator(backend.kubectl, backend.operator)
 
 
 @pytest.fixture(scope="session")
 def backends(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
     started = Backends(request, tmp_path_factory)
     with started.stack:
-        yield started
+        try:
+            yield started
+        finally:  # before their API servers and AWS go
+            started.stop_operators()
 
 
 @pytest.fixture(scope="module")

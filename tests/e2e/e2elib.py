@@ -114,6 +114,7 @@ class Operator:
     log_path: Path
     args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
+    terminated: bool = False
 
     def start(self, timeout: float = 60) -> Operator:
         log = self.log_path.open("ab")
@@ -145,9 +146,15 @@ class Operator:
             self.proc.kill()
             self.proc.wait(10)
 
+    def terminate(self) -> None:
+        """SIGTERM, once: the operator begins its graceful stop (`stop` waits for its end)."""
+        if self.proc and self.proc.poll() is None and not self.terminated:
+            self.terminated = True
+            self.proc.send_signal(signal.SIGTERM)
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.terminate()
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
