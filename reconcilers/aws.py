@@ -377,8 +377,13 @@ _SERVICE_IDS = {
 }
 
 
-_LOADER: Any = None
 _LOADER_LOCK = threading.Lock()
+
+
+@functools.cache
+def _shared_loader() -> Any:
+    """The process's one botocore loader (it caches every service model it parsed)."""
+    return botocore.session.Session().get_component("data_loader")
 
 
 def new_session() -> boto3.Session:
@@ -386,11 +391,9 @@ def new_session() -> boto3.Session:
     through the process's one botocore loader: each service's model JSON is parsed once per process, not
     once per session (about a second of CPU for the kinds' services, the EC2 model most of it). The CLI
     builds a session per run, and a process may run it many times (the demo, an embedding program)."""
-    global _LOADER
     with _LOADER_LOCK:
-        if _LOADER is None:
-            _LOADER = botocore.session.Session().get_component("data_loader")
-    return session_with_loader(botocore.session.Session(), _LOADER)
+        loader = _shared_loader()
+    return session_with_loader(botocore.session.Session(), loader)
 
 
 def session_with_loader(core: botocore.session.Session, loader: Any) -> boto3.Session:
