@@ -16,7 +16,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import kopf
@@ -135,9 +135,15 @@ def reconcile(
     """Create/update/resume: converge and report, holding the object's lock across the engine call and the
     status write. Errors go to kopf's retry machinery."""
     state = rt.objects.get(meta.get("uid", ""))
+    handled = Handled(sharding.storage_prefix(rt.settings, KOPF_PREFIX), handled_digest(body))
     try:
         with state.lock:
-            outcome = _reconcile_locked(info, rt, state, body, meta, spec, status, patch)
+            if retry == 0 and handled.recorded(state.status) and not handled.recorded(status):
+                # a body older than this process's own status write that recorded the same essence
+                # handled to the end (the watch can show it after the handler; kopf waits for its own
+                # writes only): nothing to do again
+                return
+            outcome = _reconcile_locked(info, rt, state, body, meta, spec, status, patch, handled=handled)
     finally:
         rt.objects.wake(meta.get("uid", ""))  # the next check: a period from now, sooner after an error
     if outcome is not None:
@@ -155,6 +161,7 @@ def _reconcile_locked(
     patch: Any,
     plan_only_check: bool = False,
     periodic: bool = False,
+    handled: Handled | None = None,
 ) -> Outcome | None:
     """One reconcile with the object's lock held: engine call, status write, Events, metrics.
 
@@ -162,6 +169,8 @@ def _reconcile_locked(
     with reads only and writes status only when it still finds the object Stalled (the Stalled re-check).
     `periodic` marks a routine drift check, whose reads may be shared with other objects' checks
     (reconcilers/batch.py); it counts only when the spec's current generation was already applied.
+    `handled` (kopf's handlers only) is recorded in the status write of an outcome that ends kopf's
+    handling, so that kopf needs no write of its own (`DigestDiffBaseStorage`).
     """
     ref = object_ref(info, meta)
     uid = meta.get("uid", "")
@@ -176,6 +185,8 @@ def _reconcile_locked(
         invalid = _invalid(info, ref, message)
         invalid.started_create = StartedCreate.from_record(previous.get("pendingCreate"))  # still followed
         _write(patch, previous, invalid, generation)
+        if handled is not None:  # kopf takes the PermanentError below as the end of its handling
+            handled.write(patch, previous)
         _flush(rt, info, state, ref, patch, sequence, body, previous)
         state.last_check = time.monotonic()
         state.stalled_by_write = False
@@ -251,6 +262,8 @@ def _reconcile_locked(
     ):
         # the create is recorded (status) and the marker goes in the same write
         patch.setdefault("metadata", {}).setdefault("annotations", {})[CREATE_PENDING] = None
+    if handled is not None and _ends_handling(outcome):
+        handled.write(patch, previous)
     wrote_status = bool(patch)
     _flush(rt, info, state, ref, patch, sequence, body, previous)
     # log what changed AWS or the status, and every error; a check that found nothing new stays at DEBUG
@@ -460,6 +473,14 @@ def _write(
     for key in previous:
         if key not in status and key in ("plan", "drift", "progress", "pendingCreate"):
             patch.status[key] = None
+
+
+def _ends_handling(outcome: Outcome) -> bool:
+    """Whether `_raise_for` lets kopf take this outcome as its handler done (kopf then stores the
+    last-handled digest): no error or a terminal one, and no step still in progress."""
+    if outcome.error_class is ErrorClass.TERMINAL:
+        return True
+    return outcome.error_class is None and outcome.state is not State.PROGRESSING
 
 
 def _raise_for(rt: Runtime, outcome: Outcome, retry: int, busy_rounds: int | None = None) -> None:
@@ -958,6 +979,42 @@ def _forget_moved(info: KindInfo, rt: Runtime, body: Any) -> None:
         forget(info, rt, object_ref(info, meta), uid, moved=True)
 
 
+@dataclass(frozen=True)
+class Handled:
+    """kopf's last-handled record of one body: the digest of its essence (`essence_digest`) under this
+    process's storage prefix. It lives in `status.lastHandled[prefix]`, where the handler's own status
+    write records it: kopf then has nothing left to write after the handler (see
+    `DigestDiffBaseStorage`)."""
+
+    prefix: str
+    digest: str
+
+    def recorded(self, status: Any) -> bool:
+        return bool(status) and (status.get("lastHandled") or {}).get(self.prefix) == self.digest
+
+    def write(self, patch: Any, previous: dict[str, Any]) -> None:
+        if not self.recorded(previous):
+            patch.status["lastHandled"] = {self.prefix: self.digest}  # a merge: other shards' entries stay
+
+
+def handled_digest(body: Any) -> str:
+    """The digest kopf's storage keeps for `body` once it is handled (the same essence kopf builds)."""
+    return essence_digest(DigestDiffBaseStorage().build(body=body))
+
+
+# the kinds whose status has `lastHandled` (AwsObjectStatus); AWSAccount and TagPolicy keep the annotation
+_STATUS_RECORDED = frozenset(f"{info.group}/{VERSION}" for info in KINDS.values())
+
+
+class ProgressStorage(kopf.AnnotationsProgressStorage):
+    """kopf's progress annotations without its branding mark: kopf adds `<prefix>/kopf-managed: yes` with
+    an object's first handler record, which alone made kopf write to every new object after its handler
+    (a write and a watch event per object that nothing reads). Pinned by tests/aws/test_handlers.py."""
+
+    def _store_marker(self, prefix: str, patch: Any, body: Any) -> None:
+        return
+
+
 class DigestDiffBaseStorage(kopf.DiffBaseStorage):
     """kopf's last-handled state as a digest instead of a full copy of the object.
 
@@ -968,12 +1025,23 @@ class DigestDiffBaseStorage(kopf.DiffBaseStorage):
     field diff. So a SHA-256 of the essence is stored (76 bytes whatever the spec size), and `fetch`
     returns the current essence when the digest matches (no diff: no-op) or a stand-in when it does not
     (a diff: the update handler runs). A full copy left by an earlier version is still understood.
+
+    Where: for the AWS kinds in `status.lastHandled[prefix]`, which the reconcile handler records in its
+    own status write when its outcome ends kopf's handling (`Handled`); `store` then finds it recorded by
+    this process and adds nothing to kopf's patch, so kopf writes nothing after the handler (one write
+    and one watch event less per create or change). Otherwise (a failed status write, a shard setting the
+    object aside) `store` puts it in kopf's patch, which kopf writes to the status. An annotation written
+    by an earlier version is read until a status record exists. AWSAccount and TagPolicy keep the
+    annotation `<prefix>/<key>`.
     """
 
-    def __init__(self, *, prefix: str = KOPF_PREFIX, key: str = "last-handled") -> None:
+    def __init__(
+        self, *, prefix: str = KOPF_PREFIX, key: str = "last-handled", objects: ObjectRegistry | None = None
+    ) -> None:
         super().__init__()
         self.annotation = f"{prefix}/{key}"
         self.prefix = prefix
+        self.objects = objects  # what this process wrote (`ObjectState.status`), for `store`
 
     def build(self, *, body: Any, extra_fields: Any = None) -> Any:
         if not extra_fields:
@@ -993,7 +1061,11 @@ class DigestDiffBaseStorage(kopf.DiffBaseStorage):
         return essence
 
     def fetch(self, *, body: Any) -> Any:
-        stored = (body.get("metadata", {}).get("annotations") or {}).get(self.annotation)
+        stored = None
+        if body.get("apiVersion") in _STATUS_RECORDED:
+            stored = ((body.get("status") or {}).get("lastHandled") or {}).get(self.prefix)
+        if stored is None:
+            stored = (body.get("metadata", {}).get("annotations") or {}).get(self.annotation)
         if stored is None:
             return None
         if stored.startswith("{"):  # a full essence, as kopf's annotation storage writes it
@@ -1004,7 +1076,18 @@ class DigestDiffBaseStorage(kopf.DiffBaseStorage):
         return {"digest": stored.strip()}  # differs from any real essence: kopf sees a change
 
     def store(self, *, body: Any, patch: Any, essence: Any) -> None:
-        patch.metadata.annotations[self.annotation] = essence_digest(essence)
+        digest = essence_digest(essence)
+        if body.get("apiVersion") not in _STATUS_RECORDED:
+            patch.metadata.annotations[self.annotation] = digest
+            return
+        handled = Handled(self.prefix, digest)
+        uid = body.get("metadata", {}).get("uid", "")
+        # read without the object's lock (kopf's event loop must not wait for a drift check): `status` is
+        # replaced whole under the lock, and a stale read only costs the write below
+        written = self.objects.get(uid).status if self.objects is not None and uid in self.objects else None
+        if handled.recorded(written) or handled.recorded(body.get("status")):
+            return
+        patch.status["lastHandled"] = {self.prefix: digest}
 
 
 def essence_digest(essence: Any) -> str:
@@ -1016,13 +1099,16 @@ def essence_digest(essence: Any) -> str:
 CONSISTENCY_TIMEOUT_SECONDS = 60.0
 
 
-def configure(settings: kopf.OperatorSettings, cfg: Settings) -> None:
-    """kopf settings: our finalizer, small annotation-only bookkeeping (status stays ours), peering,
-    posting, and the worker pool (the HTTP pools are sized to match)."""
+def configure(settings: kopf.OperatorSettings, cfg: Settings, objects: ObjectRegistry | None = None) -> None:
+    """kopf settings: our finalizer, small bookkeeping (progress in annotations, the last-handled digest
+    in the status the handlers write, `DigestDiffBaseStorage`), peering, posting, and the worker pool
+    (the HTTP pools are sized to match). `objects` is the process's registry the handlers write through."""
     settings.persistence.finalizer = FINALIZER
     prefix = sharding.storage_prefix(cfg, KOPF_PREFIX)  # each shard keeps kopf's records apart
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
-    settings.persistence.diffbase_storage = DigestDiffBaseStorage(prefix=prefix, key="last-handled")
+    settings.persistence.progress_storage = ProgressStorage(prefix=prefix)
+    settings.persistence.diffbase_storage = DigestDiffBaseStorage(
+        prefix=prefix, key="last-handled", objects=objects
+    )
     # kopf holds an object's next handler run until the watch shows kopf's own last patch, for at most
     # this long; past it, kopf handles the older body (no last-handled digest yet) as a new object and
     # runs the create handler again. With 1,000 objects applied at once the watch lags the API server by

@@ -83,7 +83,7 @@ def run_operator(
 
     @kopf.on.startup(registry=registry)
     def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        handlers.configure(settings, cfg)
+        handlers.configure(settings, cfg, runtime.objects)
         webhook.configure(settings, cfg, Path(tempfile.gettempdir()) / "awsop-webhook")
         warm_up(runtime)
         metrics.Health.ready = True

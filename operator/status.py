@@ -179,7 +179,9 @@ def new_status(
         status["drift"] = drift_entries(outcome.drift, previous.get("drift"))
     elif outcome.state is State.READY:
         status["drift"] = []
-    if outcome.state is State.READY and (outcome.plan.changes or status != previous):
+    # kopf's record (written with the status, never by this function) is not a change of the outcome
+    ours = {k: v for k, v in previous.items() if k != "lastHandled"}
+    if outcome.state is State.READY and (outcome.plan.changes or status != ours):
         status["lastSyncTime"] = now_rfc3339()
     return status
 

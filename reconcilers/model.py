@@ -339,3 +339,8 @@ class AwsObjectStatus(Model):
         description="What the spec's references resolved to when AWS last matched the spec: a reference "
         "that resolves to other values later is followed (applied), not reported as drift.",
     )
+    last_handled: dict[str, str] | None = Field(
+        None,
+        description="The spec, labels and annotations last handled to the end, as a SHA-256 digest per "
+        "operator shard (keyed by its storage prefix): how a change since is told from none.",
+    )

@@ -19,7 +19,8 @@ from awsop.operator.events import EventRecorder
 from awsop.operator.settings import Settings
 from awsop.reconcilers.aws import AwsClients
 from awsop.reconcilers.bucket import BucketClient
-from awsop.reconcilers.engine import Engine, EngineConfig
+from awsop.reconcilers.engine import Engine, EngineConfig, State
+from awsop.reconcilers.errors import ErrorClass
 from awsop.reconcilers.kinds import KINDS
 
 pytestmark = pytest.mark.aws
@@ -419,7 +420,7 @@ def test_create_pending_annotation_reaches_the_engine_as_a_timestamp(
 
     monkeypatch.setattr(engine, "reconcile", spy)
     call(handlers.reconcile, body({}, **{handlers.CREATE_PENDING: "1767225600.5"}))
-    call(handlers.reconcile, body({}))
+    call(handlers.reconcile, body({}), retry=1)  # kopf's retry: a lagging body is handled again
     assert seen == [1767225600.5, None]
 
 
@@ -474,14 +475,68 @@ def test_digest_diff_base_stays_small_and_tells_changed_from_unchanged() -> None
     essence = storage.build(body=kopf.Body(obj))
     patch = kopf.Patch()
     storage.store(body=kopf.Body(obj), patch=patch, essence=essence)
-    stored = patch["metadata"]["annotations"]
-    assert len(json.dumps(stored)) < 200, "a digest, whatever the spec size"
-    obj["metadata"]["annotations"] = {**stored, "kopf.awsop.io/create-pending": "1"}
+    assert "metadata" not in patch, "an AWS kind's record goes to its status"
+    stored = patch["status"]["lastHandled"]
+    assert list(stored) == [handlers.KOPF_PREFIX] and len(json.dumps(stored)) < 200, "a digest"
+    obj["status"] = {"lastHandled": stored}
+    obj["metadata"]["annotations"] = {"kopf.awsop.io/create-pending": "1"}
     assert storage.fetch(body=kopf.Body(obj)) == storage.build(body=kopf.Body(obj)), "unchanged"
     obj["spec"]["lifecycleRules"][3]["expirationDays"] = 99
     assert storage.fetch(body=kopf.Body(obj)) != storage.build(body=kopf.Body(obj)), "changed"
+    del obj["status"]
     obj["metadata"]["annotations"] = {"kopf.awsop.io/last-handled": json.dumps({"spec": {}})}
     assert storage.fetch(body=kopf.Body(obj)) == {"spec": {}}, "kopf's full copy is still understood"
+    # an earlier version's annotation counts until a status record exists, which then wins
+    obj["metadata"]["annotations"] = {"kopf.awsop.io/last-handled": handlers.handled_digest(obj)}
+    assert storage.fetch(body=kopf.Body(obj)) == storage.build(body=kopf.Body(obj))
+    obj["status"] = {"lastHandled": {handlers.KOPF_PREFIX: "sha256:00"}}
+    assert storage.fetch(body=kopf.Body(obj)) != storage.build(body=kopf.Body(obj))
+    # kinds without the status field (AWSAccount, TagPolicy) keep the annotation
+    account = {"apiVersion": "awsop.io/v1alpha1", "kind": "AWSAccount", "metadata": {"name": "a"}, "spec": {}}
+    patch = kopf.Patch()
+    storage.store(body=kopf.Body(account), patch=patch, essence=storage.build(body=kopf.Body(account)))
+    assert list(patch) == ["metadata"] and "kopf.awsop.io/last-handled" in patch["metadata"]["annotations"]
+
+
+def test_the_handler_records_what_it_handled_so_kopf_writes_nothing_after_it(
+    runtime: list[tuple[str, str, str]], clients: AwsClients
+) -> None:
+    """The reconcile handler's status write carries kopf's last-handled record; kopf's store then adds
+    nothing to its own patch (no write, no watch event after the handler). A lagging body of the same
+    essence (the watch showing a write older than the handler's) is not reconciled again."""
+    storage = handlers.DigestDiffBaseStorage(objects=RT["current"].objects)
+    obj = body({})
+    written = call(handlers.reconcile, obj)
+    digest = handlers.handled_digest(obj)
+    assert written["status"]["lastHandled"] == {handlers.KOPF_PREFIX: digest}
+    patch = kopf.Patch()
+    storage.store(body=kopf.Body(obj), patch=patch, essence=storage.build(body=kopf.Body(obj)))
+    assert not patch, "recorded by the handler's own write"
+    with aws_calls(clients) as calls:
+        assert not call(handlers.reconcile, body({})), "a lagging body: nothing written"
+        assert calls == []
+    changed = call(handlers.reconcile, body({"versioning": "Enabled"}, generation=2))
+    assert changed["status"]["lastHandled"] != {handlers.KOPF_PREFIX: digest}, "a change is recorded"
+
+
+def test_an_outcome_kopf_retries_records_nothing(
+    runtime: list[tuple[str, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handler that raises TemporaryError has not ended kopf's handling: its status write must not
+    record the essence as handled (kopf would then skip the retry), and kopf's store is never called."""
+    engine = RT["current"].engine
+    real = engine.reconcile
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        outcome = real(*args, **kwargs)
+        return dataclasses.replace(
+            outcome, error_class=ErrorClass.RECOVERABLE, state=State.ERROR, reason="Throttled"
+        )
+
+    monkeypatch.setattr(engine, "reconcile", failing)
+    with pytest.raises(kopf.TemporaryError):
+        call(handlers.reconcile, body({}))
+    assert "lastHandled" not in call.last.get("status", {})  # type: ignore[attr-defined]
 
 
 def test_digest_essence_is_kopfs_own_without_copying_status_and_managed_fields(
@@ -561,7 +616,7 @@ def test_registry_keeps_a_written_status_only_until_the_body_shows_it(
 ) -> None:
     call(handlers.reconcile, body({}))
     assert state().status is not None, "the body has not caught up yet: the registry's copy is newer"
-    again = call(handlers.reconcile, body({}))  # a lagging body (no status): diffed against the copy
+    again = call(handlers.reconcile, body({}), retry=1)  # a lagging body (no status): diffed against the copy
     assert "awsName" not in again.get("status", {}), "unchanged keys are not written again"
     call(handlers.reconcile, body({}, status=dict(state().status or {})))
     assert state().status is None, "caught up: forgotten (memory stays flat with many objects)"

@@ -215,6 +215,8 @@ def profiler(pid: int, count: int) -> subprocess.Popen[bytes] | None:
     cmd = [str(BIN / "py-spy"), "record", "--nonblocking", "-r", "50", "-f", "raw", "-o", str(out)]
     if os.environ.get("AWSOP_BENCH_PROFILE_GIL") == "1":
         cmd.append("--gil")  # only the thread holding the GIL: where the operator's CPU goes
+    if os.environ.get("AWSOP_BENCH_PROFILE_IDLE") == "1":
+        cmd.append("--idle")  # waiting threads too: where the handler threads' time goes
     return subprocess.Popen([*cmd, "--pid", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -222,6 +224,14 @@ def proc_cpu(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has been busy (every core, every process: /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def server_cpu(kubeconfig: Path) -> float:
@@ -385,7 +395,7 @@ def test_bench_operator_scale_real_apiserver(cluster: Path, tmp_path: Path, coun
         watcher = Watcher(kubeconfig).start()
         try:
             spy = profiler(proc.pid, count)
-            cpu0, server0 = proc_cpu(proc.pid), server_cpu(kubeconfig)
+            cpu0, server0, busy0 = proc_cpu(proc.pid), server_cpu(kubeconfig), machine_busy()
             started = time.monotonic()
             apply_all(watcher, docs)
             applied = time.monotonic() - started
@@ -401,6 +411,7 @@ def test_bench_operator_scale_real_apiserver(cluster: Path, tmp_path: Path, coun
                 spy.wait(60)
             cpu_ready = proc_cpu(proc.pid) - cpu0
             server_ready = server_cpu(kubeconfig) - server0
+            busy_ready = machine_busy() - busy0
             rss_ready, _ = proc_rss(proc.pid)
             create_stats = proxy_stats(aws_url)
             with watcher.lock:
@@ -459,7 +470,10 @@ def test_bench_operator_scale_real_apiserver(cluster: Path, tmp_path: Path, coun
         f"all Ready in {all_ready_s:.1f}s; time to Ready p50 {statistics.median(times):.1f}s "
         f"p99 {percentile(times, 0.99):.1f}s max {times[-1]:.1f}s (from each object's own ADDED: p50 "
         f"{statistics.median(own_ready):.1f}s p99 {percentile(own_ready, 0.99):.1f}s); "
-        f"CPU to all Ready: operator {cpu_ready:.1f}s, kube-apiserver + etcd {server_ready:.1f}s"
+        f"CPU to all Ready: operator {cpu_ready:.1f}s, kube-apiserver + etcd {server_ready:.1f}s, "
+        f"everything else (moto, the latency proxy, this benchmark's apply and watches) "
+        f"{busy_ready - cpu_ready - server_ready:.1f}s; the machine was busy {busy_ready:.1f} of "
+        f"{all_ready_s * (os.cpu_count() or 1):.1f} core-seconds"
     )
     report(
         f"operator scale N={count}: AWS calls to create {calls} = {calls / count:.2f} per object "

@@ -22,7 +22,8 @@ def plan(verb: str = "none", changes: list[Change] | None = None) -> Plan:
 
 
 def ready(reason: str = "UpToDate", message: str = "AWS matches the spec", **kw: Any) -> Outcome:
-    return Outcome(State.READY, reason, message, plan(), status=dict(STATUS), **kw)
+    kw.setdefault("status", dict(STATUS))
+    return Outcome(State.READY, reason, message, plan(), **kw)
 
 
 def drifted(changes: list[Change]) -> Outcome:
@@ -102,6 +103,16 @@ def test_no_op_ready_reconcile_rewrites_nothing() -> None:
     assert third == second
     assert third["drift"] == []
     assert "lastSyncTime" in third
+
+
+def test_kopfs_record_in_the_status_is_not_a_change() -> None:
+    """`lastHandled` (kopf's record, written beside the status) and a kind's own fields are in the body's
+    status; a no-op check must still find nothing new, or every drift check would rewrite lastSyncTime."""
+    queue = {**STATUS, "url": "https://sqs.us-east-1.amazonaws.com/1/q"}  # a kind's own status field
+    first = new_status({}, ready("Created", "created", status=queue), 1)
+    second = {**new_status(first, ready(status=queue), 1), "lastHandled": {"kopf.awsop.io": "sha256:00"}}
+    second["lastSyncTime"] = OLD
+    assert new_status(second, ready(status=queue), 1)["lastSyncTime"] == OLD
 
 
 def test_ready_after_changes_updates_last_sync_time() -> None:
