@@ -55,7 +55,8 @@ RESYNC = "awsop.io/resync-period"
 # kopf's own bookkeeping lives under a prefix of its own: kopf leaves every annotation with its storage
 # prefix out of its change detection, and awsop.io/* annotations (paused, reconcile-requested-at) must count.
 KOPF_PREFIX = "kopf.awsop.io"
-CREATE_PENDING = f"{KOPF_PREFIX}/create-pending"  # internal: recording it must not trigger a reconcile
+CREATE_ATTEMPTED = "createAttemptedAt"  # the create-pending mark, in the status
+CREATE_PENDING = f"{KOPF_PREFIX}/create-pending"  # where earlier versions kept it (still read)
 
 
 def parse_duration(text: str) -> float | None:
@@ -194,15 +195,17 @@ def _reconcile_locked(
         raise kopf.PermanentError(f"invalid spec: {message}") from None
     paused = _annotation(meta, PAUSED).lower() == "true"
     plan_only = _annotation(meta, PLAN_ONLY).lower() == "true"
-    pending = pending_since(_annotation(meta, CREATE_PENDING))
+    pending = create_pending(meta, previous)
     attempted: list[float] = []
 
     def before_create() -> None:
         if pending is not None:  # an earlier attempt's mark keeps its time: AWS dates what it made before
             attempted.append(pending)
             return
-        stamp = time.time()
-        kube.annotate(info, ref.namespace, ref.name, {CREATE_PENDING: f"{stamp:.3f}"})
+        stamp = round(time.time(), 3)
+        rt.write(info, ref.namespace, ref.name, {"status": {CREATE_ATTEMPTED: stamp}})
+        # part of what this process wrote: a retry here sees it even before the watch shows it
+        state.status = {**previous, CREATE_ATTEMPTED: stamp}
         attempted.append(stamp)
 
     account = account_of(rt, ref, model, uid)
@@ -260,8 +263,10 @@ def _reconcile_locked(
         and outcome.ok
         and outcome.state not in (State.PAUSED, State.PLANNED)
     ):
-        # the create is recorded (status) and the marker goes in the same write
-        patch.setdefault("metadata", {}).setdefault("annotations", {})[CREATE_PENDING] = None
+        # the create is recorded (status) and the mark goes in the same write
+        patch.status[CREATE_ATTEMPTED] = None
+        if _annotation(meta, CREATE_PENDING):  # an earlier version's mark, in the metadata
+            patch.setdefault("metadata", {}).setdefault("annotations", {})[CREATE_PENDING] = None
     if handled is not None and _ends_handling(outcome):
         handled.write(patch, previous)
     wrote_status = bool(patch)
@@ -352,13 +357,19 @@ def _is_write(call: str) -> bool:
     return not operation.startswith(_READ_PREFIXES)
 
 
-def pending_since(value: str) -> float | None:
-    """The create-pending annotation as a Unix time; None when absent or unreadable (not written by
-    awsop: an untagged resource is then never taken over on its account)."""
+def pending_since(value: Any) -> float | None:
+    """A create-pending mark as a Unix time; None when absent or unreadable (not written by awsop: an
+    untagged resource is then never taken over on its account)."""
     try:
         return float(value) if value else None
-    except ValueError:
+    except (TypeError, ValueError):
         return None
+
+
+def create_pending(meta: Any, status: Any) -> float | None:
+    """The create-pending mark: `status.createAttemptedAt`, or the annotation an earlier version wrote."""
+    mark = pending_since((status or {}).get(CREATE_ATTEMPTED))
+    return mark if mark is not None else pending_since(_annotation(meta, CREATE_PENDING))
 
 
 def _previous_status(state: ObjectState, status: Any) -> dict[str, Any]:
@@ -725,7 +736,7 @@ def delete(
             ref,
             model,
             paused=paused,
-            create_pending=pending_since(_annotation(meta, CREATE_PENDING)),
+            create_pending=create_pending(meta, _previous_status(state, status)),
             context=ReconcileContext(referenced_by=referenced_by(info, ref), account=account),
         )
         # the policies still cover the object while it is deleted: its TagPolicyCompliant stays true to
@@ -923,7 +934,7 @@ def _register_kind(info: KindInfo, rt: Runtime, registry: kopf.OperatorRegistry 
                 _leave_to_other_shard(info, rt, fn is delete, kwargs["body"])
                 return
             if fn is reconcile:
-                _await_create_elsewhere(rt, kwargs["meta"])
+                _await_create_elsewhere(rt, kwargs["meta"], kwargs["status"])
             fn(info, rt, **kwargs)
 
         handler.__name__ = f"{fn.__name__}_{info.kind.lower()}"
@@ -952,14 +963,14 @@ def _leave_to_other_shard(info: KindInfo, rt: Runtime, deleting: bool, body: Any
         raise kopf.TemporaryError("another shard serves this object", delay=sharding.RECHECK_SECONDS)
 
 
-def _await_create_elsewhere(rt: Runtime, meta: Any) -> None:
+def _await_create_elsewhere(rt: Runtime, meta: Any, status: Any) -> None:
     """A shard that receives an object it has not handled yet, marked create-pending moments ago, waits
     for the rest of the create window: the mark is another process's create in flight (the shard the
     object was just relabelled away from), which the next look then finds in AWS instead of creating it
     again. Unsharded, or once the window has passed, the engine's recovery of the mark applies as before."""
     if not sharding.sharded(rt.settings) or meta.get("uid", "") in rt.objects:
         return
-    pending = pending_since(_annotation(meta, CREATE_PENDING))
+    pending = create_pending(meta, status)
     age = time.time() - pending if pending is not None else None
     if age is not None and 0 <= age < rt.settings.create_window_seconds:
         wait = rt.settings.create_window_seconds - age + 1.0

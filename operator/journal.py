@@ -1,4 +1,5 @@
-"""The CLI's local journal of creates in flight: what the create-pending annotation is to the operator.
+"""The CLI's local journal of creates in flight: what the create-pending mark (`createAttemptedAt`) is
+to the operator.
 
 `awsop apply` records "about to create <kind> <name> in <region> for <owner>" with the time, before the
 create call, and removes the entry once the create is confirmed (a read-back showed our owner tag). A run

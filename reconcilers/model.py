@@ -339,6 +339,12 @@ class AwsObjectStatus(Model):
         description="What the spec's references resolved to when AWS last matched the spec: a reference "
         "that resolves to other values later is followed (applied), not reported as drift.",
     )
+    create_attempted_at: float | None = Field(
+        None,
+        description="Unix time recorded just before awsop's create call of a resource that may come out "
+        "of it untagged (a Bucket): an untagged resource of the name created since is recognised as this "
+        "object's after a crash. Removed in the status write that records the create.",
+    )
     last_handled: dict[str, str] | None = Field(
         None,
         description="The spec, labels and annotations last handled to the end, as a SHA-256 digest per "

@@ -395,16 +395,53 @@ def test_stale_result_is_dropped_not_written(runtime: list[tuple[str, str, str]]
 
 
 def test_create_pending_is_removed_in_the_write_that_records_the_create(
+    runtime: list[tuple[str, str, str]],
+) -> None:
+    """The mark is a status write of its own before CreateBucket; its removal goes in the status write
+    that records the create (one request, no metadata patch)."""
+    call(handlers.reconcile, body({}))
+    mark, created = writes()[0][2], writes()[1][2]
+    assert list(mark) == ["status"] and list(mark["status"]) == [handlers.CREATE_ATTEMPTED]
+    assert abs(mark["status"][handlers.CREATE_ATTEMPTED] - time.time()) < 60, "a Unix timestamp"
+    assert list(created) == ["status"] and created["status"][handlers.CREATE_ATTEMPTED] is None
+    assert conditions(kopf.Patch(created))["Ready"] == ("True", "Created")
+    assert handlers.CREATE_ATTEMPTED not in (state().status or {}), "the process's own copy drops it too"
+
+
+def test_an_earlier_versions_create_pending_annotation_is_honoured_and_removed(
+    runtime: list[tuple[str, str, str]],
+) -> None:
+    call(handlers.reconcile, body({}, **{handlers.CREATE_PENDING: f"{time.time() - 1:.3f}"}))
+    ((_, _, created),) = writes()  # no new mark: the earlier one keeps its time
+    assert created["metadata"]["annotations"] == {handlers.CREATE_PENDING: None}
+    assert created["status"][handlers.CREATE_ATTEMPTED] is None
+
+
+def test_a_retry_after_a_failed_create_keeps_the_first_marks_time(
     runtime: list[tuple[str, str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    marked: list[dict[str, Any]] = []
-    monkeypatch.setattr(kube, "annotate", lambda info, ns, name, annotations: marked.append(annotations))
-    call(handlers.reconcile, body({}))
-    stamp = float(marked[0][handlers.CREATE_PENDING])
-    assert abs(stamp - time.time()) < 60, "a Unix timestamp"
-    created = [w for _, _, w in writes() if "status" in w]
-    assert created[0]["metadata"]["annotations"] == {handlers.CREATE_PENDING: None}
-    assert conditions(kopf.Patch(created[0]))["Ready"] == ("True", "Created")
+    """The mark is this process's own write: a retry sees it before the watch shows it (a new, later mark
+    would disown the bucket the first attempt made)."""
+    seen: list[Any] = []
+    engine = RT["current"].engine
+    real = engine.reconcile
+    first = True
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        nonlocal first
+        seen.append(kwargs["create_pending"])
+        outcome = real(*args, **kwargs)
+        if first:
+            first = False
+            return dataclasses.replace(outcome, error_class=ErrorClass.RECOVERABLE, state=State.ERROR)
+        return outcome
+
+    monkeypatch.setattr(engine, "reconcile", flaky)
+    with pytest.raises(kopf.TemporaryError):
+        call(handlers.reconcile, body({}))
+    stamp = writes()[0][2]["status"][handlers.CREATE_ATTEMPTED]
+    call(handlers.reconcile, body({}), retry=1)  # the body does not show the mark yet
+    assert seen == [None, stamp]
 
 
 def test_create_pending_annotation_reaches_the_engine_as_a_timestamp(
@@ -419,9 +456,11 @@ def test_create_pending_annotation_reaches_the_engine_as_a_timestamp(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(engine, "reconcile", spy)
-    call(handlers.reconcile, body({}, **{handlers.CREATE_PENDING: "1767225600.5"}))
-    call(handlers.reconcile, body({}), retry=1)  # kopf's retry: a lagging body is handled again
-    assert seen == [1767225600.5, None]
+    call(handlers.reconcile, body({}, status={handlers.CREATE_ATTEMPTED: 1767225600.5}))
+    call(handlers.reconcile, body({}, **{handlers.CREATE_PENDING: "1767225600.25"}), retry=1)
+    RT["current"].objects.forget("uid-1")  # a new process: only the body counts
+    call(handlers.reconcile, body({}), retry=1)
+    assert seen == [1767225600.5, 1767225600.25, None]
 
 
 def test_observe_only_not_found_is_rechecked_on_a_short_growing_backoff(
@@ -458,8 +497,11 @@ def test_status_write_failure_is_logged_and_reported_and_never_raises(
     class Refused(Exception):
         status, reason, body = 422, "Unprocessable Entity", "metadata.annotations: Too long"
 
-    def refuse(*_: Any) -> None:
-        raise Refused()
+    def refuse(info: Any, namespace: str, name: str, written: dict[str, Any]) -> None:
+        if list(written.get("status", {})) != [
+            handlers.CREATE_ATTEMPTED
+        ]:  # the mark before the create passes
+            raise Refused()
 
     RT["current"].write = refuse
     call(handlers.reconcile, body({"deletionPolicy": "Delete"}))

@@ -18,7 +18,7 @@ from test_operator_e2e import bucket_manifest
 
 from awsop.operator.embedded import free_port
 
-PENDING = "kopf.awsop.io/create-pending"
+PENDING = "createAttemptedAt"  # the create-pending mark, in the status
 
 
 def condition_is(kubectl: Kubectl, name: str, ctype: str, status: str, namespace: str = "e2e") -> Any:
@@ -96,7 +96,8 @@ def test_create_pending_is_gone_when_the_create_is_recorded(
         return False
 
     eventually(created, timeout=60, interval=0.05, what="Ready")
-    assert PENDING not in seen[0]["metadata"].get("annotations", {}), seen[0]["metadata"]
+    assert PENDING not in seen[0]["status"], seen[0]["status"]
+    assert "kopf.awsop.io/create-pending" not in seen[0]["metadata"].get("annotations", {})
     kubectl.run("delete", "bucket", "pending", "-n", "e2e", "--timeout=60s")
 
 

@@ -77,10 +77,8 @@ def test_operator_killed_mid_create_converges_without_duplicates(
         assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
         eventually(
             lambda: (
-                "kopf.awsop.io/create-pending"
-                not in kubectl.get("bucket", f"slow-{kill_when}", "-n", "crash")["metadata"].get(
-                    "annotations", {}
-                )
+                "createAttemptedAt"
+                not in kubectl.get("bucket", f"slow-{kill_when}", "-n", "crash").get("status", {})
             ),
             what="create-pending cleared",
         )

@@ -349,14 +349,15 @@ def test_only_the_first_shard_runs_the_coverage_check() -> None:
 
 def test_a_shard_waits_for_a_create_in_flight_in_the_shard_an_object_just_left() -> None:
     rt = Runtime(shard("b"), None, {})  # type: ignore[arg-type]
-    meta = {"uid": "u1", "annotations": {handlers.CREATE_PENDING: f"{time.time() - 2:.3f}"}}
+    meta = {"uid": "u1"}
+    mark = {handlers.CREATE_ATTEMPTED: round(time.time() - 2, 3)}
     with pytest.raises(kopf.TemporaryError, match="in flight elsewhere") as caught:
-        handlers._await_create_elsewhere(rt, meta)
+        handlers._await_create_elsewhere(rt, meta, mark)
     assert 8 <= (caught.value.delay or 0) <= 10, "the rest of the create window (10 s), and a second"
-    old = {"uid": "u1", "annotations": {handlers.CREATE_PENDING: f"{time.time() - 60:.3f}"}}
-    handlers._await_create_elsewhere(rt, old)  # an interrupted create: the engine recovers it at once
-    handlers._await_create_elsewhere(rt, {"uid": "u1"})  # nothing in flight
+    old = {handlers.CREATE_ATTEMPTED: round(time.time() - 60, 3)}
+    handlers._await_create_elsewhere(rt, meta, old)  # an interrupted create: the engine recovers it at once
+    handlers._await_create_elsewhere(rt, meta, {})  # nothing in flight
     rt.objects.get("u1")
-    handlers._await_create_elsewhere(rt, meta)  # this process's own create (it handled the object)
+    handlers._await_create_elsewhere(rt, meta, mark)  # this process's own create (it handled the object)
     unsharded = Runtime(Settings(), None, {})  # type: ignore[arg-type]
-    handlers._await_create_elsewhere(unsharded, meta)  # unsharded: unchanged
+    handlers._await_create_elsewhere(unsharded, meta, mark)  # unsharded: unchanged
