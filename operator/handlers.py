@@ -137,16 +137,19 @@ def reconcile(
     status write. Errors go to kopf's retry machinery."""
     state = rt.objects.get(meta.get("uid", ""))
     handled = Handled(sharding.storage_prefix(rt.settings, KOPF_PREFIX), handled_digest(body))
+    lagging = False
     try:
         with state.lock:
             if retry == 0 and handled.recorded(state.status) and not handled.recorded(status):
                 # a body older than this process's own status write that recorded the same essence
                 # handled to the end (the watch can show it after the handler; kopf waits for its own
-                # writes only): nothing to do again
+                # writes only): nothing to do again, and the next drift check stays where it is
+                lagging = True
                 return
             outcome = _reconcile_locked(info, rt, state, body, meta, spec, status, patch, handled=handled)
     finally:
-        rt.objects.wake(meta.get("uid", ""))  # the next check: a period from now, sooner after an error
+        if not lagging:
+            rt.objects.wake(meta.get("uid", ""))  # the next check: a period from now, sooner after an error
     if outcome is not None:
         _raise_for(rt, outcome, retry, state.progressing)
 
