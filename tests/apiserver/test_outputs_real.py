@@ -34,11 +34,7 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def kube(real_apiserver: RealApiServer, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
-    k = Kubectl(real_apiserver.kubeconfig, tmp_path_factory.mktemp("kubectl-outputs"))
-    k.run("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    k.run("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    k.run("create", "namespace", NS, check=False)
-    return k
+    return Kubectl(real_apiserver.kubeconfig, tmp_path_factory.mktemp("kubectl-outputs")).install_crds(NS)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from e2elib import BIN, Kubectl, Operator, eventually, moto_process, operator_env
-from realserver import REPO, RealApiServer
+from realserver import RealApiServer
 
 from awsop.operator.embedded import free_port
 
@@ -65,11 +65,7 @@ class Watch:
 
 @pytest.fixture(scope="module")
 def kube(real_apiserver: RealApiServer, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
-    k = Kubectl(real_apiserver.kubeconfig, tmp_path_factory.mktemp("kubectl-writes"))
-    k.run("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    k.run("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    k.run("create", "namespace", NS, check=False)
-    return k
+    return Kubectl(real_apiserver.kubeconfig, tmp_path_factory.mktemp("kubectl-writes")).install_crds(NS)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
-from e2elib import REPO, Kubectl, MotoProcess, Operator, moto_process, operator_env
+from e2elib import Kubectl, MotoProcess, Operator, moto_process, operator_env
 
 from awsop.operator import webhook
 from awsop.operator.embedded import free_port
@@ -89,10 +89,7 @@ class Backends:
             kubeconfig = Path(server.write_kubeconfig(self.tmp.mktemp("kube") / "config"))
             controllers = True
         k = Kubectl(kubeconfig, self.tmp.mktemp("kubectl-cache"), namespace_controller=controllers)
-        k.run("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-        k.run("wait", "--for=condition=Established", "crd", "--all", "--timeout=30s")
-        for ns in ("e2e", "crash", "tagpolicy"):
-            k.run("create", "namespace", ns, check=False)
+        k.install_crds("e2e", "crash", "tagpolicy", timeout=30)
         return Backend(name, kubeconfig, k)
 
     def aws(self, name: str) -> MotoProcess:

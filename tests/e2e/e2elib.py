@@ -89,6 +89,14 @@ class Kubectl:
     def get(self, *args: str) -> Any:
         return json.loads(self.run("get", *args, "-o", "json").stdout)
 
+    def install_crds(self, *namespaces: str, timeout: int = 60) -> Kubectl:
+        """awsop's CRDs (server-side apply, established) and the namespaces, which may exist already."""
+        self.run("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+        self.run("wait", "--for=condition=Established", "crd", "--all", f"--timeout={timeout}s")
+        for namespace in namespaces:
+            self.run("create", "namespace", namespace, check=False)
+        return self
+
     def apply(self, manifest: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run("apply", "-f", "-", stdin=manifest, check=check)
 
