@@ -131,12 +131,15 @@ def reconcile(
     status: Any,
     patch: Any,
     retry: int,
+    new: Any = None,
     **_: Any,
 ) -> None:
     """Create/update/resume: converge and report, holding the object's lock across the engine call and the
-    status write. Errors go to kopf's retry machinery."""
+    status write. Errors go to kopf's retry machinery. `new` is the essence kopf built for this body
+    (`DigestDiffBaseStorage.build`), whose digest the status write records."""
     state = rt.objects.get(meta.get("uid", ""))
-    handled = Handled(sharding.storage_prefix(rt.settings, KOPF_PREFIX), handled_digest(body))
+    digest = essence_digest(new) if new is not None else handled_digest(body)
+    handled = Handled(sharding.storage_prefix(rt.settings, KOPF_PREFIX), digest)
     lagging = False
     try:
         with state.lock:
@@ -1004,11 +1007,16 @@ class Handled:
     digest: str
 
     def recorded(self, status: Any) -> bool:
-        return bool(status) and (status.get("lastHandled") or {}).get(self.prefix) == self.digest
+        return status_record(status, self.prefix) == self.digest
 
     def write(self, patch: Any, previous: dict[str, Any]) -> None:
         if not self.recorded(previous):
             patch.status["lastHandled"] = {self.prefix: self.digest}  # a merge: other shards' entries stay
+
+
+def status_record(status: Any, prefix: str) -> str | None:
+    """The last-handled digest kept in a status for one storage prefix, if any."""
+    return ((status or {}).get("lastHandled") or {}).get(prefix)
 
 
 def handled_digest(body: Any) -> str:
@@ -1023,7 +1031,8 @@ _STATUS_RECORDED = frozenset(f"{info.group}/{VERSION}" for info in KINDS.values(
 class ProgressStorage(kopf.AnnotationsProgressStorage):
     """kopf's progress annotations without its branding mark: kopf adds `<prefix>/kopf-managed: yes` with
     an object's first handler record, which alone made kopf write to every new object after its handler
-    (a write and a watch event per object that nothing reads). Pinned by tests/aws/test_handlers.py."""
+    (a write and a watch event per object that nothing reads). Pinned on the real API server by
+    tests/apiserver/test_writes_real.py (no `kopf.awsop.io/*` annotation after a create)."""
 
     def _store_marker(self, prefix: str, patch: Any, body: Any) -> None:
         return
@@ -1077,7 +1086,7 @@ class DigestDiffBaseStorage(kopf.DiffBaseStorage):
     def fetch(self, *, body: Any) -> Any:
         stored = None
         if body.get("apiVersion") in _STATUS_RECORDED:
-            stored = ((body.get("status") or {}).get("lastHandled") or {}).get(self.prefix)
+            stored = status_record(body.get("status"), self.prefix)
         if stored is None:
             stored = (body.get("metadata", {}).get("annotations") or {}).get(self.annotation)
         if stored is None:
