@@ -231,6 +231,9 @@ def _reconcile_locked(
             account=account,
             tag_policy=verdict,
             periodic=periodic and _applied_generation(state, previous) == generation,
+            unseen=pending is None
+            and not previous.get("pendingCreate")
+            and not any(_identity(previous).values()),
             # what the references resolved to when AWS last matched: status is the memory (restarts)
             applied_references=previous.get("resolvedReferences"),
         ),

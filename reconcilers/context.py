@@ -40,6 +40,11 @@ class ReconcileContext:
     wait a moment to share one AWS call with other objects' checks and may be a few seconds old
     (reconcilers/batch.py). Everything else reads at once."""
 
+    unseen: bool = False
+    """The runner holds no sign that the resource ever existed (the operator: the status names no ARN,
+    URL or id and records no create attempt); a kind whose create refuses an existing name then creates
+    before it reads (`engine.ExclusiveCreate`). False (the CLI, which keeps no memory): read first."""
+
     def resolution(self, kind: str, name: str) -> Resolution:
         return self.references.get((kind, name)) or missing(kind, name)
 

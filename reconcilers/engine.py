@@ -709,7 +709,8 @@ class Engine:
             running = self._follow_create(client, target, plan, box, plan_only)
             if running is not None:
                 return running
-        observed = client.observe(target)
+        first = self._creates_first(client, target, plan_only)
+        observed = None if first else client.observe(target)
 
         if observed is not None:
             target = keep_undecided_tags(client, target, observed)
@@ -736,7 +737,24 @@ class Engine:
             try:
                 created_now = client.create(target)
                 made_here = True
-            except AlreadyCreatedError:
+            except Exception as exc:
+                if first:  # the name is taken (or the create failed): decide as the read-first path does
+                    observed = self._refused(client, target, plan, exc)
+                    target = keep_undecided_tags(client, target, observed)
+                    return self._converge_existing(
+                        client,
+                        target,
+                        observed,
+                        plan,
+                        spec_changed,
+                        plan_only,
+                        create_pending,
+                        progress,
+                        followed,
+                        box,
+                    )
+                if not isinstance(exc, AlreadyCreatedError):
+                    raise
                 made_here = False  # the account owns it already: another run of ours, or a race
             if created_now is not None and creates_exclusively(client):
                 observed = created_now  # the create itself proved it new and ours
@@ -770,7 +788,26 @@ class Engine:
             observed = client.observe(target)
             if observed is None:
                 raise RecoverableError("CreateInProgress", f"{client.kind} {target.aws_name} vanished")
+        return self._converge_existing(
+            client, target, observed, plan, spec_changed, plan_only, create_pending, progress, followed, box
+        )
 
+    def _converge_existing(
+        self,
+        client: ResourceClient[S, ObservedT],
+        target: Target[S],
+        observed: ObservedT,
+        plan: Plan,
+        spec_changed: bool,
+        plan_only: bool,
+        create_pending: float | None,
+        progress: Progress | None,
+        followed: list[str] | None,
+        box: _CreateRecord,
+    ) -> Outcome:
+        """An existing resource: ownership, then the differences, written or reported by the policies."""
+        spec = target.spec
+        observe_only = spec.management_policy is ManagementPolicy.OBSERVE_ONLY
         if not plan_only and not box.claimed:
             observed = self._await_young_untagged(client, target, observed, create_pending)
         # a resource our recorded operation made is ours (its tags follow it, or follow with the apply)
@@ -948,6 +985,39 @@ class Engine:
             status={**client.status(target, None), **operation.status},
             progress=Progress(target.ref.generation, 0, 0, waiting_for=operation.message),
         )
+
+    def _creates_first(
+        self, client: ResourceClient[S, ObservedT], target: Target[S], plan_only: bool
+    ) -> bool:
+        """Create before any read: only for a kind whose create call refuses a taken name
+        (`ExclusiveCreate`: CreateTable, CreateLaunchTemplate; not CreateQueue, which answers an identical
+        existing queue, nor CreateBucket, which answers 200 for the account's own bucket in us-east-1),
+        for an object whose runner never saw its resource (`ReconcileContext.unseen`), that may create it
+        (Manage, no plan), that takes no existing resource over (adoptionPolicy Never: an existing one
+        is a conflict or this object's own) and that creates by a plain create call, not an operation
+        AWS runs (an import)."""
+        spec = target.spec
+        return (
+            target.context.unseen
+            and not plan_only
+            and creates_exclusively(client)
+            and spec.management_policy is ManagementPolicy.MANAGE
+            and spec.adoption_policy is AdoptionPolicy.NEVER
+            and not (isinstance(client, StartsCreate) and client.starts_create(spec))
+        )
+
+    def _refused(
+        self, client: ResourceClient[S, ObservedT], target: Target[S], plan: Plan, failure: Exception
+    ) -> ObservedT:
+        """A create made before any read failed: the name is taken (`AlreadyCreatedError`), or the call
+        failed for another reason. The read-first path's read decides: a resource is there, so it is
+        converged like any existing one (ownership decides whose it is); none is there, so the create's
+        own error stands."""
+        observed = client.observe(target)
+        if observed is None:
+            raise failure
+        plan.verb, plan.changes = "none", []
+        return observed
 
     def _confirm_create(
         self,

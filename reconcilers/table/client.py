@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from ..aws import AwsClients
 from ..changes import Action, Change
 from ..engine import Busy, CreateOperation, DeleteOutcome, DeleteResult, ObjectRef, Target
-from ..errors import ErrorClass, TerminalError, error_code, error_message
+from ..errors import AlreadyCreatedError, ErrorClass, TerminalError, error_code, error_message
 from ..policies import DeletionPolicy
 from ..tags import OWNER_TAG, SYSTEM_TAGS, is_reserved, tag_drift
 from . import autoscaling, backups, capacity, imports, indexes, policy, replicas, settings, streaming
@@ -264,7 +264,12 @@ class TableClient:
             kwargs["DeletionProtectionEnabled"] = spec.deletion_protection
         if spec.warm_throughput is not None:
             kwargs["WarmThroughput"] = capacity.warm_to_aws(spec.warm_throughput)
-        table = ddb.create_table(**kwargs)["TableDescription"]
+        try:
+            table = ddb.create_table(**kwargs)["TableDescription"]
+        except ClientError as exc:
+            if error_code(exc) in IN_USE_CODES:  # CreateTable's answer for a taken name: the engine decides
+                raise AlreadyCreatedError("AlreadyExists", f"table {target.aws_name} already exists") from exc
+            raise
         observed = TableObserved(target.aws_name, str(table.get("TableArn", "")), table, dict(target.tags))
         if observed.status == "ACTIVE" and not self.busy(target, observed):
             # usable at once (emulators): the rest now; on AWS the next reconcile finds it in the diff

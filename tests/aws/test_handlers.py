@@ -8,7 +8,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import kopf
@@ -461,6 +461,34 @@ def test_create_pending_annotation_reaches_the_engine_as_a_timestamp(
     RT["current"].objects.forget("uid-1")  # a new process: only the body counts
     call(handlers.reconcile, body({}), retry=1)
     assert seen == [1767225600.5, 1767225600.25, None]
+
+
+def test_the_engine_hears_whether_the_status_shows_any_sign_of_the_resource(
+    runtime: list[tuple[str, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`unseen` (a kind that refuses taken names then creates before reading) only for a status with no
+    identifier, no create mark and no create operation: anything else is read first."""
+    seen: list[bool] = []
+    engine = RT["current"].engine
+    real = engine.reconcile
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["context"].unseen)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "reconcile", spy)
+    statuses: list[dict[str, Any]] = [
+        {},
+        {"conditions": [{"type": "Ready", "status": "False", "reason": "DependencyNotReady"}]},
+        {"arn": "arn:aws:s3:::ns-data"},
+        {handlers.CREATE_ATTEMPTED: 1767225600.5},
+        {"pendingCreate": {"token": "t", "generation": 1}},
+    ]
+    for status in statuses:
+        RT["current"].objects.forget("uid-1")
+        with suppress(kopf.TemporaryError):  # a status naming resources that are not there
+            call(handlers.reconcile, body({}, status=status), retry=1)
+    assert seen == [True, True, False, False, False]
 
 
 def test_observe_only_not_found_is_rechecked_on_a_short_growing_backoff(
