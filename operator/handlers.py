@@ -231,9 +231,7 @@ def _reconcile_locked(
             account=account,
             tag_policy=verdict,
             periodic=periodic and _applied_generation(state, previous) == generation,
-            unseen=pending is None
-            and not previous.get("pendingCreate")
-            and not any(_identity(previous).values()),
+            unseen=pending is None and _unseen(previous),
             # what the references resolved to when AWS last matched: status is the memory (restarts)
             applied_references=previous.get("resolvedReferences"),
         ),
@@ -307,6 +305,12 @@ def resolve_references(rt: Runtime, info: KindInfo, ref: ObjectRef, model: AwsOb
         resolved[(reference.kind, reference.name)] = resolution_from_body(reference, body)
     rt.references.record(info, ref, {(ref.namespace, r.kind, r.name) for r in references})
     return ReconcileContext(references=resolved)
+
+
+def _unseen(status: dict[str, Any]) -> bool:
+    """The status shows no sign of an AWS resource: no identifier and no create operation recorded (the
+    create-pending mark is the caller's to check: it may also come from an earlier version's annotation)."""
+    return not status.get("pendingCreate") and not any(_identity(status).values())
 
 
 def _identity(status: dict[str, Any]) -> dict[str, Any]:
@@ -1111,9 +1115,8 @@ class DigestDiffBaseStorage(kopf.DiffBaseStorage):
         # read without the object's lock (kopf's event loop must not wait for a drift check): `status` is
         # replaced whole under the lock, and a stale read only costs the write below
         written = self.objects.get(uid).status if self.objects is not None and uid in self.objects else None
-        if handled.recorded(written) or handled.recorded(body.get("status")):
-            return
-        patch.status["lastHandled"] = {self.prefix: digest}
+        if not handled.recorded(written):
+            handled.write(patch, body.get("status") or {})
 
 
 def essence_digest(essence: Any) -> str:
